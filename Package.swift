@@ -16,6 +16,11 @@ let package = Package(
             name: "MQTTCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        .executableTarget(
+            name: "MQTTCoreBenchmark",
+            dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/MQTTCoreBenchmark"
+        ),
         .testTarget(
             name: "MQTTCoreTests",
             dependencies: [

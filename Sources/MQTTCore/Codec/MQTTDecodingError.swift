@@ -39,7 +39,7 @@ public enum MQTTDecodingError: Error, Hashable, Sendable, CustomStringConvertibl
     /// [MQTT-3.8.3-2, MQTT-3.10.3-2].
     case emptyPayload(PacketType)
     /// Subscription options with reserved bits set or QoS 3 [MQTT-3.8.3-5], or (3.1.1) requested QoS bits
-    /// reserved [MQTT-3.8.3-4].
+    /// reserved [MQTT-3.8.3-4]. QoS 3 with no reserved bit set maps to Protocol Error (5.0 section 3.8.3.1).
     case invalidSubscriptionOptions(UInt8)
     /// Retain Handling 3 in subscription options (a Protocol Error).
     case invalidRetainHandling
@@ -66,6 +66,9 @@ public enum MQTTDecodingError: Error, Hashable, Sendable, CustomStringConvertibl
             .invalidPropertyValue:
             .protocolError
         case .invalidTopicName: .topicNameInvalid
+        case .invalidSubscriptionOptions(let options) where options & 0xC0 == 0 && options & 0x03 == 0x03:
+            // "It is a Protocol Error if the Maximum QoS field has the value 3" (5.0 section 3.8.3.1).
+            .protocolError
         case .malformedVariableByteInteger, .reservedPacketType, .invalidFixedHeaderFlags, .invalidQoS,
             .duplicateFlagOnQoS0, .truncated, .trailingBytes, .invalidUTF8, .nullCharacter, .invalidConnectFlags,
             .invalidConnAckFlags, .invalidSubscriptionOptions, .invalidReasonCode, .unknownProperty,

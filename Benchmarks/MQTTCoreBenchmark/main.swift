@@ -1,0 +1,85 @@
+// Codec micro-benchmark: decode and encode rates for PUBLISH packets, so later changes can be compared.
+// Run with `scripts/bench codec` (a release build); figures are recorded in BENCHMARKS.md.
+import MQTTCore
+import NIOCore
+
+struct Scenario {
+    let name: String
+    let version: ProtocolVersion
+    let packet: Packet
+}
+
+func publish(payloadSize: Int, qos: QoS, properties: Properties) -> Packet {
+    .publish(PublishPacket(
+        topic: "sensors/building-7/floor-3/temperature",
+        payload: ByteBuffer(repeating: 0x5A, count: payloadSize),
+        qos: qos,
+        packetIdentifier: qos == .atMostOnce ? nil : 4242,
+        properties: properties))
+}
+
+let scenarios = [
+    Scenario(name: "PUBLISH 64 B QoS 0, 3.1.1", version: .v3_1_1, packet: publish(payloadSize: 64, qos: .atMostOnce, properties: [])),
+    Scenario(name: "PUBLISH 64 B QoS 1, 5.0 + 2 properties", version: .v5,
+             packet: publish(payloadSize: 64, qos: .atLeastOnce,
+                             properties: [.messageExpiryInterval(60), .userProperty(UserProperty("trace", "abc123"))])),
+    Scenario(name: "PUBLISH 1 KiB QoS 0, 3.1.1", version: .v3_1_1, packet: publish(payloadSize: 1024, qos: .atMostOnce, properties: [])),
+    Scenario(name: "PUBLISH 1 KiB QoS 1, 5.0 + 2 properties", version: .v5,
+             packet: publish(payloadSize: 1024, qos: .atLeastOnce,
+                             properties: [.messageExpiryInterval(60), .userProperty(UserProperty("trace", "abc123"))])),
+]
+
+let batch = 10_000
+let rounds = 7
+let arguments = CommandLine.arguments.dropFirst()
+let minimumSeconds = arguments.first.flatMap(Double.init) ?? 0.2
+
+/// Runs `body` (which handles `batch` packets) repeatedly for at least `minimumSeconds`, `rounds` times, and returns
+/// the median rate in packets per second.
+func measure(_ body: () throws -> Void) rethrows -> Double {
+    let clock = ContinuousClock()
+    var rates: [Double] = []
+    for _ in 0..<rounds {
+        var iterations = 0
+        let start = clock.now
+        var elapsed = Duration.zero
+        repeat {
+            try body()
+            iterations += 1
+            elapsed = clock.now - start
+        } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        rates.append(Double(iterations * batch) / seconds)
+    }
+    return rates.sorted()[rounds / 2]
+}
+
+func format(_ rate: Double) -> String {
+    let millions = (rate / 1e4).rounded() / 100
+    return "\(millions) M/s"
+}
+
+print("| scenario | bytes | decode | encode |")
+print("|---|---|---|---|")
+for scenario in scenarios {
+    var wire = ByteBuffer()
+    for _ in 0..<batch { try scenario.packet.encode(into: &wire, version: scenario.version) }
+    let size = scenario.packet.encodedSize(version: scenario.version)
+
+    var decoded = 0
+    let decodeRate = try measure {
+        var input = wire
+        var decoder = MQTTPacketDecoder(protocolVersion: scenario.version)
+        while let packet = try decoder.decode(&input) {
+            if case .publish = packet { decoded += 1 }
+        }
+    }
+    var output = ByteBuffer()
+    output.reserveCapacity(wire.readableBytes)
+    let encodeRate = try measure {
+        output.clear()
+        for _ in 0..<batch { try scenario.packet.encode(into: &output, version: scenario.version) }
+    }
+    precondition(decoded > 0 && output.readableBytes == wire.readableBytes)
+    print("| \(scenario.name) | \(size) | \(format(decodeRate)) | \(format(encodeRate)) |")
+}
