@@ -332,9 +332,13 @@ public struct MQTTPacketDecoder: Sendable {
         return (reasonCode, properties)
     }
 
-    /// A topic name must not contain wildcards [MQTT-3.3.2-2, MQTT-4.7.1-1]; U+0000 is caught by string decoding.
     @inlinable
     static func isValidTopicName(_ topic: String) -> Bool {
-        !topic.isEmpty && !topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") })
+        do {
+            try TopicName.validate(topic)
+            return true
+        } catch {
+            return false
+        }
     }
 }
