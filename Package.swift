@@ -6,9 +6,15 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
+        .library(name: "TernBroker", targets: ["TernBroker"]),
+        .library(name: "TernServer", targets: ["TernServer"]),
+        .executable(name: "tern", targets: ["tern"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
@@ -16,10 +22,53 @@ let package = Package(
             name: "MQTTCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        .target(
+            name: "TernBroker",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "TernServer",
+            dependencies: [
+                "MQTTCore",
+                "TernBroker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernBroker",
+                "TernServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MQTTCoreBenchmark",
             dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/MQTTCoreBenchmark"
+        ),
+        .executableTarget(
+            name: "MQTTDecoderFuzzer",
+            dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/MQTTDecoderFuzzer"
+        ),
+        .testTarget(
+            name: "TernBrokerTests",
+            dependencies: [
+                "TernBroker",
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "MQTTCoreTests",

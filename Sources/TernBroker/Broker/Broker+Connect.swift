@@ -1,0 +1,140 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    func handleConnect<Output: BrokerOutput>(_ connect: ConnectPacket, connection id: ConnectionID,
+                                             now: NIODeadline, output: inout Output)
+    {
+        let version = connect.protocolVersion
+        connections[id]?.protocolVersion = version
+
+        func refuse(_ reasonCode: ReasonCode) {
+            // A refused CONNECT gets a CONNACK with the reason and the connection closes [MQTT-3.2.2-7].
+            output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
+            statistics.connectionsRefused += 1
+            closeUnconnected(id, output: &output)
+        }
+
+        // Client identifier (section 3.1.3.1).
+        var clientID = ClientIdentifier(connect.clientIdentifier)
+        var assignedClientID: String?
+        if connect.clientIdentifier.isEmpty {
+            // 3.1.1 allows an empty identifier only with Clean Session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 3.1 never.
+            let allowed = settings.allowZeroLengthClientID
+                && (version == .v5 || (version == .v3_1_1 && connect.cleanStart))
+            guard allowed else { return refuse(.clientIdentifierNotValid) }
+            clientID = ClientIdentifier(makeClientIdentifier())
+            if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
+        }
+
+        if let will = connect.will {
+            if will.qos > settings.maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
+            if will.retain && !settings.retainAvailable { return refuse(.retainNotSupported) }  // [MQTT-3.2.2-13]
+        }
+
+        let expiryInterval: UInt32 =
+            version == .v5
+            ? connect.properties.sessionExpiryInterval ?? 0
+            : (connect.cleanStart ? 0 : settings.persistentSessionExpiry ?? UInt32.max)
+
+        // Session takeover: the existing connection is closed [MQTT-3.1.4-3]; MQTT 5 tells it why.
+        if let existing = sessions[clientID], let old = existing.connection {
+            if connections[old]?.protocolVersion == .v5 {
+                output.send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)), to: old)
+            }
+            endConnection(old, clientID: clientID, publishWill: true, now: now, output: &output)
+        }
+        // A new connection before the will delay elapsed cancels the delayed will [MQTT-3.1.3-9].
+        delayedWills[clientID] = nil
+
+        if connect.cleanStart, sessions[clientID] != nil {
+            endSession(clientID, now: now, output: &output)  // [MQTT-3.1.2-4]
+        }
+        let sessionPresent = sessions[clientID] != nil  // [MQTT-3.2.2-2, MQTT-3.2.2-3]
+        var session = sessions[clientID]
+            ?? ClientSession(clientID: clientID, protocolVersion: version, expiryInterval: expiryInterval)
+        session.connection = id
+        session.protocolVersion = version
+        session.expiryInterval = expiryInterval
+        session.expiresAt = nil
+        session.will = connect.will
+        session.receiveMaximum = Int(connect.properties.receiveMaximum ?? 65_535)
+        session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
+            ?? MQTTPacketDecoder.largestPossiblePacketSize
+        sessions[clientID] = session
+
+        var keepAlive = connect.keepAlive
+        var properties = Properties()
+        if version == .v5 {
+            if let serverKeepAlive = settings.serverKeepAlive {
+                keepAlive = serverKeepAlive
+            } else if settings.maximumKeepAlive > 0 && (keepAlive == 0 || keepAlive > settings.maximumKeepAlive) {
+                keepAlive = settings.maximumKeepAlive
+            }
+            if keepAlive != connect.keepAlive { properties.serverKeepAlive = keepAlive }  // [MQTT-3.2.2-21]
+            if let assignedClientID { properties.assignedClientIdentifier = assignedClientID }
+            if settings.receiveMaximum != 65_535 { properties.receiveMaximum = settings.receiveMaximum }
+            if settings.maximumQoS != .exactlyOnce { properties.maximumQoS = settings.maximumQoS }
+            if !settings.retainAvailable { properties.retainAvailable = false }
+            if settings.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize {
+                properties.maximumPacketSize = UInt32(clamping: settings.maximumPacketSize)
+            }
+            if settings.topicAliasMaximum > 0 { properties.topicAliasMaximum = settings.topicAliasMaximum }
+        }
+        connections[id]?.state = .connected(clientID: clientID)
+        connections[id]?.keepAlive = keepAlive
+        statistics.connectionsAccepted += 1
+        output.send(
+            .connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)),
+            to: id)
+
+        if sessionPresent { resumeSession(clientID, now: now, output: &output) }
+    }
+
+    /// Re-sends what was in flight, in order, with DUP set, then what was queued [MQTT-4.4.0-1].
+    func resumeSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
+        guard let session = sessions[clientID], let id = session.connection else { return }
+        for packetIdentifier in session.inflightOrder {
+            let inflight = session.inflight[packetIdentifier]!
+            switch inflight.stage {
+            case .published:
+                let delivery = inflight.delivery
+                let publish = delivery.message.publishPacket(
+                    qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
+                    subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now, duplicate: true)
+                output.send(.publish(publish), to: id)
+            case .released:
+                output.send(.pubrel(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
+            }
+        }
+        drainQueue(clientID, now: now, output: &output)
+    }
+
+    func handleDisconnect<Output: BrokerOutput>(_ disconnect: DisconnectPacket, connection id: ConnectionID,
+                                                clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
+    {
+        if let newExpiry = disconnect.properties.sessionExpiryInterval, var session = sessions[clientID] {
+            // A session that was to end with the connection cannot be made to outlive it here [MQTT-3.14.2-2].
+            if session.expiryInterval == 0 && newExpiry != 0 {
+                protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)
+                return
+            }
+            session.expiryInterval = newExpiry
+            sessions[clientID] = session
+        }
+        // A normal DISCONNECT discards the will [MQTT-3.1.2-10]; MQTT 5's 0x04 asks for it to be published.
+        let publishWill = disconnect.reasonCode == .disconnectWithWillMessage
+        endConnection(id, clientID: clientID, publishWill: publishWill, now: now, output: &output)
+    }
+
+    func makeClientIdentifier() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let a = generator.next() as UInt64
+        let b = generator.next() as UInt64
+        func hex(_ value: UInt64) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+        return settings.assignedClientIDPrefix + hex(a) + hex(b)
+    }
+}

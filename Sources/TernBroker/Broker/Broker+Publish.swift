@@ -1,0 +1,261 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    // MARK: Inbound PUBLISH and the QoS 2 release
+
+    func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection id: ConnectionID,
+                                             clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
+    {
+        guard let connection = connections[id] else { return }
+        let version = connection.protocolVersion
+        statistics.messagesReceived += 1
+
+        // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
+        var topic = publish.topic
+        if let alias = publish.properties.topicAlias {
+            guard alias >= 1, alias <= settings.topicAliasMaximum else {
+                return protocolError(.topicAliasInvalid, connection: id, clientID: clientID, now: now,
+                                     output: &output)
+            }
+            if topic.isEmpty {
+                guard let known = connection.inboundTopicAliases[alias] else {
+                    return protocolError(.protocolError, connection: id, clientID: clientID, now: now,
+                                         output: &output)
+                }
+                topic = known
+            } else {
+                connections[id]?.inboundTopicAliases[alias] = topic
+            }
+        }
+        if publish.qos > settings.maximumQoS {
+            return protocolError(.qosNotSupported, connection: id, clientID: clientID, now: now, output: &output)
+        }
+        if publish.retain && !settings.retainAvailable {
+            return protocolError(.retainNotSupported, connection: id, clientID: clientID, now: now,
+                                 output: &output)
+        }
+
+        let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
+        switch publish.qos {
+        case .atMostOnce:
+            route(message, now: now, output: &output)
+        case .atLeastOnce:
+            let delivered = route(message, now: now, output: &output)
+            let reasonCode: ReasonCode = delivered == 0 && version == .v5 ? .noMatchingSubscribers : .success
+            output.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!,
+                                                 reasonCode: reasonCode)), to: id)
+        case .exactlyOnce:
+            let packetIdentifier = publish.packetIdentifier!
+            guard var session = sessions[clientID] else { return }
+            if !session.inboundQoS2.contains(packetIdentifier) {
+                // More unacknowledged QoS 2 publications than the advertised Receive Maximum [MQTT-3.3.4-9].
+                guard session.inboundQoS2.count < Int(settings.receiveMaximum) else {
+                    return protocolError(.receiveMaximumExceeded, connection: id, clientID: clientID, now: now,
+                                         output: &output)
+                }
+                // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
+                // again (section 4.3.3, method B).
+                session.inboundQoS2.insert(packetIdentifier)
+                sessions[clientID] = session
+                route(message, now: now, output: &output)
+            }
+            output.send(.pubrec(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
+        }
+    }
+
+    func handlePubRel<Output: BrokerOutput>(_ ack: PublishAckPacket, connection id: ConnectionID,
+                                            clientID: ClientIdentifier, output: inout Output)
+    {
+        let known = sessions[clientID]?.inboundQoS2.remove(ack.packetIdentifier) != nil
+        let reasonCode: ReasonCode =
+            known || connections[id]?.protocolVersion != .v5 ? .success : .packetIdentifierNotFound
+        output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
+    }
+
+    // MARK: Routing
+
+    /// Stores or clears the retained message, then delivers the message to every matching subscription: once per
+    /// client, at the highest matching QoS, with every matching subscription identifier; one member per shared
+    /// subscription group. Returns the number of clients it was delivered or queued to.
+    @discardableResult
+    func route<Output: BrokerOutput>(_ message: ApplicationMessage, now: NIODeadline, output: inout Output) -> Int {
+        if message.retain {
+            // An empty payload clears the retained message and is never stored itself [MQTT-3.3.1-6, MQTT-3.3.1-7].
+            retainedMessages.set(message.topic, message.payload.readableBytes == 0 ? nil : message)
+        }
+        var targets: [ClientIdentifier: OutboundDelivery] = [:]
+        var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
+        subscriptionIndex.forEachMatch(topicName: message.topic) { match in
+            switch match {
+            case .subscription(let entry):
+                // No Local: not back to the publisher [MQTT-3.8.3-3].
+                if entry.options.noLocal && entry.subscriber == message.publisher { return }
+                Self.merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
+                           identifier: entry.identifier, message: message)
+            case .shared(let group, let filter, let members):
+                groups.append((group + "/" + filter, members))
+            }
+        }
+        for (key, members) in groups {
+            let member = pickShareMember(key, members)
+            Self.merge(into: &targets, subscriber: member.subscriber, options: member.options,
+                       identifier: member.identifier, message: message)
+        }
+        for (clientID, delivery) in targets {
+            deliver(delivery, to: clientID, now: now, output: &output)
+        }
+        return targets.count
+    }
+
+    static func merge(into targets: inout [ClientIdentifier: OutboundDelivery], subscriber: ClientIdentifier,
+                      options: SubscriptionOptions, identifier: UInt32?, message: ApplicationMessage)
+    {
+        // Delivered at min(published QoS, granted QoS) [MQTT-3.8.4-8]; the retain flag is kept only with
+        // Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
+        let qos = min(message.qos, options.qos)
+        if var existing = targets[subscriber] {
+            existing.qos = max(existing.qos, qos)
+            existing.retain = existing.retain || (options.retainAsPublished && message.retain)
+            if let identifier { existing.subscriptionIdentifiers.append(identifier) }
+            targets[subscriber] = existing
+        } else {
+            targets[subscriber] = OutboundDelivery(
+                message: message, qos: qos, retain: options.retainAsPublished && message.retain,
+                subscriptionIdentifiers: identifier.map { [$0] } ?? [])
+        }
+    }
+
+    /// Picks one member of a shared subscription group: round robin over the members in the index's order,
+    /// skipping members whose client is not connected while a connected one exists.
+    func pickShareMember(_ key: String, _ members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)
+        -> SubscriptionIndex<ClientIdentifier>.Entry
+    {
+        let cursor = shareCursors[key, default: 0]
+        shareCursors[key] = cursor &+ 1
+        let start = members.startIndex + cursor % members.count
+        for offset in 0..<members.count {
+            let member = members[members.startIndex + (start - members.startIndex + offset) % members.count]
+            if sessions[member.subscriber]?.connection != nil { return member }
+        }
+        return members[start]
+    }
+
+    // MARK: Outbound delivery and acknowledgements
+
+    /// The number of QoS 1 and 2 messages that may be in flight to the session's client.
+    func inflightWindow(_ session: ClientSession) -> Int {
+        let own = settings.maximumInflightMessages > 0 ? settings.maximumInflightMessages : Int.max
+        return min(session.receiveMaximum, own)
+    }
+
+    /// Sends now if the client is connected and the window has room, else queues within the session's limit.
+    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier, now: NIODeadline,
+                                       output: inout Output)
+    {
+        guard var session = sessions[clientID] else { return }
+        if session.connection != nil && session.queue.isEmpty
+            && (delivery.qos == .atMostOnce || session.inflight.count < inflightWindow(session))
+        {
+            send(delivery, session: &session, now: now, output: &output)
+            sessions[clientID] = session
+            return
+        }
+        if delivery.qos == .atMostOnce && session.connection == nil && !settings.queueQoS0Messages {
+            statistics.messagesDropped += 1
+            return
+        }
+        if settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages {
+            session.droppedMessages += 1
+            statistics.messagesDropped += 1
+        } else {
+            session.queue.append(delivery)
+        }
+        sessions[clientID] = session
+    }
+
+    /// Sends one delivery to the connected client: a packet identifier for QoS 1 and 2, the size check against
+    /// the client's Maximum Packet Size (a message too large for it is dropped for it [MQTT-3.1.2-25]).
+    func send<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession, now: NIODeadline,
+                                    output: inout Output)
+    {
+        guard let id = session.connection else { return }
+        if delivery.message.isExpired(at: now) {  // [MQTT-3.3.2-5]
+            statistics.messagesDropped += 1
+            return
+        }
+        let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
+        let publish = delivery.message.publishPacket(
+            qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
+            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+        let packet = Packet.publish(publish)
+        if packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize {
+            statistics.messagesDropped += 1
+            return
+        }
+        if let packetIdentifier {
+            session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
+            session.inflightOrder.append(packetIdentifier)
+        }
+        statistics.messagesSent += 1
+        output.send(packet, to: id)
+    }
+
+    /// Moves queued messages into the window while it has room.
+    func drainQueue<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
+        guard var session = sessions[clientID], session.connection != nil else { return }
+        let window = inflightWindow(session)
+        while let next = session.queue.first {
+            if next.qos != .atMostOnce && session.inflight.count >= window { break }
+            session.queue.removeFirst()
+            send(next, session: &session, now: now, output: &output)
+        }
+        sessions[clientID] = session
+    }
+
+    func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
+                                            output: inout Output)
+    {
+        guard var session = sessions[clientID],
+            session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
+        else { return }
+        session.removeInflight(ack.packetIdentifier)
+        sessions[clientID] = session
+        drainQueue(clientID, now: now, output: &output)
+    }
+
+    func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
+                                            output: inout Output)
+    {
+        guard var session = sessions[clientID], let id = session.connection else { return }
+        guard var inflight = session.inflight[ack.packetIdentifier], inflight.delivery.qos == .exactlyOnce else {
+            // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
+            let reasonCode: ReasonCode = session.protocolVersion == .v5 ? .packetIdentifierNotFound : .success
+            output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
+                        to: id)
+            return
+        }
+        if !ack.reasonCode.isSuccess {
+            // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
+            session.removeInflight(ack.packetIdentifier)
+            sessions[clientID] = session
+            drainQueue(clientID, now: now, output: &output)
+            return
+        }
+        inflight.stage = .released
+        session.inflight[ack.packetIdentifier] = inflight
+        sessions[clientID] = session
+        output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
+    }
+
+    func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
+                                             output: inout Output)
+    {
+        guard var session = sessions[clientID], let inflight = session.inflight[ack.packetIdentifier],
+            inflight.stage == .released
+        else { return }
+        session.removeInflight(ack.packetIdentifier)
+        sessions[clientID] = session
+        drainQueue(clientID, now: now, output: &output)
+    }
+}

@@ -1,0 +1,83 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    func handleSubscribe<Output: BrokerOutput>(_ subscribe: SubscribePacket, connection id: ConnectionID,
+                                               clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
+    {
+        guard var session = sessions[clientID] else { return }
+        let version = session.protocolVersion
+        let identifier = subscribe.properties.subscriptionIdentifiers.first
+        var reasonCodes: [ReasonCode] = []
+        var retainedToSend: [(filter: String, options: SubscriptionOptions)] = []
+        for subscription in subscribe.subscriptions {
+            let shared: SharedSubscription?
+            do {
+                shared = try SharedSubscription(parsing: subscription.topicFilter)
+                try TopicFilter.validate(shared?.topicFilter ?? subscription.topicFilter)
+            } catch {
+                // An invalid filter fails this subscription only: 0x8F for MQTT 5, 0x80 for 3.1.1.
+                reasonCodes.append(version == .v5 ? error.reasonCode : .unspecifiedError)
+                continue
+            }
+            if shared != nil && subscription.options.noLocal {
+                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+                sessions[clientID] = session
+                return protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)
+            }
+            var options = subscription.options
+            options.qos = min(options.qos, settings.maximumQoS)
+            let filter = shared?.topicFilter ?? subscription.topicFilter
+            // A subscription to a filter already subscribed replaces it [MQTT-3.8.4-3].
+            let isNew = subscriptionIndex.subscribe(
+                filter, shareGroup: shared?.shareName, subscriber: clientID, options: options,
+                identifier: identifier)
+            session.subscriptions[subscription.topicFilter] = identifier
+            reasonCodes.append(ReasonCode(rawValue: options.qos.rawValue))
+            // Retained messages on subscribe, per Retain Handling; never for shared subscriptions
+            // [MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.8.4-4].
+            if shared == nil
+                && (options.retainHandling == .sendOnSubscribe
+                    || (options.retainHandling == .sendOnNewSubscribe && isNew))
+            {
+                retainedToSend.append((filter, options))
+            }
+        }
+        sessions[clientID] = session
+        output.send(.suback(SubAckPacket(packetIdentifier: subscribe.packetIdentifier, reasonCodes: reasonCodes)),
+                    to: id)
+        for (filter, options) in retainedToSend {
+            var expired: [String] = []
+            retainedMessages.forEachMatch(filter: filter) { topic, message in
+                if message.isExpired(at: now) {
+                    expired.append(topic)
+                    return
+                }
+                // Sent with the retain flag set [MQTT-3.3.1-8].
+                let delivery = OutboundDelivery(
+                    message: message, qos: min(message.qos, options.qos), retain: true,
+                    subscriptionIdentifiers: identifier.map { [$0] } ?? [])
+                deliver(delivery, to: clientID, now: now, output: &output)
+            }
+            for topic in expired { retainedMessages.set(topic, nil) }
+        }
+    }
+
+    func handleUnsubscribe<Output: BrokerOutput>(_ unsubscribe: UnsubscribePacket, connection id: ConnectionID,
+                                                 clientID: ClientIdentifier, output: inout Output)
+    {
+        guard var session = sessions[clientID] else { return }
+        var reasonCodes: [ReasonCode] = []
+        for topicFilter in unsubscribe.topicFilters {
+            let shared = try? SharedSubscription(parsing: topicFilter)
+            let removed = subscriptionIndex.unsubscribe(
+                shared?.topicFilter ?? topicFilter, shareGroup: shared?.shareName, subscriber: clientID)
+            session.subscriptions[topicFilter] = nil
+            reasonCodes.append(removed ? .success : .noSubscriptionExisted)
+        }
+        sessions[clientID] = session
+        // UNSUBACK even when nothing matched [MQTT-3.10.4-5].
+        output.send(.unsuback(UnsubAckPacket(packetIdentifier: unsubscribe.packetIdentifier,
+                                             reasonCodes: reasonCodes)), to: id)
+    }
+}

@@ -1,0 +1,232 @@
+import MQTTCore
+import NIOCore
+
+/// The broker's brain: every connection, session, subscription and retained message, and every MQTT rule about
+/// them, with no sockets and no clock of its own.
+///
+/// The server layer calls the entry points (`connectionOpened`, `receive`, `decodingFailed`, `connectionClosed`,
+/// `tick`) with the current time, and performs what the broker asks through a `BrokerOutput`. All calls must come
+/// from one thread (the server keeps the broker on one event loop); the broker takes no locks.
+public final class Broker {
+    public let settings: BrokerSettings
+    public internal(set) var statistics = BrokerStatistics()
+
+    var connections: [ConnectionID: ClientConnection] = [:]
+    var sessions: [ClientIdentifier: ClientSession] = [:]
+    var subscriptionIndex = SubscriptionIndex<ClientIdentifier>()
+    var retainedMessages = RetainedIndex<ApplicationMessage>()
+    /// Wills waiting for their Will Delay Interval, by client identifier [MQTT-3.1.3-9].
+    var delayedWills: [ClientIdentifier: (deadline: NIODeadline, message: ApplicationMessage)] = [:]
+    /// Round-robin position per shared subscription (`group` + filter).
+    var shareCursors: [String: Int] = [:]
+
+    public init(settings: BrokerSettings = BrokerSettings()) {
+        self.settings = settings
+    }
+
+    /// The number of connections that completed CONNECT.
+    public var connectedClientCount: Int { connections.values.filter { $0.clientID != nil }.count }
+    /// The number of sessions, connected or not.
+    public var sessionCount: Int { sessions.count }
+    public var retainedMessageCount: Int { retainedMessages.count }
+    public var subscriptionCount: Int { subscriptionIndex.count }
+
+    // MARK: Entry points
+
+    /// A network connection was accepted; it must send CONNECT within the connect timeout.
+    public func connectionOpened(_ id: ConnectionID, now: NIODeadline) {
+        connections[id] = ClientConnection(
+            id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)), lastActivity: now)
+    }
+
+    /// A packet arrived on a connection.
+    public func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, now: NIODeadline,
+                                              output: inout Output)
+    {
+        guard var connection = connections[id] else { return }
+        connection.lastActivity = now
+        connections[id] = connection
+        guard let clientID = connection.clientID else {
+            guard case .connect(let connect) = packet else {
+                // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
+                closeUnconnected(id, output: &output)
+                return
+            }
+            handleConnect(connect, connection: id, now: now, output: &output)
+            return
+        }
+        switch packet {
+        case .connect:
+            protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)  // [MQTT-3.1.0-2]
+        case .publish(let publish):
+            handlePublish(publish, connection: id, clientID: clientID, now: now, output: &output)
+        case .puback(let ack):
+            handlePubAck(ack, clientID: clientID, now: now, output: &output)
+        case .pubrec(let ack):
+            handlePubRec(ack, clientID: clientID, now: now, output: &output)
+        case .pubrel(let ack):
+            handlePubRel(ack, connection: id, clientID: clientID, output: &output)
+        case .pubcomp(let ack):
+            handlePubComp(ack, clientID: clientID, now: now, output: &output)
+        case .subscribe(let subscribe):
+            handleSubscribe(subscribe, connection: id, clientID: clientID, now: now, output: &output)
+        case .unsubscribe(let unsubscribe):
+            handleUnsubscribe(unsubscribe, connection: id, clientID: clientID, output: &output)
+        case .pingreq:
+            output.send(.pingresp, to: id)  // [MQTT-3.12.4-1]
+        case .disconnect(let disconnect):
+            handleDisconnect(disconnect, connection: id, clientID: clientID, now: now, output: &output)
+        case .auth, .connack, .suback, .unsuback, .pingresp:
+            // Enhanced authentication was not negotiated, and the others are sent by servers only.
+            protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)
+        }
+    }
+
+    /// The bytes from a connection could not be decoded: answer as the specification says and close.
+    /// `protocolVersion` is the decoder's version, known once a CONNECT's protocol level was read.
+    public func decodingFailed<Output: BrokerOutput>(_ error: MQTTDecodingError, connection id: ConnectionID,
+                                                     protocolVersion: ProtocolVersion?, now: NIODeadline,
+                                                     output: inout Output)
+    {
+        guard let connection = connections[id] else { return }
+        if let clientID = connection.clientID {
+            protocolError(error.reasonCode, connection: id, clientID: clientID, now: now, output: &output)
+            return
+        }
+        switch (protocolVersion, error) {
+        case (.v5, _):
+            // A CONNACK with the reason code, then close [MQTT-3.1.4-1, MQTT-3.2.2-8].
+            output.send(.connack(ConnAckPacket(reasonCode: error.reasonCode)), to: id)
+        case (.some, .unsupportedProtocolLevel), (.none, .unsupportedProtocolLevel):
+            // A 3.1.1 server answers an unknown level with return code 1 [MQTT-3.1.2-2].
+            output.send(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), to: id)
+        default:
+            break
+        }
+        statistics.connectionsRefused += 1
+        closeUnconnected(id, output: &output)
+    }
+
+    /// The network connection closed (by the peer, by an error, or after the broker asked to close it).
+    public func connectionClosed<Output: BrokerOutput>(_ id: ConnectionID, now: NIODeadline, output: inout Output) {
+        guard let connection = connections[id] else { return }
+        if let clientID = connection.clientID {
+            // Closed without DISCONNECT: the will is published [MQTT-3.1.2-8].
+            endConnection(id, clientID: clientID, publishWill: true, now: now, output: &output)
+        } else {
+            connections[id] = nil
+        }
+    }
+
+    /// Time passed: enforces connect timeouts and keep alive, publishes delayed wills, expires sessions.
+    public func tick<Output: BrokerOutput>(now: NIODeadline, output: inout Output) {
+        for connection in Array(connections.values) {
+            switch connection.state {
+            case .awaitingConnect(let deadline):
+                if deadline <= now { closeUnconnected(connection.id, output: &output) }
+            case .connected(let clientID):
+                // One and a half times the keep alive without a packet ends the connection (section 3.1.2.10).
+                guard connection.keepAlive > 0 else { continue }
+                let limit = TimeAmount.milliseconds(Int64(connection.keepAlive) * 1500)
+                if now - connection.lastActivity >= limit {
+                    if connection.protocolVersion == .v5 {
+                        output.send(.disconnect(DisconnectPacket(reasonCode: .keepAliveTimeout)), to: connection.id)
+                    }
+                    endConnection(connection.id, clientID: clientID, publishWill: true, now: now, output: &output)
+                }
+            }
+        }
+        for (clientID, will) in delayedWills where will.deadline <= now {
+            delayedWills[clientID] = nil
+            route(will.message, now: now, output: &output)
+        }
+        for (clientID, session) in sessions {
+            if let expiresAt = session.expiresAt, expiresAt <= now {
+                endSession(clientID, now: now, output: &output)
+            }
+        }
+    }
+
+    // MARK: Ending connections and sessions
+
+    /// Closes a connection that never completed CONNECT.
+    func closeUnconnected<Output: BrokerOutput>(_ id: ConnectionID, output: inout Output) {
+        connections[id] = nil
+        output.close(id)
+    }
+
+    /// Ends a connected client's connection for a protocol violation: DISCONNECT with the reason code for MQTT 5,
+    /// a plain close for 3.1.1 [MQTT-4.13.1-1], and the will is published.
+    func protocolError<Output: BrokerOutput>(_ reasonCode: ReasonCode, connection id: ConnectionID,
+                                             clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
+    {
+        if connections[id]?.protocolVersion == .v5 {
+            output.send(.disconnect(DisconnectPacket(reasonCode: reasonCode)), to: id)
+        }
+        endConnection(id, clientID: clientID, publishWill: true, now: now, output: &output)
+    }
+
+    /// Detaches the session from its connection and closes it; publishes or schedules the will if asked; ends
+    /// the session if it does not outlive the connection.
+    func endConnection<Output: BrokerOutput>(_ id: ConnectionID, clientID: ClientIdentifier, publishWill: Bool,
+                                             now: NIODeadline, output: inout Output)
+    {
+        connections[id] = nil
+        output.close(id)
+        guard var session = sessions[clientID], session.connection == id else { return }
+        session.connection = nil
+        let will = session.will
+        session.will = nil
+        if session.expiryInterval != UInt32.max {
+            session.expiresAt = now + .seconds(Int64(session.expiryInterval))
+        }
+        sessions[clientID] = session
+        if publishWill, let will {
+            let message = ApplicationMessage(will: will, publisher: clientID, now: now)
+            let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
+            if delay == 0 {
+                route(message, now: now, output: &output)
+            } else {
+                delayedWills[clientID] = (now + .seconds(Int64(delay)), message)
+            }
+        }
+        if session.expiryInterval == 0 { endSession(clientID, now: now, output: &output) }
+    }
+
+    /// Discards a session: its subscriptions and queued messages. A will still delayed is published now, since
+    /// it is due when the session ends [MQTT-3.1.3-9].
+    func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
+        guard let session = sessions.removeValue(forKey: clientID) else { return }
+        if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
+        statistics.messagesDropped += session.queue.count
+        if let will = delayedWills.removeValue(forKey: clientID) {
+            route(will.message, now: now, output: &output)
+        }
+    }
+}
+
+extension Broker {
+    /// The server is stopping: MQTT 5 clients get DISCONNECT 0x8B, every connection closes, and no will is
+    /// published (the clients did nothing wrong).
+    public func shutdown<Output: BrokerOutput>(output: inout Output) {
+        for connection in Array(connections.values) {
+            if connection.clientID != nil && connection.protocolVersion == .v5 {
+                output.send(.disconnect(DisconnectPacket(reasonCode: .serverShuttingDown)), to: connection.id)
+            }
+            if let clientID = connection.clientID {
+                sessions[clientID]?.will = nil
+                sessions[clientID]?.connection = nil
+            }
+            connections[connection.id] = nil
+            output.close(connection.id)
+        }
+    }
+}
+
+extension Broker {
+    /// The client identifier a connection was accepted with (the assigned one for an empty CONNECT identifier),
+    /// or nil before CONNECT succeeded.
+    public func clientID(of connection: ConnectionID) -> ClientIdentifier? {
+        connections[connection]?.clientID
+    }
+}

@@ -1,0 +1,10 @@
+import MQTTCore
+
+/// Where the broker core's decisions go: the server layer implements it over network channels, tests record.
+///
+/// Calls happen synchronously inside the broker's entry points. `send` queues a packet for the connection (the
+/// server flushes once per event-loop tick); `close` ends the connection after what was queued is written.
+public protocol BrokerOutput {
+    mutating func send(_ packet: Packet, to connection: ConnectionID)
+    mutating func close(_ connection: ConnectionID)
+}

@@ -1,0 +1,35 @@
+import MQTTCore
+
+/// The limits and switches the broker core applies; the server builds them from its configuration.
+public struct BrokerSettings: Sendable {
+    /// Largest packet accepted from clients, advertised to MQTT 5 clients as Maximum Packet Size.
+    public var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
+    /// Inbound QoS 1 and 2 publications a client may have unacknowledged (advertised Receive Maximum).
+    public var receiveMaximum: UInt16 = 65_535
+    /// Highest topic alias accepted from a client (advertised Topic Alias Maximum); 0 disables aliases.
+    public var topicAliasMaximum: UInt16 = 10
+    /// Highest QoS the broker supports.
+    public var maximumQoS: QoS = .exactlyOnce
+    public var retainAvailable = true
+    /// Outbound QoS 1 and 2 messages in flight per client, in addition to the client's own Receive Maximum
+    /// (Mosquitto's `max_inflight_messages`; 0 means no limit of the broker's own).
+    public var maximumInflightMessages: Int = 20
+    /// Messages queued per offline or busy session (Mosquitto's `max_queued_messages`); 0 means no limit.
+    public var maximumQueuedMessages: Int = 1000
+    /// Whether QoS 0 messages are queued for offline persistent sessions (Mosquitto's `queue_qos0_messages`).
+    public var queueQoS0Messages = false
+    /// Keep alive imposed on clients (MQTT 5 Server Keep Alive); nil accepts the client's value.
+    public var serverKeepAlive: UInt16?
+    /// Upper bound on the keep alive a client may ask for (Mosquitto's `max_keepalive`); 0 means no bound.
+    public var maximumKeepAlive: UInt16 = 0
+    /// Seconds a new connection may take to send CONNECT.
+    public var connectTimeout: Int64 = 10
+    /// Whether a client may connect with an empty client identifier and get one assigned.
+    public var allowZeroLengthClientID = true
+    /// Prefix of assigned client identifiers (Mosquitto's `auto_id_prefix`).
+    public var assignedClientIDPrefix = "auto-"
+    /// Expiry for v3 persistent sessions, in seconds (Mosquitto's `persistent_client_expiration`); nil = never.
+    public var persistentSessionExpiry: UInt32?
+
+    public init() {}
+}

@@ -1,0 +1,9 @@
+/// Counters the broker core keeps; the server exports them ($SYS, metrics).
+public struct BrokerStatistics: Sendable, Hashable {
+    public var messagesReceived = 0
+    public var messagesSent = 0
+    /// Messages not delivered to a subscriber: queue full, expired, too large for it, or QoS 0 to an offline one.
+    public var messagesDropped = 0
+    public var connectionsAccepted = 0
+    public var connectionsRefused = 0
+}

@@ -1,0 +1,27 @@
+import MQTTCore
+import NIOCore
+
+/// What the broker knows of one network connection.
+struct ClientConnection: Sendable {
+    enum State: Sendable {
+        /// Waiting for CONNECT until the deadline [MQTT-3.1.0-1].
+        case awaitingConnect(deadline: NIODeadline)
+        /// CONNECT accepted for this client identifier.
+        case connected(clientID: ClientIdentifier)
+    }
+
+    let id: ConnectionID
+    var state: State
+    /// Known once CONNECT has been read.
+    var protocolVersion: ProtocolVersion = .v5
+    /// Seconds; 0 means no keep alive.
+    var keepAlive: UInt16 = 0
+    var lastActivity: NIODeadline
+    /// Topic aliases the client has set on this connection (they do not outlive it) [MQTT-3.3.2-7].
+    var inboundTopicAliases: [UInt16: String] = [:]
+
+    var clientID: ClientIdentifier? {
+        if case .connected(let clientID) = state { return clientID }
+        return nil
+    }
+}

@@ -1,0 +1,79 @@
+import DequeModule
+import MQTTCore
+import NIOCore
+
+/// One message on its way to a subscriber, with the per-subscriber QoS, retain flag and identifiers.
+struct OutboundDelivery: Sendable {
+    var message: ApplicationMessage
+    var qos: QoS
+    var retain: Bool
+    var subscriptionIdentifiers: [UInt32]
+}
+
+/// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.
+struct InflightMessage: Sendable {
+    enum Stage: Sendable {
+        /// PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+        case published
+        /// PUBREC received and PUBREL sent; waiting for PUBCOMP.
+        case released
+    }
+
+    var delivery: OutboundDelivery
+    var stage: Stage
+}
+
+/// The state MQTT keeps for a client identifier across connections (section 4.1): subscriptions, outbound
+/// messages in flight and queued, inbound QoS 2 identifiers awaiting PUBREL, and the will of the live connection.
+struct ClientSession: Sendable {
+    let clientID: ClientIdentifier
+    var connection: ConnectionID?
+    var protocolVersion: ProtocolVersion
+    /// Seconds the session outlives its connection; `UInt32.max` means it never expires.
+    var expiryInterval: UInt32
+    /// Set while no connection is attached and the session will expire.
+    var expiresAt: NIODeadline?
+    /// Topic filters as subscribed (shared ones with their `$share/group/` prefix), with their identifiers.
+    var subscriptions: [String: UInt32?] = [:]
+    /// In flight, in the order sent; re-sent in this order on resumption [MQTT-4.4.0-1, MQTT-4.6.0-1].
+    var inflight: [UInt16: InflightMessage] = [:]
+    var inflightOrder: Deque<UInt16> = []
+    /// Waiting for room in the inflight window, or for the client to come back.
+    var queue: Deque<OutboundDelivery> = []
+    /// Inbound QoS 2 packet identifiers whose PUBREL has not arrived yet [MQTT-4.3.3-8..10].
+    var inboundQoS2: Set<UInt16> = []
+    var lastPacketIdentifier: UInt16 = 0
+    /// The client's Receive Maximum: how many QoS 1 and 2 messages may be in flight to it [MQTT-3.3.4-9].
+    var receiveMaximum: Int = 65_535
+    /// The client's Maximum Packet Size.
+    var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
+    var will: LastWill?
+    var droppedMessages = 0
+
+    init(clientID: ClientIdentifier, protocolVersion: ProtocolVersion, expiryInterval: UInt32) {
+        self.clientID = clientID
+        self.protocolVersion = protocolVersion
+        self.expiryInterval = expiryInterval
+    }
+
+    /// The next free packet identifier; identifiers wrap and skip those in flight [MQTT-2.2.1-3].
+    mutating func allocatePacketIdentifier() -> UInt16? {
+        guard inflight.count < 65_535 else { return nil }
+        var candidate = lastPacketIdentifier
+        repeat {
+            candidate = candidate == UInt16.max ? 1 : candidate + 1
+        } while inflight[candidate] != nil
+        lastPacketIdentifier = candidate
+        return candidate
+    }
+
+    /// Removes an acknowledged message from the window.
+    mutating func removeInflight(_ identifier: UInt16) {
+        inflight[identifier] = nil
+        if inflightOrder.first == identifier {
+            inflightOrder.removeFirst()
+        } else if let index = inflightOrder.firstIndex(of: identifier) {
+            inflightOrder.remove(at: index)
+        }
+    }
+}

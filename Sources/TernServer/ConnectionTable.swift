@@ -1,0 +1,86 @@
+import Logging
+import MQTTCore
+import NIOCore
+import TernBroker
+
+/// The live connections of one event loop, by the identifiers the broker knows them by, and the broker output
+/// that writes to them. Writes are not flushed one by one: a connection written to is marked, and all marked
+/// connections are flushed once at the end of the event-loop work that wrote to them.
+final class ConnectionTable {
+    struct Entry {
+        let channel: Channel
+        let handler: MQTTConnectionHandler
+    }
+
+    private var entries: [ConnectionID: Entry] = [:]
+    private var unflushed: [ConnectionID] = []
+    private var nextID: UInt64 = 0
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    var count: Int { entries.count }
+
+    func register(channel: Channel, handler: MQTTConnectionHandler) -> ConnectionID {
+        nextID += 1
+        let id = ConnectionID(nextID)
+        entries[id] = Entry(channel: channel, handler: handler)
+        return id
+    }
+
+    func remove(_ id: ConnectionID) {
+        entries[id] = nil
+    }
+
+    var allConnections: [ConnectionID] { Array(entries.keys) }
+
+    /// Flushes every connection written to since the last call.
+    func flushAll() {
+        for id in unflushed {
+            entries[id]?.channel.flush()
+        }
+        unflushed.removeAll(keepingCapacity: true)
+    }
+
+    /// The `BrokerOutput` over this table.
+    struct Output: BrokerOutput {
+        let table: ConnectionTable
+
+        mutating func send(_ packet: Packet, to connection: ConnectionID) {
+            table.send(packet, to: connection)
+        }
+
+        mutating func close(_ connection: ConnectionID) {
+            table.close(connection)
+        }
+    }
+
+    var output: Output { Output(table: self) }
+
+    fileprivate func send(_ packet: Packet, to id: ConnectionID) {
+        guard let entry = entries[id] else { return }
+        let version = entry.handler.protocolVersion
+        var buffer = entry.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
+        do {
+            try packet.encode(into: &buffer, version: version)
+        } catch {
+            logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
+            return
+        }
+        entry.handler.packetSent(packet)
+        entry.channel.write(buffer, promise: nil)
+        unflushed.append(id)
+    }
+
+    fileprivate func close(_ id: ConnectionID) {
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        entry.handler.closeRequested()
+        // Close once what was written before has gone out.
+        let channel = entry.channel
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}

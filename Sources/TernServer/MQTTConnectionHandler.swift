@@ -1,0 +1,104 @@
+import Logging
+import MQTTCore
+import NIOCore
+import TernBroker
+
+/// The channel handler of one MQTT connection: decodes the bytes into packets, hands them to the broker, and
+/// tells the broker when the connection ends. It runs on the broker's event loop.
+final class MQTTConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let broker: Broker
+    private let table: ConnectionTable
+    private var decoder: MQTTPacketDecoder
+    private var received: ByteBuffer?
+    private var id: ConnectionID?
+    private var logger: Logger
+    private var remoteAddress = "?"
+    private var clientID: String?
+    private var failed = false
+
+    init(broker: Broker, table: ConnectionTable, logger: Logger) {
+        self.broker = broker
+        self.table = table
+        self.logger = logger
+        self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.settings.maximumPacketSize)
+    }
+
+    /// The version packets to this client are encoded with; 3.1.1 until its CONNECT says otherwise.
+    var protocolVersion: ProtocolVersion { decoder.protocolVersion ?? .v3_1_1 }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let id = table.register(channel: context.channel, handler: self)
+        self.id = id
+        remoteAddress = context.channel.remoteAddress.map(MQTTServer.display) ?? "?"
+        broker.connectionOpened(id, now: .now())
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let id, !failed else { return }
+        var bytes = unwrapInboundIn(data)
+        if received == nil || received!.readableBytes == 0 {
+            received = bytes
+        } else {
+            received!.writeBuffer(&bytes)
+        }
+        var output = table.output
+        let now = NIODeadline.now()
+        do {
+            while let packet = try decoder.decode(&received!) {
+                if case .connect(let connect) = packet { clientID = connect.clientIdentifier }
+                broker.receive(packet, from: id, now: now, output: &output)
+                if failed { return }
+            }
+        } catch {
+            failed = true
+            logger.info("closing connection \(remoteAddress) (\(clientID ?? "no client id")): \(error)",
+                        metadata: ["reason": "\(error.reasonCode)"])
+            broker.decodingFailed(error, connection: id, protocolVersion: decoder.protocolVersion, now: now,
+                                  output: &output)
+        }
+        if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        table.flushAll()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let id {
+            table.remove(id)
+            var output = table.output
+            broker.connectionClosed(id, now: .now(), output: &output)
+            table.flushAll()
+            if clientID != nil {
+                logger.info("client \(clientID!) disconnected from \(remoteAddress)")
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection \(remoteAddress): \(error)")
+        context.close(promise: nil)
+    }
+
+    /// Called for every packet written to this connection, to log the outcome of CONNECT.
+    func packetSent(_ packet: Packet) {
+        guard case .connack(let connack) = packet else { return }
+        if let connection = self.id, let accepted = broker.clientID(of: connection) { clientID = accepted.string }
+        let id = clientID ?? ""
+        if connack.reasonCode == .success {
+            logger.info("client \(id) connected from \(remoteAddress) (MQTT \(protocolVersion))")
+        } else {
+            logger.info("client \(id) refused from \(remoteAddress) (MQTT \(protocolVersion)): \(connack.reasonCode)")
+        }
+    }
+
+    /// The broker closed this connection; nothing more is read from it.
+    func closeRequested() {
+        failed = true
+    }
+}

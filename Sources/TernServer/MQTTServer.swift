@@ -1,0 +1,123 @@
+import Logging
+import MQTTCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TernBroker
+
+/// Runs the broker on TCP listeners. The broker core and every connection live on one event loop, so the core
+/// needs no locks; the loop flushes each connection once per read cycle or timer tick.
+public final class MQTTServer: Sendable {
+    /// A host and port to listen on; port 0 picks a free port.
+    public struct Listener: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    private let group: MultiThreadedEventLoopGroup
+    private let loop: EventLoop
+    private let state: NIOLoopBoundBox<State>
+    private let logger: Logger
+    private let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
+
+    private final class State {
+        let broker: Broker
+        let table: ConnectionTable
+        var tickTask: RepeatedTask?
+
+        init(broker: Broker, table: ConnectionTable) {
+            self.broker = broker
+            self.table = table
+        }
+    }
+
+    public init(settings: BrokerSettings, logger: Logger) {
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.loop = group.next()
+        self.logger = logger
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(
+            State(broker: Broker(settings: settings), table: ConnectionTable(logger: logger)), eventLoop: loop)
+    }
+
+    /// Binds every listener; returns the addresses actually bound (with the chosen port when 0 was asked).
+    /// A listener whose address cannot be bound (an IPv6 loopback on a host without IPv6) is skipped with a
+    /// warning as long as another one could be bound.
+    public func start(listeners: [Listener]) async throws -> [SocketAddress] {
+        let state = self.state
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = MQTTConnectionHandler(
+                        broker: state.value.broker, table: state.value.table, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        var bound: [SocketAddress] = []
+        var lastError: Error?
+        var port: Int?
+        for listener in listeners {
+            do {
+                // Listeners given with port 0 share the first port chosen, as `tern serve -p 0` binds both
+                // loopback addresses on one port.
+                let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
+                let channel = try await bootstrap.bind(host: listener.host, port: chosenPort).get()
+                channels.withLockedValue { $0.append(channel) }
+                if let address = channel.localAddress {
+                    bound.append(address)
+                    if listener.port == 0 && port == nil { port = address.port }
+                    logger.notice("listening on \(Self.display(address))")
+                }
+            } catch {
+                lastError = error
+                logger.warning("cannot listen on \(listener.host):\(listener.port): \(error)")
+            }
+        }
+        if bound.isEmpty { throw lastError ?? ChannelError.inappropriateOperationForState }
+        let loop = self.loop
+        try await loop.submit {
+            state.value.tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250),
+                                                             delay: .milliseconds(250)) { _ in
+                let state = state.value
+                var output = state.table.output
+                state.broker.tick(now: .now(), output: &output)
+                state.table.flushAll()
+            }
+        }.get()
+        return bound
+    }
+
+    /// Stops accepting, tells MQTT 5 clients the server is shutting down (DISCONNECT 0x8B, with no wills
+    /// published), closes every connection and stops the event loop.
+    public func shutdown() async throws {
+        for channel in channels.withLockedValue({ $0 }) {
+            try? await channel.close()
+        }
+        try await loop.submit {
+            let state = self.state.value
+            state.tickTask?.cancel()
+            var output = state.table.output
+            state.broker.shutdown(output: &output)
+            state.table.flushAll()
+        }.get()
+        // Give the close writes a moment to leave, bounded.
+        try? await loop.scheduleTask(in: .milliseconds(100)) {}.futureResult.get()
+        try await group.shutdownGracefully()
+    }
+
+    static func display(_ address: SocketAddress) -> String {
+        switch address {
+        case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        default: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import MQTTCore
+import NIOCore
+@testable import TernBroker
+
+/// Records what the broker asks its output to do.
+struct RecordingOutput: BrokerOutput {
+    var sent: [(ConnectionID, Packet)] = []
+    var closed: [ConnectionID] = []
+
+    mutating func send(_ packet: Packet, to connection: ConnectionID) { sent.append((connection, packet)) }
+    mutating func close(_ connection: ConnectionID) { closed.append(connection) }
+}
+
+/// Drives a `Broker` with an injected clock, as the server would, and lets tests read what each connection got.
+final class BrokerHarness {
+    let broker: Broker
+    var output = RecordingOutput()
+    var now = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    private var nextConnection: UInt64 = 0
+
+    init(settings: BrokerSettings = BrokerSettings()) {
+        broker = Broker(settings: settings)
+    }
+
+    func advance(seconds: Double) {
+        now = now + .nanoseconds(Int64(seconds * 1e9))
+        broker.tick(now: now, output: &output)
+    }
+
+    func open() -> ConnectionID {
+        nextConnection += 1
+        let id = ConnectionID(nextConnection)
+        broker.connectionOpened(id, now: now)
+        return id
+    }
+
+    func send(_ packet: Packet, from id: ConnectionID) {
+        broker.receive(packet, from: id, now: now, output: &output)
+    }
+
+    func dropConnection(_ id: ConnectionID) {
+        broker.connectionClosed(id, now: now, output: &output)
+    }
+
+    /// Opens a connection and sends CONNECT; returns the connection and the CONNACK it got.
+    @discardableResult
+    func connect(_ clientID: String, version: ProtocolVersion = .v5, cleanStart: Bool = true,
+                 keepAlive: UInt16 = 0, will: LastWill? = nil, properties: Properties = []) -> (ConnectionID, ConnAckPacket?)
+    {
+        let id = open()
+        send(.connect(ConnectPacket(protocolVersion: version, cleanStart: cleanStart, keepAlive: keepAlive,
+                                    clientIdentifier: clientID, will: will, properties: properties)), from: id)
+        let connack = packets(to: id).compactMap { if case .connack(let c) = $0 { c } else { nil } }.last
+        return (id, connack)
+    }
+
+    func subscribe(_ id: ConnectionID, _ filter: String, qos: QoS = .atMostOnce,
+                   options: SubscriptionOptions? = nil, identifier: UInt32? = nil, packetIdentifier: UInt16 = 1)
+    {
+        let subscription = Subscription(topicFilter: filter, options: options ?? SubscriptionOptions(qos: qos))
+        send(.subscribe(SubscribePacket(
+            packetIdentifier: packetIdentifier, subscriptions: [subscription],
+            properties: identifier.map { [.subscriptionIdentifier($0)] } ?? [])), from: id)
+    }
+
+    func publish(_ id: ConnectionID, _ topic: String, _ payload: String, qos: QoS = .atMostOnce,
+                 retain: Bool = false, packetIdentifier: UInt16? = nil, properties: Properties = [])
+    {
+        send(.publish(PublishPacket(
+            topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain,
+            packetIdentifier: qos == .atMostOnce ? nil : (packetIdentifier ?? 1), properties: properties)), from: id)
+    }
+
+    /// Every packet sent to the connection so far, in order.
+    func packets(to id: ConnectionID) -> [Packet] {
+        output.sent.filter { $0.0 == id }.map(\.1)
+    }
+
+    /// The PUBLISH packets sent to the connection so far.
+    func publishes(to id: ConnectionID) -> [PublishPacket] {
+        packets(to: id).compactMap { if case .publish(let p) = $0 { p } else { nil } }
+    }
+
+    func isClosed(_ id: ConnectionID) -> Bool { output.closed.contains(id) }
+
+    /// Forgets what was recorded, so that a test can assert on what comes next.
+    func clear() { output = RecordingOutput() }
+}
+
+extension PublishPacket {
+    var payloadString: String { String(buffer: payload) }
+}

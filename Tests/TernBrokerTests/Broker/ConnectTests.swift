@@ -1,0 +1,206 @@
+import MQTTCore
+import NIOCore
+import Testing
+@testable import TernBroker
+
+@Suite("CONNECT, sessions and takeover")
+struct ConnectTests {
+    @Test("CONNECT is answered with a successful CONNACK", arguments: ProtocolVersion.allCases)
+    func connectAccepted(version: ProtocolVersion) {
+        let harness = BrokerHarness()
+        let (_, connack) = harness.connect("c1", version: version)
+        #expect(connack?.reasonCode == .success)
+        #expect(connack?.sessionPresent == false)
+    }
+
+    @Test("[MQTT-3.1.0-1] a first packet other than CONNECT closes the connection without CONNACK")
+    func firstPacketMustBeConnect() {
+        let harness = BrokerHarness()
+        let id = harness.open()
+        harness.send(.pingreq, from: id)
+        #expect(harness.packets(to: id).isEmpty)
+        #expect(harness.isClosed(id))
+    }
+
+    @Test("[MQTT-3.1.0-2] a second CONNECT is a protocol error: DISCONNECT 0x82 for MQTT 5")
+    func secondConnect() {
+        let harness = BrokerHarness()
+        let (id, _) = harness.connect("c1")
+        harness.send(.connect(ConnectPacket(clientIdentifier: "c1")), from: id)
+        #expect(harness.packets(to: id).last == .disconnect(DisconnectPacket(reasonCode: .protocolError)))
+        #expect(harness.isClosed(id))
+    }
+
+    @Test("[MQTT-3.1.3-8] 3.1.1: an empty client id with Clean Session 0 is refused with return code 2")
+    func emptyClientIDWithoutCleanSession() {
+        let harness = BrokerHarness()
+        let (id, connack) = harness.connect("", version: .v3_1_1, cleanStart: false)
+        #expect(connack?.reasonCode == .clientIdentifierNotValid)
+        #expect(connack?.reasonCode.connectReturnCode == 2)
+        #expect(harness.isClosed(id))
+    }
+
+    @Test("[MQTT-3.2.2-16] MQTT 5: an empty client id gets an Assigned Client Identifier")
+    func assignedClientIdentifier() throws {
+        let harness = BrokerHarness()
+        let (_, connack) = harness.connect("", version: .v5)
+        let assigned = try #require(connack?.properties.assignedClientIdentifier)
+        #expect(assigned.hasPrefix("auto-"))
+    }
+
+    @Test("3.1.1 with Clean Session 1 and an empty id is accepted without a property")
+    func emptyClientIDv311() {
+        let harness = BrokerHarness()
+        let (_, connack) = harness.connect("", version: .v3_1_1, cleanStart: true)
+        #expect(connack?.reasonCode == .success)
+    }
+
+    @Test("[MQTT-3.1.4-3] takeover: the old connection gets DISCONNECT 0x8E and is closed")
+    func takeover() {
+        let harness = BrokerHarness()
+        let (old, _) = harness.connect("same")
+        let (new, connack) = harness.connect("same")
+        #expect(harness.packets(to: old).last == .disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
+        #expect(harness.isClosed(old))
+        #expect(!harness.isClosed(new))
+        #expect(connack?.reasonCode == .success)
+        // The old connection's socket closing afterwards changes nothing for the new one.
+        harness.dropConnection(old)
+        #expect(harness.broker.sessions["same"]?.connection == new)
+    }
+
+    @Test("takeover of a 3.1.1 client closes it without DISCONNECT and publishes its will")
+    func takeoverV3PublishesWill() {
+        let harness = BrokerHarness()
+        let (watcher, _) = harness.connect("watcher")
+        harness.subscribe(watcher, "status/#")
+        let will = LastWill(topic: "status/dev", payload: ByteBuffer(string: "offline"))
+        let (old, _) = harness.connect("dev", version: .v3_1_1, will: will)
+        harness.connect("dev", version: .v3_1_1)
+        #expect(harness.packets(to: old).filter { $0.type == .disconnect }.isEmpty)
+        #expect(harness.publishes(to: watcher).map(\.payloadString) == ["offline"])
+    }
+
+    @Test("client identifiers are compared byte for byte: canonically equivalent ones are two clients")
+    func clientIdentifiersNotNormalised() {
+        let harness = BrokerHarness()
+        let (precomposed, _) = harness.connect("caf\u{E9}")
+        let (decomposed, _) = harness.connect("cafe\u{301}")
+        #expect(!harness.isClosed(precomposed) && !harness.isClosed(decomposed))
+        #expect(harness.broker.sessionCount == 2)
+    }
+
+    @Test("[MQTT-3.2.2-2] Session Present when resuming a persistent session; [MQTT-3.1.2-4] not after Clean Start")
+    func sessionPresent() {
+        let harness = BrokerHarness()
+        let (first, _) = harness.connect("p", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        harness.send(.disconnect(DisconnectPacket()), from: first)
+        let (_, resumed) = harness.connect("p", cleanStart: false, properties: [.sessionExpiryInterval(60)])
+        #expect(resumed?.sessionPresent == true)
+        let (_, clean) = harness.connect("p", cleanStart: true)
+        #expect(clean?.sessionPresent == false)
+    }
+
+    @Test("3.1.1 Clean Session 0 keeps the session across connections")
+    func persistentSessionV311() {
+        let harness = BrokerHarness()
+        let (first, _) = harness.connect("p", version: .v3_1_1, cleanStart: false)
+        harness.send(.disconnect(DisconnectPacket()), from: first)
+        let (_, resumed) = harness.connect("p", version: .v3_1_1, cleanStart: false)
+        #expect(resumed?.sessionPresent == true)
+    }
+
+    @Test("a session ends when its Session Expiry Interval passes after the disconnect")
+    func sessionExpiry() {
+        let harness = BrokerHarness()
+        let (id, _) = harness.connect("s", cleanStart: false, properties: [.sessionExpiryInterval(10)])
+        harness.dropConnection(id)
+        harness.advance(seconds: 9)
+        #expect(harness.broker.sessions["s"] != nil)
+        harness.advance(seconds: 2)
+        #expect(harness.broker.sessions["s"] == nil)
+        let (_, connack) = harness.connect("s", cleanStart: false)
+        #expect(connack?.sessionPresent == false)
+    }
+
+    @Test("[MQTT-3.14.2-2] DISCONNECT may not give a session that expired with its connection a lifetime")
+    func disconnectExpiryFromZero() {
+        let harness = BrokerHarness()
+        let (id, _) = harness.connect("z")
+        harness.send(.disconnect(DisconnectPacket(properties: [.sessionExpiryInterval(30)])), from: id)
+        #expect(harness.packets(to: id).last == .disconnect(DisconnectPacket(reasonCode: .protocolError)))
+    }
+
+    @Test("keep alive: no packet for 1.5 times the interval closes the connection with 0x8D")
+    func keepAliveTimeout() {
+        let harness = BrokerHarness()
+        let (id, _) = harness.connect("k", keepAlive: 10)
+        harness.advance(seconds: 14)
+        #expect(!harness.isClosed(id))
+        harness.send(.pingreq, from: id)
+        #expect(harness.packets(to: id).last == .pingresp)
+        harness.advance(seconds: 14.9)
+        #expect(!harness.isClosed(id))
+        harness.advance(seconds: 0.2)
+        #expect(harness.isClosed(id))
+        #expect(harness.packets(to: id).last == .disconnect(DisconnectPacket(reasonCode: .keepAliveTimeout)))
+    }
+
+    @Test("a socket that never sends CONNECT is closed after the connect timeout")
+    func connectTimeout() {
+        var settings = BrokerSettings()
+        settings.connectTimeout = 5
+        let harness = BrokerHarness(settings: settings)
+        let id = harness.open()
+        harness.advance(seconds: 4)
+        #expect(!harness.isClosed(id))
+        harness.advance(seconds: 2)
+        #expect(harness.isClosed(id))
+    }
+
+    @Test("Server Keep Alive overrides the client's keep alive and is announced")
+    func serverKeepAlive() {
+        var settings = BrokerSettings()
+        settings.serverKeepAlive = 30
+        let harness = BrokerHarness(settings: settings)
+        let (_, connack) = harness.connect("k", keepAlive: 600)
+        #expect(connack?.properties.serverKeepAlive == 30)
+    }
+
+    @Test("a decoding error after CONNECT gets DISCONNECT with its reason code (v5) or a plain close (v3)")
+    func decodingErrors() {
+        let harness = BrokerHarness()
+        let (v5, _) = harness.connect("a")
+        harness.broker.decodingFailed(.invalidQoS(3), connection: v5, protocolVersion: .v5, now: harness.now,
+                                      output: &harness.output)
+        #expect(harness.packets(to: v5).last == .disconnect(DisconnectPacket(reasonCode: .malformedPacket)))
+        #expect(harness.isClosed(v5))
+        let (v3, _) = harness.connect("b", version: .v3_1_1)
+        harness.broker.decodingFailed(.invalidQoS(3), connection: v3, protocolVersion: .v3_1_1, now: harness.now,
+                                      output: &harness.output)
+        #expect(harness.packets(to: v3).last?.type == .connack)
+        #expect(harness.isClosed(v3))
+    }
+
+    @Test("[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (v3 form) and a close")
+    func unsupportedLevel() {
+        let harness = BrokerHarness()
+        let id = harness.open()
+        harness.broker.decodingFailed(.unsupportedProtocolLevel(6), connection: id, protocolVersion: nil,
+                                      now: harness.now, output: &harness.output)
+        #expect(harness.packets(to: id) == [.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion))])
+        #expect(harness.isClosed(id))
+    }
+
+    @Test("shutdown sends MQTT 5 clients DISCONNECT 0x8B and publishes no will")
+    func shutdown() {
+        let harness = BrokerHarness()
+        let (watcher, _) = harness.connect("watcher", version: .v3_1_1)
+        harness.subscribe(watcher, "#")
+        let (v5, _) = harness.connect("v5", will: LastWill(topic: "w", payload: ByteBuffer(string: "gone")))
+        harness.broker.shutdown(output: &harness.output)
+        #expect(harness.packets(to: v5).last == .disconnect(DisconnectPacket(reasonCode: .serverShuttingDown)))
+        #expect(harness.publishes(to: watcher).isEmpty)
+        #expect(harness.isClosed(v5) && harness.isClosed(watcher))
+    }
+}

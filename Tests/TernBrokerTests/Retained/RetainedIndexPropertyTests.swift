@@ -1,0 +1,65 @@
+import PropertyBased
+import Testing
+
+@testable import TernBroker
+
+@Suite struct RetainedIndexPropertyTests {
+    /// (topic index, value or nil to remove), topics from `TopicUniverse`.
+    static let operation = zip(Gen.int(in: 0..<TopicUniverse.shared.topics.count), Gen.int(in: -2...5))
+        .map { topic, value in (topic: topic, value: value < 0 ? nil : value) }
+
+    static func expectEqual(_ index: RetainedIndex<Int>, _ model: [Int: Int], _ context: @autoclosure () -> String) {
+        let universe = TopicUniverse.shared
+        #expect(index.count == model.count, "count, \(context())")
+        for (topicIndex, topic) in universe.topics.enumerated() where index.value(for: topic) != model[topicIndex] {
+            Issue.record("value for \(topic), \(context())")
+            return
+        }
+        for (filterIndex, filter) in universe.filters.enumerated() {
+            let matched = index.matches(filter: filter)
+            let actual = Dictionary(matched.map { ($0.topic, $0.value) }, uniquingKeysWith: { _, _ in -1 })
+            let expected = Dictionary(uniqueKeysWithValues: model.filter { universe.table[filterIndex][$0.key] }
+                .map { (universe.topics[$0.key], $0.value) })
+            if actual != expected || matched.count != expected.count {
+                Issue.record("filter \(filter): \(matched) != \(expected), \(context())")
+                return
+            }
+        }
+    }
+
+    @Test func randomSetsMatchTheReference() async {
+        await propertyCheck(count: 100, input: Self.operation.array(of: 1...80)) { ops in
+            var index = RetainedIndex<Int>()
+            var model: [Int: Int] = [:]
+            for (topic, value) in ops {
+                let previous = index.set(TopicUniverse.shared.topics[topic], value)
+                #expect(previous == model[topic])
+                model[topic] = value
+            }
+            Self.expectEqual(index, model, "\(ops)")
+            for topic in TopicUniverse.shared.topics { index.set(topic, nil) }
+            #expect(index.isEmpty && index.trieNodeCount == 1, "\(ops)")
+        }
+    }
+
+    @Test func snapshotsSurviveWritesToCopies() async {
+        let input = zip(Self.operation.array(of: 0...60), Self.operation.array(of: 1...60))
+        await propertyCheck(count: 100, input: input) { pair in
+            let (before, after) = pair
+            var index = RetainedIndex<Int>()
+            var model: [Int: Int] = [:]
+            for (topic, value) in before {
+                index.set(TopicUniverse.shared.topics[topic], value)
+                model[topic] = value
+            }
+            let snapshot = index
+            let snapshotModel = model
+            for (topic, value) in after {
+                index.set(TopicUniverse.shared.topics[topic], value)
+                model[topic] = value
+            }
+            Self.expectEqual(snapshot, snapshotModel, "snapshot, \(before) then \(after)")
+            Self.expectEqual(index, model, "writer, \(before) then \(after)")
+        }
+    }
+}
