@@ -73,6 +73,10 @@ extension Broker {
             }
             if keepAlive != connect.keepAlive { properties.serverKeepAlive = keepAlive }  // [MQTT-3.2.2-21]
             if let assignedClientID { properties.assignedClientIdentifier = assignedClientID }
+            if connect.properties.requestResponseInformation == true {
+                // The basis of response topics for request/response (section 4.10).
+                properties.responseInformation = settings.responseInformationPrefix + clientID.string
+            }
             if settings.receiveMaximum != 65_535 { properties.receiveMaximum = settings.receiveMaximum }
             if settings.maximumQoS != .exactlyOnce { properties.maximumQoS = settings.maximumQoS }
             if !settings.retainAvailable { properties.retainAvailable = false }
@@ -83,6 +87,7 @@ extension Broker {
         }
         connections[id]?.state = .connected(clientID: clientID)
         connections[id]?.keepAlive = keepAlive
+        connections[id]?.outboundTopicAliasMaximum = version == .v5 ? connect.properties.topicAliasMaximum ?? 0 : 0
         statistics.connectionsAccepted += 1
         output.send(
             .connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)),
@@ -102,7 +107,9 @@ extension Broker {
                 let publish = delivery.message.publishPacket(
                     qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
                     subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now, duplicate: true)
-                output.send(.publish(publish), to: id)
+                let (aliased, newAlias) = withOutboundAlias(publish, connection: id)
+                if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
+                output.send(.publish(aliased), to: id)
             case .released:
                 output.send(.pubrel(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
             }

@@ -100,7 +100,8 @@ extension Broker {
         for (key, members) in groups {
             let member = pickShareMember(key, members)
             Self.merge(into: &targets, subscriber: member.subscriber, options: member.options,
-                       identifier: member.identifier, message: message)
+                       identifier: member.identifier, message: message,
+                       shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
         }
         for (clientID, delivery) in targets {
             deliver(delivery, to: clientID, now: now, output: &output)
@@ -109,7 +110,8 @@ extension Broker {
     }
 
     static func merge(into targets: inout [ClientIdentifier: OutboundDelivery], subscriber: ClientIdentifier,
-                      options: SubscriptionOptions, identifier: UInt32?, message: ApplicationMessage)
+                      options: SubscriptionOptions, identifier: UInt32?, message: ApplicationMessage,
+                      shared: SharedSubscription? = nil)
     {
         // Delivered at min(published QoS, granted QoS) [MQTT-3.8.4-8]; the retain flag is kept only with
         // Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
@@ -118,11 +120,12 @@ extension Broker {
             existing.qos = max(existing.qos, qos)
             existing.retain = existing.retain || (options.retainAsPublished && message.retain)
             if let identifier { existing.subscriptionIdentifiers.append(identifier) }
+            existing.sharedSubscription = nil  // no longer owed to the group alone
             targets[subscriber] = existing
         } else {
             targets[subscriber] = OutboundDelivery(
                 message: message, qos: qos, retain: options.retainAsPublished && message.retain,
-                subscriptionIdentifiers: identifier.map { [$0] } ?? [])
+                subscriptionIdentifiers: identifier.map { [$0] } ?? [], sharedSubscription: shared)
         }
     }
 
@@ -139,6 +142,30 @@ extension Broker {
             if sessions[member.subscriber]?.connection != nil { return member }
         }
         return members[start]
+    }
+
+    /// Gives a message that a shared subscription member's ended session still owed to another member of the
+    /// same group (section 4.8.2), if the group has one left.
+    func redeliverToShareGroup<Output: BrokerOutput>(_ delivery: OutboundDelivery, now: NIODeadline,
+                                                     output: inout Output)
+    {
+        guard let shared = delivery.sharedSubscription else { return }
+        var target: SubscriptionIndex<ClientIdentifier>.Entry?
+        subscriptionIndex.forEachMatch(topicName: delivery.message.topic) { match in
+            if case .shared(let group, let filter, let members) = match, target == nil,
+                group == shared.shareName, filter == shared.topicFilter
+            {
+                target = pickShareMember(group + "/" + filter, members)
+            }
+        }
+        guard let member = target else {
+            statistics.messagesDropped += 1
+            return
+        }
+        var targets: [ClientIdentifier: OutboundDelivery] = [:]
+        Self.merge(into: &targets, subscriber: member.subscriber, options: member.options,
+                   identifier: member.identifier, message: delivery.message, shared: shared)
+        deliver(targets[member.subscriber]!, to: member.subscriber, now: now, output: &output)
     }
 
     // MARK: Outbound delivery and acknowledgements
@@ -185,9 +212,9 @@ extension Broker {
             return
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
-        let publish = delivery.message.publishPacket(
+        let (publish, newAlias) = withOutboundAlias(delivery.message.publishPacket(
             qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
-            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now), connection: id)
         let packet = Packet.publish(publish)
         if packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize {
             statistics.messagesDropped += 1
@@ -197,8 +224,34 @@ extension Broker {
             session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
             session.inflightOrder.append(packetIdentifier)
         }
+        if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
         statistics.messagesSent += 1
         output.send(packet, to: id)
+    }
+
+    /// The PUBLISH with an outbound topic alias for clients that accept them (Topic Alias Maximum above 0): the
+    /// first message on a topic sets an alias, later ones send it with an empty topic [MQTT-3.3.2-12]. Aliases
+    /// are per connection [MQTT-3.3.2-7]; once the client's maximum is used up, new topics go without one.
+    /// A newly set alias is returned for the caller to record once the packet is really sent.
+    func withOutboundAlias(_ publish: PublishPacket, connection id: ConnectionID)
+        -> (PublishPacket, newAlias: (topic: ExactString, alias: UInt16)?)
+    {
+        guard let connection = connections[id], connection.outboundTopicAliasMaximum > 0 else {
+            return (publish, nil)
+        }
+        var publish = publish
+        let topic = ExactString(publish.topic)
+        if let alias = connection.outboundTopicAliases[topic] {
+            publish.topic = ""
+            publish.properties.topicAlias = alias
+            return (publish, nil)
+        }
+        guard connection.outboundTopicAliases.count < Int(connection.outboundTopicAliasMaximum) else {
+            return (publish, nil)
+        }
+        let alias = UInt16(connection.outboundTopicAliases.count + 1)
+        publish.properties.topicAlias = alias
+        return (publish, (topic, alias))
     }
 
     /// Moves queued messages into the window while it has room.

@@ -198,7 +198,16 @@ public final class Broker {
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
-        statistics.messagesDropped += session.queue.count
+        // What a shared subscription gave this session and it never acknowledged goes to another member.
+        let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
+            .map(\.delivery) + session.queue
+        for delivery in owed {
+            if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
+                redeliverToShareGroup(delivery, now: now, output: &output)
+            } else {
+                statistics.messagesDropped += 1
+            }
+        }
         if let will = delayedWills.removeValue(forKey: clientID) {
             route(will.message, now: now, output: &output)
         }

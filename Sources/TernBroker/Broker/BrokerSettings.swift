@@ -28,6 +28,8 @@ public struct BrokerSettings: Sendable {
     public var allowZeroLengthClientID = true
     /// Prefix of assigned client identifiers (Mosquitto's `auto_id_prefix`).
     public var assignedClientIDPrefix = "auto-"
+    /// Prefix of the Response Information sent to MQTT 5 clients that request it; the client identifier follows.
+    public var responseInformationPrefix = "responses/"
     /// Expiry for v3 persistent sessions, in seconds (Mosquitto's `persistent_client_expiration`); nil = never.
     public var persistentSessionExpiry: UInt32?
 

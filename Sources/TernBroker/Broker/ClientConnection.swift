@@ -19,6 +19,10 @@ struct ClientConnection: Sendable {
     var lastActivity: NIODeadline
     /// Topic aliases the client has set on this connection (they do not outlive it) [MQTT-3.3.2-7].
     var inboundTopicAliases: [UInt16: String] = [:]
+    /// The client's Topic Alias Maximum: how many aliases the broker may set towards it (0: none).
+    var outboundTopicAliasMaximum: UInt16 = 0
+    /// Aliases the broker has set towards the client on this connection, by topic.
+    var outboundTopicAliases: [ExactString: UInt16] = [:]
 
     var clientID: ClientIdentifier? {
         if case .connected(let clientID) = state { return clientID }

@@ -8,6 +8,9 @@ struct OutboundDelivery: Sendable {
     var qos: QoS
     var retain: Bool
     var subscriptionIdentifiers: [UInt32]
+    /// The shared subscription this delivery came through alone, if any: when the session ends before the
+    /// message is acknowledged, another member of the group gets it.
+    var sharedSubscription: SharedSubscription? = nil
 }
 
 /// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.

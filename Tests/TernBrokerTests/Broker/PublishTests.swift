@@ -302,4 +302,61 @@ struct PublishTests {
         harness.publish(c, "t", "x")
         #expect(harness.publishes(to: c).isEmpty)
     }
+
+    @Test("outbound topic aliases for a client that accepts them: set once, then an empty topic")
+    func outboundTopicAliases() {
+        let harness = BrokerHarness()
+        let (sub, _) = harness.connect("sub", properties: [.topicAliasMaximum(1)])
+        harness.subscribe(sub, "#")
+        let (pub, _) = harness.connect("pub")
+        harness.publish(pub, "a/long/topic", "1")
+        harness.publish(pub, "a/long/topic", "2")
+        harness.publish(pub, "another", "3")
+        let received = harness.publishes(to: sub)
+        #expect(received.map(\.topic) == ["a/long/topic", "", "another"])
+        #expect(received.map(\.properties.topicAlias) == [1, 1, nil])
+        // Aliases belong to the connection [MQTT-3.3.2-7]: a new connection starts again with the topic.
+        let (again, _) = harness.connect("sub2", properties: [.topicAliasMaximum(5)])
+        harness.subscribe(again, "a/#")
+        harness.publish(pub, "a/long/topic", "4")
+        #expect(harness.publishes(to: again).map(\.topic) == ["a/long/topic"])
+    }
+
+    @Test("clients that do not announce a Topic Alias Maximum get no aliases")
+    func noOutboundAliasesByDefault() {
+        let harness = BrokerHarness()
+        let (sub, _) = harness.connect("sub")
+        harness.subscribe(sub, "t")
+        let (pub, _) = harness.connect("pub")
+        harness.publish(pub, "t", "1")
+        harness.publish(pub, "t", "2")
+        #expect(harness.publishes(to: sub).allSatisfy { $0.topic == "t" && $0.properties.topicAlias == nil })
+    }
+
+    @Test("Request Response Information is answered with Response Information")
+    func responseInformation() {
+        let harness = BrokerHarness()
+        let (_, asked) = harness.connect("rr", properties: [.requestResponseInformation(true)])
+        #expect(asked?.properties.responseInformation == "responses/rr")
+        let (_, plain) = harness.connect("plain")
+        #expect(plain?.properties.responseInformation == nil)
+    }
+
+    @Test("a shared subscription member whose session ends hands its unacknowledged messages to another member")
+    func sharedRedelivery() throws {
+        let harness = BrokerHarness()
+        let (w1, _) = harness.connect("w1")
+        let (w2, _) = harness.connect("w2")
+        harness.subscribe(w1, "$share/g/jobs", qos: .atLeastOnce)
+        harness.subscribe(w2, "$share/g/jobs", qos: .atLeastOnce)
+        let (pub, _) = harness.connect("pub")
+        harness.publish(pub, "jobs", "a", qos: .atLeastOnce, packetIdentifier: 1)
+        harness.publish(pub, "jobs", "b", qos: .atLeastOnce, packetIdentifier: 2)
+        let first = harness.publishes(to: w1).map(\.payloadString)
+        let second = harness.publishes(to: w2).map(\.payloadString)
+        #expect(first.count == 1 && second.count == 1)
+        // w1 never acknowledges and its session ends with its connection.
+        harness.dropConnection(w1)
+        #expect(harness.publishes(to: w2).map(\.payloadString).sorted() == ["a", "b"])
+    }
 }

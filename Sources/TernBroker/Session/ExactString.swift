@@ -1,10 +1,9 @@
-/// A client identifier as the broker keys sessions by it: compared and hashed byte for byte.
+/// A string compared, ordered and hashed by its UTF-8 bytes.
 ///
 /// Swift's `String` equality treats canonically equivalent strings (a precomposed "é" and "e" with a combining
-/// accent) as equal; MQTT compares UTF-8 bytes and normalises nothing, so two such identifiers are two clients.
-public struct ClientIdentifier: Hashable, Sendable, Comparable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+/// accent) as equal; MQTT compares UTF-8 bytes and normalises nothing [MQTT-4.7.3-4], so the broker keys client
+/// identifiers and topics with this type wherever a `String` key could merge two distinct ones.
+public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let string: String
 
     public init(_ string: String) { self.string = string }
@@ -26,3 +25,7 @@ public struct ClientIdentifier: Hashable, Sendable, Comparable, CustomStringConv
         string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
+
+/// A client identifier as the broker keys sessions by it: two identifiers are the same client only when their
+/// bytes are equal.
+public typealias ClientIdentifier = ExactString
