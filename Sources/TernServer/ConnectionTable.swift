@@ -1,6 +1,7 @@
 import Logging
 import MQTTCore
 import NIOCore
+import NIOPosix
 import TernBroker
 
 /// The live connections of one event loop, by the identifiers the broker knows them by, and the broker output
@@ -10,23 +11,31 @@ final class ConnectionTable {
     struct Entry {
         let channel: Channel
         let handler: MQTTConnectionHandler
+        /// The listener's authenticator; nil when the listener lets every client in.
+        let authenticator: (any ConnectionAuthenticator)?
     }
 
     private var entries: [ConnectionID: Entry] = [:]
     private var unflushed: [ConnectionID] = []
     private var nextID: UInt64 = 0
     let logger: Logger
+    private let threadPool: NIOThreadPool
+    /// Called on the event loop with the outcome of an authentication.
+    var authenticationCompleted: ((ConnectionID, AuthenticationResult) -> Void)?
 
-    init(logger: Logger) {
+    init(logger: Logger, threadPool: NIOThreadPool) {
         self.logger = logger
+        self.threadPool = threadPool
     }
 
     var count: Int { entries.count }
 
-    func register(channel: Channel, handler: MQTTConnectionHandler) -> ConnectionID {
+    func register(channel: Channel, handler: MQTTConnectionHandler,
+                  authenticator: (any ConnectionAuthenticator)?) -> ConnectionID
+    {
         nextID += 1
         let id = ConnectionID(nextID)
-        entries[id] = Entry(channel: channel, handler: handler)
+        entries[id] = Entry(channel: channel, handler: handler, authenticator: authenticator)
         return id
     }
 
@@ -55,6 +64,10 @@ final class ConnectionTable {
         mutating func close(_ connection: ConnectionID) {
             table.close(connection)
         }
+
+        mutating func authenticate(_ request: AuthenticationRequest) {
+            table.authenticate(request)
+        }
     }
 
     var output: Output { Output(table: self) }
@@ -72,6 +85,30 @@ final class ConnectionTable {
         entry.handler.packetSent(packet)
         entry.channel.write(buffer, promise: nil)
         unflushed.append(id)
+    }
+
+    /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.
+    fileprivate func authenticate(_ request: AuthenticationRequest) {
+        guard let entry = entries[request.connection] else { return }
+        guard let authenticator = entry.authenticator else {
+            authenticationCompleted?(request.connection, .accepted(username: request.username))
+            return
+        }
+        let loop = entry.channel.eventLoop
+        let table = NIOLoopBound(self, eventLoop: loop)
+        threadPool.runIfActive(eventLoop: loop) {
+            authenticator.authenticate(request)
+        }.whenComplete { result in
+            let table = table.value
+            switch result {
+            case .success(let outcome):
+                table.authenticationCompleted?(request.connection, outcome)
+            case .failure(let error):
+                table.logger.error("authentication of connection \(request.connection) failed: \(error)")
+                table.authenticationCompleted?(request.connection, .refused(.serverUnavailable))
+            }
+            table.flushAll()
+        }
     }
 
     fileprivate func close(_ id: ConnectionID) {

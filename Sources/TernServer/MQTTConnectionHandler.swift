@@ -18,9 +18,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var clientID: String?
     private var failed = false
 
-    init(broker: Broker, table: ConnectionTable, logger: Logger) {
+    private let authenticator: (any ConnectionAuthenticator)?
+
+    init(broker: Broker, table: ConnectionTable, authenticator: (any ConnectionAuthenticator)?, logger: Logger) {
         self.broker = broker
         self.table = table
+        self.authenticator = authenticator
         self.logger = logger
         self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.settings.maximumPacketSize)
     }
@@ -29,10 +32,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var protocolVersion: ProtocolVersion { decoder.protocolVersion ?? .v3_1_1 }
 
     func channelActive(context: ChannelHandlerContext) {
-        let id = table.register(channel: context.channel, handler: self)
+        let id = table.register(channel: context.channel, handler: self, authenticator: authenticator)
         self.id = id
         remoteAddress = context.channel.remoteAddress.map(MQTTServer.display) ?? "?"
-        broker.connectionOpened(id, now: .now())
+        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
         context.fireChannelActive()
     }
 

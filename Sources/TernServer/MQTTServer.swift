@@ -8,18 +8,22 @@ import TernBroker
 /// Runs the broker on TCP listeners. The broker core and every connection live on one event loop, so the core
 /// needs no locks; the loop flushes each connection once per read cycle or timer tick.
 public final class MQTTServer: Sendable {
-    /// A host and port to listen on; port 0 picks a free port.
-    public struct Listener: Sendable, Hashable {
+    /// A host and port to listen on (port 0 picks a free port), and who may connect there.
+    public struct Listener: Sendable {
         public var host: String
         public var port: Int
+        /// Checks every CONNECT on this listener; nil lets every client in.
+        public var authenticator: (any ConnectionAuthenticator)?
 
-        public init(host: String, port: Int) {
+        public init(host: String, port: Int, authenticator: (any ConnectionAuthenticator)? = nil) {
             self.host = host
             self.port = port
+            self.authenticator = authenticator
         }
     }
 
     private let group: MultiThreadedEventLoopGroup
+    private let threadPool: NIOThreadPool
     private let loop: EventLoop
     private let state: NIOLoopBoundBox<State>
     private let logger: Logger
@@ -40,8 +44,11 @@ public final class MQTTServer: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.logger = logger
+        self.threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
-            State(broker: Broker(settings: settings), table: ConnectionTable(logger: logger)), eventLoop: loop)
+            State(broker: Broker(settings: settings), table: ConnectionTable(logger: logger, threadPool: threadPool)),
+            eventLoop: loop)
     }
 
     /// Binds every listener; returns the addresses actually bound (with the chosen port when 0 was asked).
@@ -50,18 +57,13 @@ public final class MQTTServer: Sendable {
     public func start(listeners: [Listener]) async throws -> [SocketAddress] {
         let state = self.state
         let logger = self.logger
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = MQTTConnectionHandler(
-                        broker: state.value.broker, table: state.value.table, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
+        try await loop.submit {
+            let value = state.value
+            value.table.authenticationCompleted = { [unowned value] id, result in
+                var output = value.table.output
+                value.broker.authenticationCompleted(id, result: result, now: .now(), output: &output)
             }
+        }.get()
         var bound: [SocketAddress] = []
         var lastError: Error?
         var port: Int?
@@ -70,7 +72,21 @@ public final class MQTTServer: Sendable {
                 // Listeners given with port 0 share the first port chosen, as `tern serve -p 0` binds both
                 // loopback addresses on one port.
                 let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
-                let channel = try await bootstrap.bind(host: listener.host, port: chosenPort).get()
+                let authenticator = listener.authenticator
+                let channel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 256)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let handler = MQTTConnectionHandler(
+                                broker: state.value.broker, table: state.value.table, authenticator: authenticator,
+                                logger: logger)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }
+                    .bind(host: listener.host, port: chosenPort).get()
                 channels.withLockedValue { $0.append(channel) }
                 if let address = channel.localAddress {
                     bound.append(address)
@@ -112,6 +128,7 @@ public final class MQTTServer: Sendable {
         // Give the close writes a moment to leave, bounded.
         try? await loop.scheduleTask(in: .milliseconds(100)) {}.futureResult.get()
         try await group.shutdownGracefully()
+        try await threadPool.shutdownGracefully()
     }
 
     static func display(_ address: SocketAddress) -> String {

@@ -33,10 +33,12 @@ public final class Broker {
 
     // MARK: Entry points
 
-    /// A network connection was accepted; it must send CONNECT within the connect timeout.
-    public func connectionOpened(_ id: ConnectionID, now: NIODeadline) {
+    /// A network connection was accepted; it must send CONNECT within the connect timeout. With
+    /// `requiresAuthentication`, its CONNECT is checked through `BrokerOutput.authenticate` before it is accepted.
+    public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false) {
         connections[id] = ClientConnection(
-            id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)), lastActivity: now)
+            id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)),
+            requiresAuthentication: requiresAuthentication, lastActivity: now)
     }
 
     /// A packet arrived on a connection.
@@ -45,16 +47,66 @@ public final class Broker {
     {
         guard var connection = connections[id] else { return }
         connection.lastActivity = now
-        connections[id] = connection
-        guard let clientID = connection.clientID else {
+        switch connection.state {
+        case .awaitingConnect(let deadline):
+            connections[id] = connection
             guard case .connect(let connect) = packet else {
                 // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
                 closeUnconnected(id, output: &output)
                 return
             }
-            handleConnect(connect, connection: id, now: now, output: &output)
-            return
+            guard connection.requiresAuthentication else {
+                handleConnect(connect, connection: id, now: now, output: &output)
+                return
+            }
+            connections[id]?.protocolVersion = connect.protocolVersion
+            connections[id]?.state = .authenticating(connect, pending: [], deadline: deadline)
+            output.authenticate(AuthenticationRequest(
+                connection: id, protocolVersion: connect.protocolVersion,
+                clientIdentifier: connect.clientIdentifier, username: connect.username, password: connect.password))
+        case .authenticating(let connect, var pending, let deadline):
+            // Held until the CONNECT is accepted; a client that floods meanwhile is cut off.
+            guard pending.count < 1000 else {
+                closeUnconnected(id, output: &output)
+                return
+            }
+            pending.append(packet)
+            connection.state = .authenticating(connect, pending: pending, deadline: deadline)
+            connections[id] = connection
+        case .connected(let clientID):
+            connections[id] = connection
+            receive(packet, from: id, clientID: clientID, now: now, output: &output)
         }
+    }
+
+    /// The server's answer to an `AuthenticationRequest`: accept the CONNECT (and process what followed it),
+    /// or refuse it with a CONNACK and close.
+    public func authenticationCompleted<Output: BrokerOutput>(_ id: ConnectionID, result: AuthenticationResult,
+                                                              now: NIODeadline, output: inout Output)
+    {
+        guard let connection = connections[id],
+            case .authenticating(let connect, let pending, let deadline) = connection.state
+        else { return }
+        switch result {
+        case .refused(let reasonCode):
+            output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
+            statistics.connectionsRefused += 1
+            closeUnconnected(id, output: &output)
+        case .accepted(let username):
+            connections[id]?.username = username
+            connections[id]?.state = .awaitingConnect(deadline: deadline)
+            handleConnect(connect, connection: id, now: now, output: &output)
+            for packet in pending {
+                guard let clientID = connections[id]?.clientID else { return }
+                receive(packet, from: id, clientID: clientID, now: now, output: &output)
+            }
+        }
+    }
+
+    /// A packet from a connected client.
+    func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, clientID: ClientIdentifier,
+                                       now: NIODeadline, output: inout Output)
+    {
         switch packet {
         case .connect:
             protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)  // [MQTT-3.1.0-2]
@@ -122,7 +174,7 @@ public final class Broker {
     public func tick<Output: BrokerOutput>(now: NIODeadline, output: inout Output) {
         for connection in Array(connections.values) {
             switch connection.state {
-            case .awaitingConnect(let deadline):
+            case .awaitingConnect(let deadline), .authenticating(_, _, let deadline):
                 if deadline <= now { closeUnconnected(connection.id, output: &output) }
             case .connected(let clientID):
                 // One and a half times the keep alive without a packet ends the connection (section 3.1.2.10).

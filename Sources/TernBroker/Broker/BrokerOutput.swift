@@ -7,4 +7,6 @@ import MQTTCore
 public protocol BrokerOutput {
     mutating func send(_ packet: Packet, to connection: ConnectionID)
     mutating func close(_ connection: ConnectionID)
+    /// Checks a CONNECT's credentials; the answer comes back through `Broker.authenticationCompleted`.
+    mutating func authenticate(_ request: AuthenticationRequest)
 }

@@ -6,12 +6,19 @@ struct ClientConnection: Sendable {
     enum State: Sendable {
         /// Waiting for CONNECT until the deadline [MQTT-3.1.0-1].
         case awaitingConnect(deadline: NIODeadline)
+        /// CONNECT received, its credentials being checked; packets that follow it wait, unprocessed, until the
+        /// connection is accepted (section 3.1.4).
+        case authenticating(ConnectPacket, pending: [Packet], deadline: NIODeadline)
         /// CONNECT accepted for this client identifier.
         case connected(clientID: ClientIdentifier)
     }
 
     let id: ConnectionID
     var state: State
+    /// Whether CONNECT goes through `BrokerOutput.authenticate` before it is accepted.
+    var requiresAuthentication: Bool
+    /// The user the connection authenticated as; nil for anonymous clients.
+    var username: String?
     /// Known once CONNECT has been read.
     var protocolVersion: ProtocolVersion = .v5
     /// Seconds; 0 means no keep alive.

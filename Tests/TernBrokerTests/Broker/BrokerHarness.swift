@@ -6,9 +6,11 @@ import NIOCore
 struct RecordingOutput: BrokerOutput {
     var sent: [(ConnectionID, Packet)] = []
     var closed: [ConnectionID] = []
+    var authenticationRequests: [AuthenticationRequest] = []
 
     mutating func send(_ packet: Packet, to connection: ConnectionID) { sent.append((connection, packet)) }
     mutating func close(_ connection: ConnectionID) { closed.append(connection) }
+    mutating func authenticate(_ request: AuthenticationRequest) { authenticationRequests.append(request) }
 }
 
 /// Drives a `Broker` with an injected clock, as the server would, and lets tests read what each connection got.
@@ -27,10 +29,10 @@ final class BrokerHarness {
         broker.tick(now: now, output: &output)
     }
 
-    func open() -> ConnectionID {
+    func open(requiresAuthentication: Bool = false) -> ConnectionID {
         nextConnection += 1
         let id = ConnectionID(nextConnection)
-        broker.connectionOpened(id, now: now)
+        broker.connectionOpened(id, now: now, requiresAuthentication: requiresAuthentication)
         return id
     }
 

@@ -203,4 +203,51 @@ struct ConnectTests {
         #expect(harness.publishes(to: watcher).isEmpty)
         #expect(harness.isClosed(v5) && harness.isClosed(watcher))
     }
+
+    @Test("authentication: CONNECT waits for the result; packets after it are held, then processed in order")
+    func authenticationAccepted() {
+        let harness = BrokerHarness()
+        let (watcher, _) = harness.connect("watcher")
+        harness.subscribe(watcher, "t")
+        let id = harness.open(requiresAuthentication: true)
+        harness.send(.connect(ConnectPacket(clientIdentifier: "alice", username: "alice",
+                                            password: ByteBuffer(string: "secret"))), from: id)
+        harness.publish(id, "t", "sent before the CONNACK")
+        #expect(harness.packets(to: id).isEmpty)
+        #expect(harness.publishes(to: watcher).isEmpty)  // not processed before the CONNECT is accepted
+        let request = harness.output.authenticationRequests.last
+        #expect(request?.username == "alice" && request?.password == ByteBuffer(string: "secret"))
+        harness.broker.authenticationCompleted(id, result: .accepted(username: "alice"), now: harness.now,
+                                               output: &harness.output)
+        #expect(harness.packets(to: id).first?.type == .connack)
+        #expect(harness.publishes(to: watcher).map(\.payloadString) == ["sent before the CONNACK"])
+        #expect(harness.broker.connections[id]?.username == "alice")
+    }
+
+    @Test("authentication refused: CONNACK with the reason (0x86 v5, return code 4 or 5 v3) and a close")
+    func authenticationRefused() {
+        let harness = BrokerHarness()
+        let id = harness.open(requiresAuthentication: true)
+        harness.send(.connect(ConnectPacket(clientIdentifier: "mallory", username: "mallory")), from: id)
+        harness.broker.authenticationCompleted(id, result: .refused(.badUserNameOrPassword), now: harness.now,
+                                               output: &harness.output)
+        #expect(harness.packets(to: id) == [.connack(ConnAckPacket(reasonCode: .badUserNameOrPassword))])
+        #expect(harness.isClosed(id))
+        #expect(harness.broker.sessionCount == 0)
+    }
+
+    @Test("a connection whose authentication does not finish before the connect timeout is closed")
+    func authenticationTimeout() {
+        var settings = BrokerSettings()
+        settings.connectTimeout = 5
+        let harness = BrokerHarness(settings: settings)
+        let id = harness.open(requiresAuthentication: true)
+        harness.send(.connect(ConnectPacket(clientIdentifier: "slow")), from: id)
+        harness.advance(seconds: 6)
+        #expect(harness.isClosed(id))
+        // A late answer changes nothing.
+        harness.broker.authenticationCompleted(id, result: .accepted(username: nil), now: harness.now,
+                                               output: &harness.output)
+        #expect(harness.packets(to: id).isEmpty)
+    }
 }

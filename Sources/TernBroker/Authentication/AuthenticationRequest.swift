@@ -1,0 +1,21 @@
+import MQTTCore
+import NIOCore
+
+/// The credentials of a CONNECT, for the server to check off the event loop (hashing passwords is slow by design).
+public struct AuthenticationRequest: Sendable {
+    public let connection: ConnectionID
+    public let protocolVersion: ProtocolVersion
+    /// As the client sent it; may be empty.
+    public let clientIdentifier: String
+    public let username: String?
+    public let password: ByteBuffer?
+}
+
+/// The server's answer to an `AuthenticationRequest`.
+public enum AuthenticationResult: Sendable, Hashable {
+    /// The client may connect, as this user (nil for an anonymous client).
+    case accepted(username: String?)
+    /// The client is refused with this reason code in its CONNACK (0x86 Bad User Name or Password, 0x87 Not
+    /// authorized, ...); for 3.1 and 3.1.1 the return code is derived from it.
+    case refused(ReasonCode)
+}
