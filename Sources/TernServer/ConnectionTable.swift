@@ -45,6 +45,11 @@ final class ConnectionTable {
 
     var allConnections: [ConnectionID] { Array(entries.keys) }
 
+    /// The authenticator of the listener a connection came through; nil for a listener that lets everyone in.
+    func authenticator(of id: ConnectionID) -> (any ConnectionAuthenticator)? {
+        entries[id]?.authenticator
+    }
+
     /// Flushes every connection written to since the last call.
     func flushAll() {
         for id in unflushed {
@@ -102,6 +107,13 @@ final class ConnectionTable {
             let table = table.value
             switch result {
             case .success(let outcome):
+                if case .refused(let reasonCode) = outcome {
+                    // Never the password.
+                    table.logger.notice("""
+                        client '\(request.clientIdentifier)' refused (\(reasonCode)), user \
+                        \(request.username.map { "'\($0)'" } ?? "none"), connection \(request.connection)
+                        """)
+                }
                 table.authenticationCompleted?(request.connection, outcome)
             case .failure(let error):
                 table.logger.error("authentication of connection \(request.connection) failed: \(error)")

@@ -73,7 +73,13 @@ public final class MQTTServer: Sendable {
                 // loopback addresses on one port.
                 let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
                 let authenticator = listener.authenticator
-                let channel = try await ServerBootstrap(group: group)
+                var bootstrap = ServerBootstrap(group: group)
+                if listener.host.contains(":") {
+                    // IPv6 only, so that `::` and `0.0.0.0` can both be bound on one port, as Mosquitto does.
+                    bootstrap = bootstrap.serverChannelOption(
+                        ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+                }
+                let channel = try await bootstrap
                     .serverChannelOption(.backlog, value: 256)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -110,6 +116,20 @@ public final class MQTTServer: Sendable {
             }
         }.get()
         return bound
+    }
+
+    /// Applies security files reloaded into the listeners' authenticators to the clients already connected:
+    /// their access rules are compiled anew, and those no longer allowed in are disconnected.
+    public func reauthorizeConnectedClients() async throws {
+        let state = self.state
+        try await loop.submit {
+            let value = state.value
+            var output = value.table.output
+            value.broker.reauthorize(now: .now(), output: &output) { id, _, username in
+                value.table.authenticator(of: id)?.reauthorize(username: username) ?? .accepted(username: username)
+            }
+            value.table.flushAll()
+        }.get()
     }
 
     /// Stops accepting, tells MQTT 5 clients the server is shutting down (DISCONNECT 0x8B, with no wills

@@ -4,6 +4,7 @@
 - ``reference_broker``: a Debian ``mosquitto`` broker on a free port, started for the test and stopped after it;
   ``MosquittoBroker`` is the same as a class (for a test that needs several brokers or extra config lines).
 - ``wait_for_port(host, port, deadline)``: connects until something accepts, or raises at the deadline.
+- ``tern``: a running ``tern serve -p 0`` (``tern_broker.TernBroker``) for the test; stopping it must exit 0.
 
 A broker object has ``host`` and ``port`` (as ``tern_broker.TernBroker`` does), so a test written against the
 reference broker can be pointed at Tern by swapping the fixture.
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tern_broker import TernBroker
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
@@ -144,6 +147,16 @@ def reference_broker():
     yield broker
     broker.stop()
     broker.cleanup()
+
+
+@pytest.fixture
+def tern():
+    """A running Tern broker (TernBroker) for this test; a failing test's report shows its log, and the test fails
+    if the broker does not exit with status 0 on SIGTERM."""
+    broker = TernBroker()
+    yield broker
+    code = broker.stop()
+    assert code == 0, f"tern exited with status {code}:\n{broker.output()}"
 
 
 @pytest.hookimpl(wrapper=True)

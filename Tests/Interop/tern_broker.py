@@ -44,7 +44,8 @@ class TernBroker:
         raise RuntimeError(f"tern did not start listening:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self, sig: int = signal.SIGTERM, deadline: float = 10.0) -> int:

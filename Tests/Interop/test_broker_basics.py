@@ -10,15 +10,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqtt_helpers import V5, V311, Client, wait_until
-from tern_broker import TernBroker
 
-
-@pytest.fixture
-def tern():
-    broker = TernBroker()
-    yield broker
-    code = broker.stop()
-    assert code == 0, broker.output()
+# The `tern` fixture (a running `tern serve -p 0`) is in conftest.py.
 
 
 @pytest.mark.parametrize("protocol", [V311, V5])

@@ -14,17 +14,12 @@ from pathlib import Path
 import pytest
 
 from mqtt_helpers import Client, V311, V5, wait_until
-from tern_broker import ROOT, TernBroker
+from tern_broker import ROOT
 
 PAHO1_PYTHON = Path(os.environ.get("PAHO1_PYTHON", ROOT / ".venv-paho1" / "bin" / "python"))
 needs_paho1 = pytest.mark.skipif(not PAHO1_PYTHON.exists(), reason="paho-mqtt 1.x environment not installed")
 
-
-@pytest.fixture
-def tern():
-    broker = TernBroker()
-    yield broker
-    assert broker.stop() == 0, broker.output()
+# The `tern` fixture (a running `tern serve -p 0`) is in conftest.py.
 
 
 def example(source: str, port: int) -> str:

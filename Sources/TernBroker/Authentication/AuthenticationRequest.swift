@@ -12,9 +12,10 @@ public struct AuthenticationRequest: Sendable {
 }
 
 /// The server's answer to an `AuthenticationRequest`.
-public enum AuthenticationResult: Sendable, Hashable {
-    /// The client may connect, as this user (nil for an anonymous client).
-    case accepted(username: String?)
+public enum AuthenticationResult: Sendable {
+    /// The client may connect, as this user (nil for an anonymous client), with what the access control list
+    /// lets it publish and receive (nil: everything but the reserved topics).
+    case accepted(username: String?, accessControl: AccessControlList? = nil)
     /// The client is refused with this reason code in its CONNACK (0x86 Bad User Name or Password, 0x87 Not
     /// authorized, ...); for 3.1 and 3.1.1 the return code is derived from it.
     case refused(ReasonCode)

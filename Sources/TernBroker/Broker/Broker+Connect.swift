@@ -58,6 +58,9 @@ extension Broker {
         session.expiryInterval = expiryInterval
         session.expiresAt = nil
         session.will = connect.will
+        let username = connections[id]?.username
+        session.access = connections[id]?.accessControl?.rules(clientID: clientID.string, username: username)
+            ?? .unrestricted
         session.receiveMaximum = Int(connect.properties.receiveMaximum ?? 65_535)
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize

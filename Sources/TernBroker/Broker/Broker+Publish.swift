@@ -36,6 +36,24 @@ extension Broker {
                                  output: &output)
         }
 
+        // Not authorized: MQTT 5 learns it from the acknowledgement; 3.1.1 has no way to say it, so the message
+        // is acknowledged and dropped, as Mosquitto does. Reserved topics ($SYS) are refused to every client.
+        guard sessions[clientID]?.access.mayPublish(topic: topic) ?? false else {
+            statistics.messagesDropped += 1
+            let reasonCode: ReasonCode = version == .v5 ? .notAuthorized : .success
+            switch publish.qos {
+            case .atMostOnce: break
+            case .atLeastOnce:
+                output.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!,
+                                                     reasonCode: reasonCode)), to: id)
+            case .exactlyOnce:
+                // A failed PUBREC ends the exchange; with success (3.1.1) the PUBREL still gets its PUBCOMP.
+                output.send(.pubrec(PublishAckPacket(packetIdentifier: publish.packetIdentifier!,
+                                                     reasonCode: reasonCode)), to: id)
+            }
+            return
+        }
+
         let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
         switch publish.qos {
         case .atMostOnce:
@@ -181,6 +199,8 @@ extension Broker {
                                        output: inout Output)
     {
         guard var session = sessions[clientID] else { return }
+        // Whatever filter matched, a client receives only topics it may read.
+        guard session.access.mayReceive(topic: delivery.message.topic) else { return }
         if session.connection != nil && session.queue.isEmpty
             && (delivery.qos == .atMostOnce || session.inflight.count < inflightWindow(session))
         {
@@ -207,7 +227,8 @@ extension Broker {
                                     output: inout Output)
     {
         guard let id = session.connection else { return }
-        if delivery.message.isExpired(at: now) {  // [MQTT-3.3.2-5]
+        // Expired [MQTT-3.3.2-5], or not readable: a queued message may predate a resumption under another user.
+        if delivery.message.isExpired(at: now) || !session.access.mayReceive(topic: delivery.message.topic) {
             statistics.messagesDropped += 1
             return
         }

@@ -25,6 +25,10 @@ extension Broker {
                 sessions[clientID] = session
                 return protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)
             }
+            guard session.access.maySubscribe(filter: subscription.topicFilter, check: .strict) else {
+                reasonCodes.append(version == .v5 ? .notAuthorized : .unspecifiedError)
+                continue
+            }
             var options = subscription.options
             options.qos = min(options.qos, settings.maximumQoS)
             let filter = shared?.topicFilter ?? subscription.topicFilter

@@ -92,8 +92,9 @@ public final class Broker {
             output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
             statistics.connectionsRefused += 1
             closeUnconnected(id, output: &output)
-        case .accepted(let username):
+        case .accepted(let username, let accessControl):
             connections[id]?.username = username
+            connections[id]?.accessControl = accessControl
             connections[id]?.state = .awaitingConnect(deadline: deadline)
             handleConnect(connect, connection: id, now: now, output: &output)
             for packet in pending {
@@ -233,7 +234,8 @@ public final class Broker {
             session.expiresAt = now + .seconds(Int64(session.expiryInterval))
         }
         sessions[clientID] = session
-        if publishWill, let will {
+        // A will goes out only to a topic its client may publish to.
+        if publishWill, let will, session.access.mayPublish(topic: will.topic) {
             let message = ApplicationMessage(will: will, publisher: clientID, now: now)
             let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
             if delay == 0 {
@@ -289,5 +291,31 @@ extension Broker {
     /// or nil before CONNECT succeeded.
     public func clientID(of connection: ConnectionID) -> ClientIdentifier? {
         connections[connection]?.clientID
+    }
+}
+
+extension Broker {
+    /// The server reloaded its security files: `decide` is asked about every connected client (its connection,
+    /// client identifier and user name). A client still accepted gets its access rules compiled anew from the
+    /// returned list; a refused one is disconnected (MQTT 5: DISCONNECT with the reason code) and its will is
+    /// published if it may still publish there.
+    public func reauthorize<Output: BrokerOutput>(
+        now: NIODeadline, output: inout Output,
+        _ decide: (_ connection: ConnectionID, _ clientID: String, _ username: String?) -> AuthenticationResult
+    ) {
+        for connection in Array(connections.values) {
+            guard let clientID = connection.clientID else { continue }
+            switch decide(connection.id, clientID.string, connection.username) {
+            case .accepted(_, let accessControl):
+                connections[connection.id]?.accessControl = accessControl
+                sessions[clientID]?.access =
+                    accessControl?.rules(clientID: clientID.string, username: connection.username) ?? .unrestricted
+            case .refused(let reasonCode):
+                if connection.protocolVersion == .v5 {
+                    output.send(.disconnect(DisconnectPacket(reasonCode: reasonCode)), to: connection.id)
+                }
+                endConnection(connection.id, clientID: clientID, publishWill: true, now: now, output: &output)
+            }
+        }
     }
 }

@@ -19,6 +19,8 @@ struct ClientConnection: Sendable {
     var requiresAuthentication: Bool
     /// The user the connection authenticated as; nil for anonymous clients.
     var username: String?
+    /// The access control list the connection was accepted under; compiled into the session's rules on CONNECT.
+    var accessControl: AccessControlList?
     /// Known once CONNECT has been read.
     var protocolVersion: ProtocolVersion = .v5
     /// Seconds; 0 means no keep alive.

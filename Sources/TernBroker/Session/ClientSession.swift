@@ -38,6 +38,9 @@ struct ClientSession: Sendable {
     var expiresAt: NIODeadline?
     /// Topic filters as subscribed (shared ones with their `$share/group/` prefix), with their identifiers.
     var subscriptions: [String: UInt32?] = [:]
+    /// What the client of the last connection may publish and receive; checked on every delivery, queued ones
+    /// included.
+    var access: ClientAccessRules = .unrestricted
     /// In flight, in the order sent; re-sent in this order on resumption [MQTT-4.4.0-1, MQTT-4.6.0-1].
     var inflight: [UInt16: InflightMessage] = [:]
     var inflightOrder: Deque<UInt16> = []

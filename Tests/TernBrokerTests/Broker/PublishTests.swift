@@ -25,8 +25,8 @@ struct PublishTests {
         let (a, _) = harness.connect("a")
         let (sys, _) = harness.connect("sys")
         harness.subscribe(a, "#")
-        harness.subscribe(sys, "$SYS/#")
-        harness.publish(sys, "$SYS/broker/uptime", "1")
+        harness.subscribe(sys, "$app/#")
+        harness.publish(sys, "$app/status", "1")
         #expect(harness.publishes(to: a).isEmpty)
         #expect(harness.publishes(to: sys).count == 1)
     }

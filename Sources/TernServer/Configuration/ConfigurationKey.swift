@@ -1,0 +1,155 @@
+/// The settings Tern reads from a configuration file, spelled as in the file, and where each may appear.
+///
+/// Mosquitto's own settings keep Mosquitto's names and meanings (mosquitto.conf(5), version 2.0); Tern's additions
+/// use the same syntax. Mosquitto settings that Tern does not implement are listed in `unsupported`.
+enum ConfigurationKey: String, CaseIterable, Sendable {
+    // Structure
+    case listener
+    case includeDirectory = "include_dir"
+    case perListenerSettings = "per_listener_settings"
+
+    // Per listener: only after a `listener` line.
+    case socketDomain = "socket_domain"
+    case `protocol`
+    case maxConnections = "max_connections"
+    case httpDirectory = "http_dir"
+    case cafile, capath, certfile, keyfile
+    case requireCertificate = "require_certificate"
+    case tlsVersion = "tls_version"
+    case ciphers
+    case ciphersTLS13 = "ciphers_tls1.3"
+    case dhparamfile
+    case useIdentityAsUsername = "use_identity_as_username"
+    case useSubjectAsUsername = "use_subject_as_username"
+
+    // Security: per listener when `per_listener_settings true`, else global wherever they are written.
+    case allowAnonymous = "allow_anonymous"
+    case passwordFile = "password_file"
+    case aclFile = "acl_file"
+    case autoIDPrefix = "auto_id_prefix"
+    case allowZeroLengthClientID = "allow_zero_length_clientid"
+
+    // Global, wherever they are written.
+    case maxKeepalive = "max_keepalive"
+    case maxPacketSize = "max_packet_size"
+    case messageSizeLimit = "message_size_limit"
+    case maxInflightMessages = "max_inflight_messages"
+    case maxInflightBytes = "max_inflight_bytes"
+    case maxQueuedMessages = "max_queued_messages"
+    case maxQueuedBytes = "max_queued_bytes"
+    case queueQoS0Messages = "queue_qos0_messages"
+    case retainAvailable = "retain_available"
+    case persistentClientExpiration = "persistent_client_expiration"
+    case upgradeOutgoingQoS = "upgrade_outgoing_qos"
+    case setTCPNoDelay = "set_tcp_nodelay"
+    case sysInterval = "sys_interval"
+    case persistence
+    case retainedPersistence = "retained_persistence"
+    case persistenceLocation = "persistence_location"
+    case persistenceFile = "persistence_file"
+    case autosaveInterval = "autosave_interval"
+    case logDest = "log_dest"
+    case logType = "log_type"
+    case connectionMessages = "connection_messages"
+
+    // Tern's own, global.
+    case serverKeepAlive = "server_keep_alive"
+    case topicAliasMaximum = "topic_alias_maximum"
+    case receiveMaximum = "receive_maximum"
+    case connectTimeout = "connect_timeout"
+
+    enum Scope: Sendable {
+        /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.
+        case structure
+        /// Belongs to the listener opened by the last `listener` line of the same file.
+        case listener
+        /// Belongs to the current listener when `per_listener_settings` is true, to the broker otherwise.
+        case security
+        /// Belongs to the broker wherever it is written.
+        case global
+    }
+
+    var scope: Scope {
+        switch self {
+        case .listener, .includeDirectory, .perListenerSettings:
+            .structure
+        case .socketDomain, .protocol, .maxConnections, .httpDirectory, .cafile, .capath, .certfile, .keyfile,
+             .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13, .dhparamfile, .useIdentityAsUsername,
+             .useSubjectAsUsername:
+            .listener
+        case .allowAnonymous, .passwordFile, .aclFile, .autoIDPrefix, .allowZeroLengthClientID:
+            .security
+        default:
+            .global
+        }
+    }
+
+    /// Settings whose value is the rest of the line, spaces included, set at most once per scope (Mosquitto refuses
+    /// a second one: "Duplicate ... value in configuration").
+    var isText: Bool {
+        switch self {
+        case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
+             .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile:
+            true
+        default:
+            false
+        }
+    }
+
+    /// What Tern does with a Mosquitto setting it does not implement.
+    enum Unsupported: Sendable, Equatable {
+        /// Ignoring it could expose the broker or change who may connect: loading fails with this reason.
+        case refused(String)
+        /// Harmless to ignore: a warning with this reason, and the broker starts.
+        case ignored(String)
+        /// A bridge setting: bridges are not supported; ignored with a warning.
+        case bridge
+    }
+
+    /// Mosquitto 2.0 settings Tern knows of but does not implement.
+    static let unsupported: [String: Unsupported] = {
+        var table: [String: Unsupported] = [:]
+        let defaultListener = "Mosquitto's deprecated default listener is not supported; use a \"listener\" line"
+        table["port"] = .refused(defaultListener)
+        table["bind_address"] = .refused(defaultListener)
+        table["bind_interface"] = .refused("binding to a network interface is not supported; give the interface's "
+                                           + "address on the \"listener\" line instead")
+        table["mount_point"] = .refused("mount points are not supported")
+        table["use_username_as_clientid"] = .refused("not supported")
+        table["clientid_prefixes"] = .refused("not supported")
+        table["psk_hint"] = .refused("TLS with pre-shared keys is not supported")
+        table["psk_file"] = .refused("TLS with pre-shared keys is not supported")
+        table["crlfile"] = .refused("certificate revocation lists are not supported")
+        table["tls_engine"] = .refused("OpenSSL engines are not supported")
+        table["tls_engine_kpass_sha1"] = .refused("OpenSSL engines are not supported")
+        table["tls_keyform"] = .refused("OpenSSL engines are not supported; keys are PEM files")
+        for plugin in ["auth_plugin", "plugin", "auth_plugin_deny_special_chars"] {
+            table[plugin] = .refused("plugins are not supported")
+        }
+        for ignored in ["pid_file", "user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
+                        "allow_duplicate_messages", "autosave_on_changes", "check_retain_source", "retry_interval",
+                        "websockets_log_level", "websockets_headers_size", "max_qos", "maximum_qos",
+                        "max_topic_alias"]
+        {
+            table[ignored] = .ignored("not supported by Tern; ignored")
+        }
+        for bridge in ["connection", "address", "addresses", "topic", "bridge_attempt_unsubscribe",
+                       "bridge_bind_address", "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_identity",
+                       "bridge_insecure", "bridge_keyfile", "bridge_max_packet_size", "bridge_outgoing_retain",
+                       "bridge_protocol_version", "bridge_psk", "bridge_require_ocsp", "bridge_tls_version",
+                       "bridge_alpn", "cleansession", "local_cleansession", "clientid", "remote_clientid",
+                       "idle_timeout", "keepalive_interval", "local_clientid", "local_password", "local_username",
+                       "notifications", "notifications_local_only", "notification_topic", "password",
+                       "remote_password", "restart_timeout", "round_robin", "start_type", "threshold", "try_private",
+                       "username", "remote_username"]
+        {
+            table[bridge] = .bridge
+        }
+        return table
+    }()
+
+    /// Whether `key` is one of the prefixed plugin option families (`auth_opt_*`, `plugin_opt_*`).
+    static func isPluginOption(_ key: String) -> Bool {
+        key.hasPrefix("auth_opt_") || key.hasPrefix("plugin_opt_")
+    }
+}

@@ -1,0 +1,26 @@
+import NIOConcurrencyHelpers
+import TernBroker
+
+/// The authenticator of one listener: checks each CONNECT against the listener's current `ListenerSecurity`,
+/// which a reload replaces without disturbing connected clients.
+public final class ListenerAuthenticator: ConnectionAuthenticator {
+    private let current: NIOLockedValueBox<ListenerSecurity>
+
+    public init(_ security: ListenerSecurity) {
+        current = NIOLockedValueBox(security)
+    }
+
+    /// The security in force.
+    public var security: ListenerSecurity {
+        get { current.withLockedValue { $0 } }
+        set { current.withLockedValue { $0 = newValue } }
+    }
+
+    public func authenticate(_ request: AuthenticationRequest) -> AuthenticationResult {
+        security.authenticate(username: request.username, password: request.password.map { Array($0.readableBytesView) })
+    }
+
+    public func reauthorize(username: String?) -> AuthenticationResult {
+        security.reauthorize(username: username)
+    }
+}

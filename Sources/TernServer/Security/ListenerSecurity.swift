@@ -1,0 +1,79 @@
+import TernBroker
+
+/// The security files of a listener, read: who may connect (`allow_anonymous`, `password_file`) and what each
+/// client may publish and receive (`acl_file`). Immutable; a reload reads the files again into a new value.
+public struct ListenerSecurity: Sendable {
+    public let allowAnonymous: Bool
+    public let passwordFile: PasswordFile?
+    public let accessControlList: AccessControlList?
+
+    public init(allowAnonymous: Bool, passwordFile: PasswordFile? = nil, accessControlList: AccessControlList? = nil) {
+        self.allowAnonymous = allowAnonymous
+        self.passwordFile = passwordFile
+        self.accessControlList = accessControlList
+    }
+
+    /// Reads the password and ACL files the configuration names.
+    ///
+    /// - Returns: the security, and the ACL file's warnings (valid lines that are probably mistakes) to log.
+    /// - Throws: the first problem, naming the file and line; the broker must not start (or keep its previous
+    ///   security on reload).
+    public static func load(_ settings: BrokerConfiguration.Security)
+        throws(ListenerSecurityError) -> (security: ListenerSecurity, warnings: [String])
+    {
+        var passwordFile: PasswordFile?
+        if let path = settings.passwordFile {
+            do { passwordFile = try PasswordFile.load(path: path) } catch { throw .passwordFile(error) }
+        }
+        var accessControlList: AccessControlList?
+        if let path = settings.aclFile {
+            let bytes: [UInt8]
+            do { bytes = try ConfigurationFiles.contents(of: path) } catch {
+                throw .unreadableAccessControlList(path: path, reason: error.reason)
+            }
+            do {
+                accessControlList = try AccessControlList(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+            } catch { throw .accessControlList(error) }
+        }
+        let security = ListenerSecurity(allowAnonymous: settings.allowAnonymous, passwordFile: passwordFile,
+                                        accessControlList: accessControlList)
+        return (security, accessControlList?.warnings.map(\.description) ?? [])
+    }
+
+    /// Mosquitto 2.0's decision for a CONNECT: a client without a user name needs `allow_anonymous true`; one
+    /// with a user name needs the right password when there is a password file, and `allow_anonymous true` when
+    /// there is none. Every refusal is 0x87 Not authorized (return code 5 for MQTT 3), as Mosquitto answers,
+    /// whether the user is unknown or the password wrong.
+    ///
+    /// Verifying a password hashes it (slowly, by design): call this off the event loop.
+    public func authenticate(username: String?, password: [UInt8]?) -> AuthenticationResult {
+        let accepted = AuthenticationResult.accepted(username: username, accessControl: accessControlList)
+        guard let username else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
+        guard let passwordFile else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
+        return passwordFile.verify(username: username, password: password) ? accepted : .refused(.notAuthorized)
+    }
+
+    /// After a reload, whether a client that authenticated earlier as `username` may stay connected: anonymous
+    /// clients if still allowed, users still in the password file. (Tern keeps no password, so a changed password
+    /// takes effect at the user's next connection.)
+    public func reauthorize(username: String?) -> AuthenticationResult {
+        let accepted = AuthenticationResult.accepted(username: username, accessControl: accessControlList)
+        guard let username, let passwordFile else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
+        return passwordFile.contains(username: username) ? accepted : .refused(.notAuthorized)
+    }
+}
+
+/// A security file that cannot be used, with the file and line.
+public enum ListenerSecurityError: Error, Sendable, CustomStringConvertible {
+    case passwordFile(PasswordFileError)
+    case unreadableAccessControlList(path: String, reason: String)
+    case accessControlList(AccessControlListError)
+
+    public var description: String {
+        switch self {
+        case .passwordFile(let error): "\(error)"
+        case .unreadableAccessControlList(let path, let reason): "\(path): cannot read the ACL file: \(reason)"
+        case .accessControlList(let error): "\(error)"
+        }
+    }
+}
