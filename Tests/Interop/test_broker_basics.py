@@ -30,16 +30,16 @@ def test_wildcards_and_dollar_topics(tern, protocol):
         "home/kitchen/temperature", "factory", "factory/line1/machine3/vibration", "factory/sentinel"]
 
 
-def test_hash_does_not_match_sys_topics(tern):
+def test_hash_does_not_match_dollar_topics(tern):
     sub = Client(tern.port, "sub")
     sub.subscribe("#")
     sys_sub = Client(tern.port, "sys")
-    sys_sub.subscribe("$SYS/test/#")
+    sys_sub.subscribe("$app/test/#")
     pub = Client(tern.port, "pub")
-    pub.publish("$SYS/test/x", "1", qos=1)
+    pub.publish("$app/test/x", "1", qos=1)
     pub.publish("normal", "2", qos=1)
-    assert [m.topic for m in sys_sub.wait_for(1)] == ["$SYS/test/x"]
-    # "normal" was published after the $SYS message: once it is here, a wrong delivery would be too.
+    assert [m.topic for m in sys_sub.wait_for(1)] == ["$app/test/x"]
+    # "normal" was published after the $app message: once it is here, a wrong delivery would be too.
     assert [m.topic for m in sub.wait_for(1)] == ["normal"]
 
 
