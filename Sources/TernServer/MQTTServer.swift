@@ -27,6 +27,7 @@ public final class MQTTServer: Sendable {
     private let loop: EventLoop
     private let state: NIOLoopBoundBox<State>
     private let logger: Logger
+    private let connectionLogger: Logger
     private let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
 
     private final class State {
@@ -40,10 +41,15 @@ public final class MQTTServer: Sendable {
         }
     }
 
-    public init(settings: BrokerSettings, logger: Logger) {
+    /// - Parameter connectionMessages: whether each connect and disconnect is logged (Mosquitto's
+    ///   `connection_messages`); when false they are logged at debug level only.
+    public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.logger = logger
+        var connectionLogger = logger
+        if !connectionMessages && connectionLogger.logLevel < .notice { connectionLogger.logLevel = .notice }
+        self.connectionLogger = connectionLogger
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
@@ -57,6 +63,7 @@ public final class MQTTServer: Sendable {
     public func start(listeners: [Listener]) async throws -> [SocketAddress] {
         let state = self.state
         let logger = self.logger
+        let connectionLogger = self.connectionLogger
         try await loop.submit {
             let value = state.value
             value.table.authenticationCompleted = { [unowned value] id, result in
@@ -88,7 +95,7 @@ public final class MQTTServer: Sendable {
                         channel.eventLoop.makeCompletedFuture {
                             let handler = MQTTConnectionHandler(
                                 broker: state.value.broker, table: state.value.table, authenticator: authenticator,
-                                logger: logger)
+                                logger: connectionLogger)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         }
                     }

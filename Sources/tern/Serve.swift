@@ -36,33 +36,32 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level: Logger.Level = verbose >= 2 ? .debug : .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        var configuration = BrokerConfiguration.default(port: port)
+        var securities: [ListenerSecurity] = []
+        var warnings: [String] = []
+        if let config {
+            (configuration, securities, warnings) = try Self.load(config, port: port)
+            if !configuration.isLocalOnly && port != 1883 {
+                warnings.append("-p \(port) ignored: \(config) defines its listeners")
+            }
+        }
+        do {
+            let destinations = try LogDestinations(configuration.logging, verbose: verbose)
+            destinations.bootstrap()
+            for name in destinations.unsupported { warnings.append("log_dest \(name) is not supported; ignored") }
+        } catch {
+            Self.printError("error: \(error)")
+            throw ExitCode(1)
         }
         let logger = Logger(label: "tern")
+        for warning in warnings { logger.warning("\(warning)") }
 
-        let configuration: BrokerConfiguration
-        var securities: [ListenerSecurity] = []
-        if let config {
-            let loaded = try Self.load(config, port: port, logger: logger)
-            configuration = loaded.configuration
-            securities = loaded.securities
-            if configuration.isLocalOnly && port != 1883 {
-                logger.info("no listener in \(config): listening on port \(port) of the loopback addresses")
-            } else if !configuration.isLocalOnly && port != 1883 {
-                logger.warning("-p \(port) ignored: \(config) defines its listeners")
-            }
-        } else {
-            configuration = .default(port: port)
-        }
         // Without a file every client is let in on loopback, with no authenticator in the way.
         let authenticators: [ListenerAuthenticator?] =
             config == nil ? configuration.listeners.map { _ in nil } : securities.map(ListenerAuthenticator.init)
 
-        let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger)
+        let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger,
+                                connectionMessages: configuration.logging.connectionMessages)
         var listeners: [MQTTServer.Listener] = []
         for (listener, authenticator) in zip(configuration.listeners, authenticators) {
             for host in Self.hosts(of: listener) {
@@ -87,22 +86,22 @@ struct Serve: AsyncParsableCommand {
         try await server.shutdown()
     }
 
-    /// Reads the configuration and the security files of each listener; any error ends the process with status 1,
-    /// after naming the file and line. Warnings are logged.
-    static func load(_ path: String, port: Int, logger: Logger) throws
-        -> (configuration: BrokerConfiguration, securities: [ListenerSecurity])
+    /// Reads the configuration and the security files of each listener, with the warnings to log; any error ends
+    /// the process with status 1, after naming the file and line.
+    static func load(_ path: String, port: Int) throws
+        -> (configuration: BrokerConfiguration, securities: [ListenerSecurity], warnings: [String])
     {
         do {
-            let (configuration, warnings) = try BrokerConfiguration.load(path: path, port: port)
-            for warning in warnings { logger.warning("\(warning)") }
+            let (configuration, diagnostics) = try BrokerConfiguration.load(path: path, port: port)
+            var warnings = diagnostics.map(\.description)
             try refuseUnimplemented(configuration)
             var securities: [ListenerSecurity] = []
             for listener in configuration.listeners {
                 let (security, aclWarnings) = try ListenerSecurity.load(listener.security)
-                for warning in aclWarnings { logger.warning("\(warning)") }
+                warnings += aclWarnings
                 securities.append(security)
             }
-            return (configuration, securities)
+            return (configuration, securities, warnings)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)

@@ -428,3 +428,35 @@ def test_failed_reload_keeps_the_previous_configuration(start, workdir):
     broker.reload(expect="reload failed")
     assert re.search(rf"{passwd}:1", broker.output()), broker.output()
     assert Session(broker, "alice", "alice", "a").connack_code == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Broker settings of the same file
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["tern", pytest.param("mosquitto", marks=pytest.mark.xfail(
+    strict=True, reason="mosquitto 2.0.11 answers PUBACK 0x95 Packet too large, which PUBACK may not carry "
+    "(MQTT 5 3.4.2.1): paho reports a malformed packet and drops the connection"))])
+def test_message_size_limit(start, kind):
+    """Payloads over message_size_limit are dropped; MQTT 5 gets PUBACK 0x83 Implementation specific error."""
+    broker = start(kind, "allow_anonymous true\nmessage_size_limit 10\n")
+    subscriber = Session(broker, "sub")
+    subscriber.subscribe("t")
+    v5 = Session(broker, "v5")
+    v3 = Session(broker, "v3", protocol=V311)
+    assert v5.publish("t", "x" * 11) == 0x83
+    assert v3.publish("t", "y" * 11) == 0  # acknowledged, dropped
+    assert v5.publish("t", "z" * 10) == 0
+    # The accepted message was published last: once it is here, a dropped one would have arrived before it.
+    assert wait_until(lambda: subscriber.received(), DEADLINE)
+    assert subscriber.received() == [("t", "z" * 10)]
+
+
+def test_log_dest_file_and_connection_messages(start, workdir):
+    log = workdir / "broker.log"
+    broker = start("tern", f"allow_anonymous true\nlog_dest file {log}\nconnection_messages false\n")
+    Session(broker, "quiet-client").close()
+    assert wait_until(lambda: log.exists() and "listening on" in log.read_text(), DEADLINE)
+    assert "listening on" not in broker.output()  # not on standard error any more
+    time.sleep(0.2)  # the disconnect is logged right after the client leaves, if at all
+    assert "quiet-client" not in log.read_text()

@@ -36,11 +36,17 @@ extension Broker {
                                  output: &output)
         }
 
-        // Not authorized: MQTT 5 learns it from the acknowledgement; 3.1.1 has no way to say it, so the message
-        // is acknowledged and dropped, as Mosquitto does. Reserved topics ($SYS) are refused to every client.
-        guard sessions[clientID]?.access.mayPublish(topic: topic) ?? false else {
+        // Not authorized, or larger than `message_size_limit` (0x83: PUBACK and PUBREC cannot carry 0x95 Packet
+        // too large, which Mosquitto sends there): MQTT 5 learns it from the acknowledgement; 3.1.1
+        // has no way to say it, so the message is acknowledged and dropped, as Mosquitto does. Reserved topics
+        // ($SYS) are refused to every client.
+        let refusal: ReasonCode? =
+            !(sessions[clientID]?.access.mayPublish(topic: topic) ?? false) ? .notAuthorized
+            : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
+                ? .implementationSpecificError : nil
+        if let refusal {
             statistics.messagesDropped += 1
-            let reasonCode: ReasonCode = version == .v5 ? .notAuthorized : .success
+            let reasonCode: ReasonCode = version == .v5 ? refusal : .success
             switch publish.qos {
             case .atMostOnce: break
             case .atLeastOnce:
@@ -109,7 +115,7 @@ extension Broker {
             case .subscription(let entry):
                 // No Local: not back to the publisher [MQTT-3.8.3-3].
                 if entry.options.noLocal && entry.subscriber == message.publisher { return }
-                Self.merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
+                merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
                            identifier: entry.identifier, message: message)
             case .shared(let group, let filter, let members):
                 groups.append((group + "/" + filter, members))
@@ -117,7 +123,7 @@ extension Broker {
         }
         for (key, members) in groups {
             let member = pickShareMember(key, members)
-            Self.merge(into: &targets, subscriber: member.subscriber, options: member.options,
+            merge(into: &targets, subscriber: member.subscriber, options: member.options,
                        identifier: member.identifier, message: message,
                        shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
         }
@@ -127,13 +133,12 @@ extension Broker {
         return targets.count
     }
 
-    static func merge(into targets: inout [ClientIdentifier: OutboundDelivery], subscriber: ClientIdentifier,
+    func merge(into targets: inout [ClientIdentifier: OutboundDelivery], subscriber: ClientIdentifier,
                       options: SubscriptionOptions, identifier: UInt32?, message: ApplicationMessage,
                       shared: SharedSubscription? = nil)
     {
-        // Delivered at min(published QoS, granted QoS) [MQTT-3.8.4-8]; the retain flag is kept only with
-        // Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-        let qos = min(message.qos, options.qos)
+        // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
+        let qos = outgoingQoS(message.qos, granted: options.qos)
         if var existing = targets[subscriber] {
             existing.qos = max(existing.qos, qos)
             existing.retain = existing.retain || (options.retainAsPublished && message.retain)
@@ -145,6 +150,12 @@ extension Broker {
                 message: message, qos: qos, retain: options.retainAsPublished && message.retain,
                 subscriptionIdentifiers: identifier.map { [$0] } ?? [], sharedSubscription: shared)
         }
+    }
+
+    /// The QoS a message is delivered at: min(published QoS, granted QoS) [MQTT-3.8.4-8], or the granted QoS with
+    /// `upgradeOutgoingQoS`.
+    func outgoingQoS(_ published: QoS, granted: QoS) -> QoS {
+        settings.upgradeOutgoingQoS ? granted : min(published, granted)
     }
 
     /// Picks one member of a shared subscription group: round robin over the members in the index's order,
@@ -181,7 +192,7 @@ extension Broker {
             return
         }
         var targets: [ClientIdentifier: OutboundDelivery] = [:]
-        Self.merge(into: &targets, subscriber: member.subscriber, options: member.options,
+        merge(into: &targets, subscriber: member.subscriber, options: member.options,
                    identifier: member.identifier, message: delivery.message, shared: shared)
         deliver(targets[member.subscriber]!, to: member.subscriber, now: now, output: &output)
     }

@@ -59,7 +59,7 @@ extension Broker {
                 }
                 // Sent with the retain flag set [MQTT-3.3.1-8].
                 let delivery = OutboundDelivery(
-                    message: message, qos: min(message.qos, options.qos), retain: true,
+                    message: message, qos: outgoingQoS(message.qos, granted: options.qos), retain: true,
                     subscriptionIdentifiers: identifier.map { [$0] } ?? [])
                 deliver(delivery, to: clientID, now: now, output: &output)
             }

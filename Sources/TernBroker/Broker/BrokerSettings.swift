@@ -32,6 +32,12 @@ public struct BrokerSettings: Sendable {
     public var responseInformationPrefix = "responses/"
     /// Expiry for v3 persistent sessions, in seconds (Mosquitto's `persistent_client_expiration`); nil = never.
     public var persistentSessionExpiry: UInt32?
+    /// Largest PUBLISH payload accepted, in bytes (Mosquitto's `message_size_limit`); 0 means no limit. A larger
+    /// message is dropped; MQTT 5 clients get PUBACK or PUBREC 0x83 (Implementation specific error).
+    public var messageSizeLimit: Int = 0
+    /// Deliver at the subscription's QoS even when the message was published at a lower one (Mosquitto's
+    /// `upgrade_outgoing_qos`; not what the specification says [MQTT-3.8.4-8], so off by default).
+    public var upgradeOutgoingQoS = false
 
     public init() {}
 }

@@ -141,6 +141,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.allowZeroLengthClientID = security.allowZeroLengthClientID
         settings.assignedClientIDPrefix = security.autoIDPrefix
         settings.persistentSessionExpiry = persistentClientExpiration
+        settings.messageSizeLimit = messageSizeLimit
+        settings.upgradeOutgoingQoS = upgradeOutgoingQoS
         return settings
     }
 

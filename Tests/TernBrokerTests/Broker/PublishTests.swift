@@ -360,3 +360,41 @@ struct PublishTests {
         #expect(harness.publishes(to: w2).map(\.payloadString).sorted() == ["a", "b"])
     }
 }
+
+@Suite("Mosquitto's message_size_limit and upgrade_outgoing_qos")
+struct MosquittoLimitTests {
+    @Test("a payload over message_size_limit is dropped: PUBACK/PUBREC 0x83 for MQTT 5, a plain ack for 3.1.1")
+    func messageSizeLimit() {
+        var settings = BrokerSettings()
+        settings.messageSizeLimit = 4
+        let harness = BrokerHarness(settings: settings)
+        let (sub, _) = harness.connect("sub")
+        harness.subscribe(sub, "t")
+        let (v5, _) = harness.connect("v5")
+        let (v3, _) = harness.connect("v3", version: .v3_1_1)
+        harness.publish(v5, "t", "12345", qos: .atLeastOnce, packetIdentifier: 1)
+        harness.publish(v5, "t", "12345", qos: .exactlyOnce, packetIdentifier: 2)
+        harness.publish(v3, "t", "12345", qos: .atLeastOnce, packetIdentifier: 3)
+        harness.publish(v5, "t", "1234", qos: .atLeastOnce, packetIdentifier: 4)
+        #expect(harness.packets(to: v5) == [
+            .connack(ConnAckPacket(properties: [.topicAliasMaximum(10)])),
+            .puback(PublishAckPacket(packetIdentifier: 1, reasonCode: .implementationSpecificError)),
+            .pubrec(PublishAckPacket(packetIdentifier: 2, reasonCode: .implementationSpecificError)),
+            .puback(PublishAckPacket(packetIdentifier: 4)),
+        ])
+        #expect(harness.packets(to: v3).last == .puback(PublishAckPacket(packetIdentifier: 3)))
+        #expect(harness.publishes(to: sub).map(\.payloadString) == ["1234"])
+    }
+
+    @Test("upgrade_outgoing_qos delivers at the granted QoS")
+    func upgradeOutgoingQoS() {
+        var settings = BrokerSettings()
+        settings.upgradeOutgoingQoS = true
+        let harness = BrokerHarness(settings: settings)
+        let (sub, _) = harness.connect("sub")
+        harness.subscribe(sub, "t", qos: .exactlyOnce)
+        let (pub, _) = harness.connect("pub")
+        harness.publish(pub, "t", "0")
+        #expect(harness.publishes(to: sub).map(\.qos) == [.exactlyOnce])
+    }
+}

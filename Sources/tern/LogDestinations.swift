@@ -1,0 +1,81 @@
+import Logging
+import NIOConcurrencyHelpers
+import TernServer
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where `tern serve` logs and from which level, from the configuration's `log_dest` and `log_type` (Mosquitto's
+/// meanings) and `-v`.
+struct LogDestinations {
+    var handlers: [@Sendable (String) -> any LogHandler] = []
+    var level: Logger.Level
+    /// Destinations the configuration names that Tern cannot write to, for a warning once logging runs.
+    var unsupported: [String] = []
+
+    /// Opens the files; throws a message naming the file when one cannot be opened for appending.
+    init(_ settings: BrokerConfiguration.LogSettings, verbose: Int) throws(LogFileError) {
+        let kinds = settings.kinds
+        level = verbose >= 2 || kinds.contains(.debug) ? .debug
+            : verbose >= 1 || kinds.contains(.information) ? .info
+            : kinds.contains(.notice) ? .notice
+            : kinds.contains(.warning) ? .warning
+            : kinds.contains(.error) ? .error : .critical
+        for destination in settings.destinations {
+            switch destination {
+            case .stdout: handlers.append { StreamLogHandler.standardOutput(label: $0) }
+            case .stderr: handlers.append { StreamLogHandler.standardError(label: $0) }
+            case .file(let path):
+                let file = try LogFile(path: path)
+                handlers.append { StreamLogHandler(label: $0, stream: file) }
+            case .syslog: unsupported.append("syslog")
+            case .topic: unsupported.append("topic")
+            case .dlt: unsupported.append("dlt")
+            }
+        }
+    }
+
+    /// Installs the handlers as the process's logging backend.
+    func bootstrap() {
+        let handlers = self.handlers
+        let level = self.level
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                handlers.isEmpty ? SwiftLogNoOpLogHandler()
+                : handlers.count == 1 ? handlers[0](label)
+                : MultiplexLogHandler(handlers.map { $0(label) })
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// A log file opened for appending (`log_dest file PATH`); lines from any thread are written whole.
+struct LogFile: TextOutputStream, Sendable {
+    private let descriptor: Int32
+    private let lock = NIOLock()
+
+    init(path: String) throws(LogFileError) {
+        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { throw LogFileError(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    mutating func write(_ string: String) {
+        var string = string
+        let descriptor = self.descriptor
+        lock.withLock {
+            string.withUTF8 { bytes in _ = Glibc.write(descriptor, bytes.baseAddress, bytes.count) }
+        }
+    }
+}
+
+struct LogFileError: Error, CustomStringConvertible {
+    var path: String
+    var reason: String
+    var description: String { "log_dest file \(path): cannot open for appending: \(reason)" }
+}
