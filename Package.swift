@@ -60,6 +60,11 @@ let package = Package(
             path: "Benchmarks/MQTTCoreBenchmark"
         ),
         .executableTarget(
+            name: "BrokerFuzzer",
+            dependencies: ["MQTTCore", "TernBroker", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/BrokerFuzzer"
+        ),
+        .executableTarget(
             name: "MQTTDecoderFuzzer",
             dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/MQTTDecoderFuzzer"

@@ -44,6 +44,16 @@ struct Serve: AsyncParsableCommand {
             if !configuration.isLocalOnly && port != 1883 {
                 warnings.append("-p \(port) ignored: \(config) defines its listeners")
             }
+            let broad = configuration.security
+            for listener in configuration.listeners
+            where listener.security.autoIDPrefix != broad.autoIDPrefix
+                || listener.security.allowZeroLengthClientID != broad.allowZeroLengthClientID
+            {
+                warnings.append("""
+                    listener \(listener.port): auto_id_prefix and allow_zero_length_clientid apply to the whole \
+                    broker in this version; the broker-wide values are used
+                    """)
+            }
         }
         do {
             let destinations = try LogDestinations(configuration.logging, verbose: verbose)

@@ -143,13 +143,17 @@ public final class Broker {
     {
         guard let connection = connections[id] else { return }
         if let clientID = connection.clientID {
-            protocolError(error.reasonCode, connection: id, clientID: clientID, now: now, output: &output)
+            // Some decoding errors name a reason only CONNACK has (a second CONNECT with an unknown protocol
+            // level: 0x84); DISCONNECT then says Protocol Error.
+            let reasonCode = error.reasonCode.isValid(in: .disconnect) ? error.reasonCode : .protocolError
+            protocolError(reasonCode, connection: id, clientID: clientID, now: now, output: &output)
             return
         }
         switch (protocolVersion, error) {
         case (.v5, _):
             // A CONNACK with the reason code, then close [MQTT-3.1.4-1, MQTT-3.2.2-8].
-            output.send(.connack(ConnAckPacket(reasonCode: error.reasonCode)), to: id)
+            let reasonCode = error.reasonCode.isValid(in: .connack) ? error.reasonCode : .protocolError
+            output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
         case (.some, .unsupportedProtocolLevel), (.none, .unsupportedProtocolLevel):
             // A 3.1.1 server answers an unknown level with return code 1 [MQTT-3.1.2-2].
             output.send(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), to: id)

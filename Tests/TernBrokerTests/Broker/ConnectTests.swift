@@ -182,6 +182,17 @@ struct ConnectTests {
         #expect(harness.isClosed(v3))
     }
 
+    @Test("a second CONNECT with an unknown protocol level: DISCONNECT 0x82, not 0x84 which DISCONNECT cannot carry")
+    func secondConnectWithUnknownLevel() {
+        // Found by the broker fuzz target.
+        let harness = BrokerHarness()
+        let (v5, _) = harness.connect("a")
+        harness.broker.decodingFailed(.unsupportedProtocolLevel(6), connection: v5, protocolVersion: .v5,
+                                      now: harness.now, output: &harness.output)
+        #expect(harness.packets(to: v5).last == .disconnect(DisconnectPacket(reasonCode: .protocolError)))
+        #expect(harness.isClosed(v5))
+    }
+
     @Test("[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (v3 form) and a close")
     func unsupportedLevel() {
         let harness = BrokerHarness()
