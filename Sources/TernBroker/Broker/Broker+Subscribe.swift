@@ -16,8 +16,15 @@ extension Broker {
                 shared = try SharedSubscription(parsing: subscription.topicFilter)
                 try TopicFilter.validate(shared?.topicFilter ?? subscription.topicFilter)
             } catch {
-                // An invalid filter fails this subscription only: 0x8F for MQTT 5, 0x80 for 3.1.1.
-                reasonCodes.append(version == .v5 ? error.reasonCode : .unspecifiedError)
+                // MQTT 5: an invalid filter fails this subscription only, with 0x8F (section 3.9.3). MQTT 3.1.1
+                // has no such code: breaking the filter rules is a protocol violation, which closes the connection
+                // [MQTT-4.7.1-1, MQTT-4.7.1-2, MQTT-4.8.0-1], as Mosquitto does.
+                guard version == .v5 else {
+                    sessions[clientID] = session
+                    return protocolError(.protocolError, connection: id, clientID: clientID, now: now,
+                                         output: &output)
+                }
+                reasonCodes.append(error.reasonCode)
                 continue
             }
             if shared != nil && subscription.options.noLocal {
