@@ -48,12 +48,14 @@ class ConfiguredTern(TernBroker):
         super().__init__(*arguments)
 
 
-def broker_config(marker) -> str:
-    """The configuration text of a `broker_config(*lines, files={name: text})` marker: each file is written to a
-    fresh directory (readable by the `mosquitto` user a root-started mosquitto switches to) and `{name}` in the
-    lines is replaced by its path."""
+def broker_config(marker, name: str) -> str:
+    """The configuration text for broker `name` of a `broker_config(*lines, files={name: text}, tern=[lines],
+    mosquitto=[lines])` marker: the common lines, then the broker's own (for settings the two name differently);
+    each file is written to a fresh directory (readable by the `mosquitto` user a root-started mosquitto switches
+    to) and `{name}` in the lines is replaced by its path."""
     if marker is None:
         return ""
+    lines = list(marker.args) + list(marker.kwargs.get(name, []))
     paths = {}
     files = marker.kwargs.get("files", {})
     if files:
@@ -64,7 +66,7 @@ def broker_config(marker) -> str:
             path.write_text(text)
             path.chmod(0o644)
             paths[name] = str(path)
-    return "\n".join(line.format(**paths) for line in marker.args)
+    return "\n".join(line.format(**paths) for line in lines)
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def broker(request):
         name, reason = marker.args
         if name == request.param:
             request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-    config = broker_config(request.node.get_closest_marker("broker_config"))
+    config = broker_config(request.node.get_closest_marker("broker_config"), request.param)
     if request.param == "tern":
         running = ConfiguredTern(config)
         running.name = "tern"

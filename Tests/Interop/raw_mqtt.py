@@ -359,14 +359,15 @@ class Connection:
         return False
 
     def closing(self, deadline: float = DEADLINE) -> list[Packet]:
-        """Reads until the broker closes the connection and returns the packets it sent before closing;
-        AssertionError if it is still open after `deadline` s."""
+        """Reads until the broker closes the connection (then closes this side too) and returns the packets it
+        sent before closing; AssertionError if it is still open after `deadline` s."""
         end = time.monotonic() + deadline
         packets = []
         while True:
             try:
                 packets.append(self.read(max(0.0, end - time.monotonic())))
             except EOFError:
+                self.close()
                 return packets
             except TimeoutError:
                 raise AssertionError(f"the broker did not close the connection within {deadline} s "

@@ -84,6 +84,7 @@ def test_retained_messages(broker):
         for qos, topic in enumerate(TOPICS[1:4]):
             client.publish(topic, f"qos {qos}", qos=qos, retain=True)
         assert client.subscribe(WILDTOPICS[5], qos=2) == [2]
+        client.wait_for(lambda records: len(records) >= 3)  # three topics and QoS: no defined order
         sync(client, client)
         received = client.received()
         assert sorted((r["topic"], r["payload"], r["qos"], r["retain"]) for r in received) == sorted(
@@ -344,7 +345,7 @@ def test_malformed_packet_closes_the_connection(broker, data):
         assert connack.reason == 0
         offender.send(data)
         assert offender.closing() == []
-        assert [r["payload"] for r in subscriber.wait_for_count(1)] == ["gone"]
+        assert subscriber.arrives("will/offender", within=3), "no will"
 
 
 CONNECT_VIOLATIONS = [
