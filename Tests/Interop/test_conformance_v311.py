@@ -52,6 +52,42 @@ def test_basic(broker):
 
 
 @on_brokers()
+def test_qos_is_the_minimum_of_published_and_granted(broker):
+    """A message is delivered at the lower of its published QoS and the subscription's granted QoS
+    [MQTT-3.8.4-6]."""
+    with clients(broker) as c:
+        client = c.connect("myclientid")
+        assert client.subscribe(TOPICS[0], qos=1) == [1]
+        for qos in (0, 1, 2):
+            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
+        sync(client, client)
+        assert sorted((r["payload"], r["qos"]) for r in client.received()) == [
+            ("qos 0", 0), ("qos 1", 1), ("qos 2", 1)]
+
+
+@on_brokers()
+def test_unsupported_protocol_level_is_refused(broker):
+    """A protocol level the server does not support gets CONNACK return code 0x01 (unacceptable protocol version)
+    and the connection is closed [MQTT-3.1.2-2]."""
+    connection = raw.Connection(broker.host, broker.port, raw.V311)
+    connection.send(raw.connect("myclientid", protocol=7))
+    assert [(p.kind, p.reason) for p in connection.closing()] == [(raw.CONNACK, 1)]
+
+
+@on_brokers()
+def test_client_takeover(broker):
+    """A second connection with the same client identifier makes the server close the first one
+    [MQTT-3.1.4-2]."""
+    first, _ = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
+    second, connack = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
+    assert connack.reason == 0
+    assert first.closing() == []
+    second.send(raw.pingreq())
+    assert second.expect(raw.PINGRESP)
+    second.close()
+
+
+@on_brokers()
 def test_second_connect_closes_the_connection(broker):
     """A second CONNECT on a connection is a protocol violation: the server closes the connection
     [MQTT-3.1.0-2], [MQTT-4.8.0-1]."""
@@ -77,7 +113,8 @@ def test_wrong_protocol_name_is_refused(broker):
 @on_brokers()
 def test_retained_messages(broker):
     """Retained messages of each QoS are stored and sent, with RETAIN set, to a new matching subscription
-    [MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-8]; a retained PUBLISH with an empty payload removes the
+    [MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-8], and with RETAIN cleared to an existing one [MQTT-3.3.1-9];
+    a retained PUBLISH with an empty payload removes the
     retained message of its topic and is not stored itself [MQTT-3.3.1-10], [MQTT-3.3.1-11]."""
     with clients(broker) as c:
         client = c.connect("myclientid")
@@ -89,6 +126,10 @@ def test_retained_messages(broker):
         received = client.received()
         assert sorted((r["topic"], r["payload"], r["qos"], r["retain"]) for r in received) == sorted(
             [(TOPICS[1], "qos 0", 0, True), (TOPICS[2], "qos 1", 1, True), (TOPICS[3], "qos 2", 2, True)])
+
+        client.clear()
+        client.publish(TOPICS[1], "live", qos=1, retain=True)
+        assert [(r["payload"], r["retain"]) for r in client.wait_for_count(1)] == [("live", False)]
 
         for qos, topic in enumerate(TOPICS[1:4]):
             client.publish(topic, b"", qos=qos, retain=True)
@@ -177,7 +218,7 @@ def test_zero_length_client_id(broker):
 @on_brokers()
 def test_will_message(broker):
     """The will is published when the connection ends without DISCONNECT [MQTT-3.1.2-8], and discarded by a
-    DISCONNECT [MQTT-3.1.2-10]."""
+    DISCONNECT [MQTT-3.1.2-10]; a will with Will Retain 1 is published as a retained message [MQTT-3.1.2-17]."""
     with clients(broker) as c:
         subscriber = c.connect("myclientid2", clean=False)
         assert subscriber.subscribe(TOPICS[2], qos=2) == [2]
@@ -190,6 +231,14 @@ def test_will_message(broker):
         polite.disconnect()
         sync(subscriber, subscriber)
         assert [r["payload"] for r in subscriber.received()] == ["client not disconnected"]
+
+        retained = c.connect("retained", sync=False,
+                             will={"topic": "will/retained", "payload": "retained will", "retain": True})
+        retained.drop()
+        late = c.connect("late", sync=False)
+        assert late.subscribe("will/retained", qos=1) == [1]
+        [will] = late.wait_for_count(1)
+        assert (will["payload"], will["retain"]) == ("retained will", True)
 
 
 @on_brokers(mosquitto="mosquitto: checks keep alives every few seconds only; a client silent with keep alive 1 s is "
@@ -253,14 +302,15 @@ def test_subscribe_failure_not_authorized(broker):
 
 
 INVALID_FILTERS = [pytest.param("TopicA/#/B", id="hash-not-last"), pytest.param("TopicA#", id="hash-in-level"),
-                   pytest.param("Topic+/B", id="plus-in-level")]
+                   pytest.param("Topic+/B", id="plus-in-level"), pytest.param("", id="empty")]
 
 
 @on_brokers()
 @pytest.mark.parametrize("topic_filter", INVALID_FILTERS)
 def test_subscribe_failure_invalid_filter(broker, topic_filter):
-    """A topic filter with a misplaced wildcard [MQTT-4.7.1-2], [MQTT-4.7.1-3] is not subscribed: the server
-    answers 0x80 in the SUBACK or closes the connection (a protocol violation, [MQTT-4.8.0-1])."""
+    """A topic filter with a misplaced wildcard [MQTT-4.7.1-2], [MQTT-4.7.1-3], or an empty one [MQTT-4.7.3-1],
+    is not subscribed: the server answers 0x80 in the SUBACK or closes the connection (a protocol violation,
+    [MQTT-4.8.0-1])."""
     connection, _ = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
     connection.send(raw.subscribe(1, [(topic_filter, 1)], protocol=raw.V311))
     try:
@@ -325,6 +375,11 @@ MALFORMED = [
     pytest.param(b"\x30\xff\xff\xff\xff\x01", id="remaining-length-5-bytes"),         # 2.2.3
     pytest.param(raw.frame(0x00, b""), id="reserved-packet-type-0"),                  # 2.2.1
     pytest.param(raw.frame(0xF0, b""), id="reserved-packet-type-15"),                 # 2.2.1
+    pytest.param(raw.publish(TOPICS[0], b"x", qos=1, packet_id=0, protocol=raw.V311),
+                 id="publish-packet-id-0"),                                           # [MQTT-2.3.1-1]
+    pytest.param(raw.subscribe(0, [(TOPICS[0], 0)], raw.V311), id="subscribe-packet-id-0"),  # [MQTT-2.3.1-1]
+    pytest.param(raw.publish("", b"x", protocol=raw.V311), id="publish-empty-topic"),  # [MQTT-4.7.3-1]
+    pytest.param(raw.unsubscribe(1, [], raw.V311), id="unsubscribe-without-filters"),  # [MQTT-3.10.3-2]
     pytest.param(raw.connect("again", protocol=raw.V311), id="second-connect",       # [MQTT-3.1.0-2]
                  marks=pytest.mark.xfail_on("mosquitto", "mosquitto: closes the connection but does not publish the "
                                             "will, spec says a connection closed for a protocol error publishes it")),

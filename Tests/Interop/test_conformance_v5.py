@@ -96,6 +96,19 @@ def test_basic(broker):
 
 
 @on_brokers()
+def test_qos_is_the_minimum_of_published_and_granted(broker):
+    """A message is delivered at the lower of its published QoS and the subscription's Maximum QoS (3.8.4)."""
+    with clients(broker) as c:
+        client = c.connect("myclientid")
+        assert client.subscribe(TOPICS[0], qos=1) == [1]
+        for qos in (0, 1, 2):
+            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
+        sync(client, client)
+        assert sorted((r["payload"], r["qos"]) for r in client.received()) == [
+            ("qos 0", 0), ("qos 1", 1), ("qos 2", 1)]
+
+
+@on_brokers()
 def test_wrong_protocol_name_is_refused(broker):
     """A CONNECT whose protocol name is not "MQTT" is not processed as MQTT: the server may close the connection
     and must not accept it [MQTT-3.1.2-1]."""
@@ -293,7 +306,8 @@ def test_session_expiry(broker):
 def test_will_message(broker):
     """The will is published, with its properties, when the connection ends without DISCONNECT [MQTT-3.1.2-8],
     [MQTT-3.1.3-10]; DISCONNECT 0x00 discards it [MQTT-3.1.2-10]; DISCONNECT 0x04 (Disconnect with Will
-    Message) publishes it (3.14.2.1)."""
+    Message) publishes it (3.14.2.1); a will with Will Retain 1 is published as a retained message
+    [MQTT-3.1.2-15]."""
     with clients(broker) as c:
         subscriber = c.connect("myclientid2", clean=False)
         assert subscriber.subscribe(TOPICS[2], qos=2) == [2]
@@ -313,6 +327,14 @@ def test_will_message(broker):
         subscriber.wait_for(lambda records: any(r["payload"] == "disconnect with will" for r in records))
         sync(subscriber, subscriber)
         assert payloads(subscriber.received()) == ["client not disconnected", "disconnect with will"]
+
+        retained = c.connect("retained", sync=False,
+                             will={"topic": "will/retained", "payload": "retained will", "retain": True})
+        retained.drop()
+        late = c.connect("late", sync=False)
+        assert late.subscribe("will/retained", qos=1) == [1]
+        [will] = late.wait_for_count(1)
+        assert (will["payload"], will["retain"]) == ("retained will", True)
 
 
 @on_brokers(mosquitto="mosquitto: with Session Expiry Interval 0 the will is not published within 4 s "
@@ -435,7 +457,8 @@ def test_subscribe_failure_not_authorized(broker):
 
 INVALID_FILTERS = [
     pytest.param("TopicA/#/B", id="hash-not-last"), pytest.param("TopicA#", id="hash-in-level"),
-    pytest.param("Topic+/B", id="plus-in-level"), pytest.param("$share/g+/x", id="share-wildcard-name"),
+    pytest.param("Topic+/B", id="plus-in-level"), pytest.param("", id="empty"),
+    pytest.param("$share/g+/x", id="share-wildcard-name"),
     pytest.param("$share/g", id="share-no-filter", marks=pytest.mark.xfail_on(
         "mosquitto", "mosquitto: grants it as an ordinary filter (SUBACK 1), spec says a shared subscription's "
                      "share name must be followed by '/' and a filter [MQTT-4.8.2-2]")),
@@ -445,9 +468,9 @@ INVALID_FILTERS = [
 @on_brokers()
 @pytest.mark.parametrize("topic_filter", INVALID_FILTERS)
 def test_subscribe_failure_invalid_filter(broker, topic_filter):
-    """An invalid topic filter [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.8.2-1], [MQTT-4.8.2-2] is not subscribed:
-    the SUBACK carries 0x8F (Topic Filter invalid) or 0x80, or the server ends the connection, with DISCONNECT
-    0x8F, 0x81 or 0x82 if it sends one (4.13)."""
+    """An invalid topic filter [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.3-1], [MQTT-4.8.2-1], [MQTT-4.8.2-2] is
+    not subscribed: the SUBACK carries 0x8F (Topic Filter invalid) or 0x80, or the server ends the connection,
+    with DISCONNECT 0x8F, 0x81 or 0x82 if it sends one (4.13)."""
     connection, _ = raw_session(broker, "myclientid")
     connection.send(raw.subscribe(1, [(topic_filter, 1)]))
     try:
@@ -570,7 +593,8 @@ def test_subscription_option_retain_handling(broker):
 @on_brokers()
 def test_subscription_identifiers(broker):
     """A message sent because of subscriptions with Subscription Identifiers carries them: all of them when the
-    server sends one copy for overlapping subscriptions [MQTT-3.3.4-3], [MQTT-3.3.4-4], [MQTT-3.3.4-5]."""
+    server sends one copy for overlapping subscriptions [MQTT-3.3.4-3], [MQTT-3.3.4-4], [MQTT-3.3.4-5]; so does a
+    retained message sent because of a new subscription."""
     with clients(broker) as c:
         a, b = c.connect("myclientid"), c.connect("myclientid2")
         assert a.subscribe(TOPICS[0], qos=2, properties=subscribe_properties(SubscriptionIdentifier=456789)) == [2]
@@ -581,6 +605,11 @@ def test_subscription_identifiers(broker):
         assert [r["properties"].get("SubscriptionIdentifier") for r in a.received()] == [[456789]]
         identifiers = sorted(i for r in b.received() for i in r["properties"].get("SubscriptionIdentifier", []))
         assert identifiers == [2, 3], b.received()
+
+        b.publish(TOPICS[1], "retained", qos=1, retain=True)
+        assert a.subscribe(TOPICS[1], qos=1, properties=subscribe_properties(SubscriptionIdentifier=7)) == [1]
+        [retained] = a.wait_for(lambda records: any(r["topic"] == TOPICS[1] for r in records))[-1:]
+        assert retained["properties"].get("SubscriptionIdentifier") == [7], retained
 
 
 @on_brokers()
@@ -614,7 +643,8 @@ def test_user_properties(broker):
         client = c.connect("myclientid")
         assert client.subscribe(TOPICS[0], qos=2) == [2]
         for qos in (0, 1, 2):
-            client.publish(TOPICS[0], f"qos {qos}", qos=qos, properties=publish_properties(UserProperty=user_properties))
+            client.publish(TOPICS[0], f"qos {qos}", qos=qos,
+                           properties=publish_properties(UserProperty=user_properties))
         sync(client, client)
         assert [(r["qos"], r["properties"].get("UserProperty")) for r in client.received()] == [
             (qos, user_properties) for qos in (0, 1, 2)]
@@ -636,13 +666,17 @@ def test_payload_format_and_content_type(broker):
 
 @on_brokers()
 def test_message_expiry(broker):
-    """A message whose Message Expiry Interval has passed is not delivered to a subscriber that was offline
-    [MQTT-3.3.2-5]; one still valid is delivered with the interval less the time it waited [MQTT-3.3.2-6]."""
+    """A message whose Message Expiry Interval has passed is not delivered to a subscriber that was offline, nor
+    kept as a retained message [MQTT-3.3.2-5]; one still valid is delivered with the interval less the time it
+    waited [MQTT-3.3.2-6]."""
     with clients(broker) as c:
         subscriber = c.connect("myclientid2", session_expiry=60, sync=False)
         assert subscriber.subscribe(TOPICS[0], qos=2) == [2]
         subscriber.disconnect()
         publisher = c.connect("myclientid", sync=False)
+        for expiry in (1, 60):
+            publisher.publish(f"retained/{expiry}", f"retained, expiry {expiry}", qos=1, retain=True,
+                              properties=publish_properties(MessageExpiryInterval=expiry))
         for expiry in (1, 60):
             for qos in (1, 2):
                 publisher.publish(TOPICS[0], f"qos {qos}, expiry {expiry}", qos=qos,
@@ -653,6 +687,13 @@ def test_message_expiry(broker):
         assert payloads(back.received()) == ["qos 1, expiry 60", "qos 2, expiry 60"]
         remaining = [m.properties.MessageExpiryInterval for m in back.raw_messages if m.topic == TOPICS[0]]
         assert all(50 <= r <= 58 for r in remaining), remaining
+        assert back.subscribe("retained/+", qos=1) == [1]
+        back.wait_for(lambda records: any(r["topic"].startswith("retained/") for r in records))
+        sync(publisher, back)
+        assert [r["payload"] for r in back.received() if r["topic"].startswith("retained/")] == [
+            "retained, expiry 60"]
+        [kept] = [m.properties.MessageExpiryInterval for m in back.raw_messages if m.topic == "retained/60"]
+        assert 50 <= kept <= 58, kept
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -662,12 +703,13 @@ def test_message_expiry(broker):
 @on_brokers()
 def test_client_topic_alias(broker):
     """A client may send Topic Aliases from 1 to the Topic Alias Maximum of the CONNACK; the server maps an empty
-    topic with a known alias to its topic [MQTT-3.3.2-12] (3.3.2.3.4). Aliases last one connection only: an
+    topic with a known alias to its topic, and a PUBLISH with a topic and an alias sets the alias anew
+    [MQTT-3.3.2-12] (3.3.2.3.4). Aliases last one connection only: an
     alias that is not set on this connection is a Protocol Error (0x82); one above the maximum [MQTT-3.3.2-9] gets
     DISCONNECT 0x94 (Topic Alias invalid), alias 0 [MQTT-3.3.2-8] 0x94 or another error code."""
     with clients(broker) as c:
         subscriber = c.connect("subscriber")
-        assert subscriber.subscribe(TOPICS[0], qos=1) == [1]
+        assert subscriber.subscribe((TOPICS[0], 1), (TOPICS[1], 1)) == [1, 1]
         client, connack = raw_session(broker, "myclientid", props={"SessionExpiryInterval": 60})
         maximum = connack.properties.get("TopicAliasMaximum", 0)
         assert maximum >= 1, "the scenario needs a server that accepts topic aliases"
@@ -675,10 +717,16 @@ def test_client_topic_alias(broker):
         assert client.expect(raw.PUBACK).reason in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
         client.send(raw.publish("", b"alias used", qos=1, packet_id=2, props={"TopicAlias": maximum}))
         assert client.expect(raw.PUBACK).reason in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
+        client.send(raw.publish(TOPICS[1], b"alias moved", qos=1, packet_id=3, props={"TopicAlias": maximum}))
+        assert client.expect(raw.PUBACK).reason in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
+        client.send(raw.publish("", b"moved alias used", qos=1, packet_id=4, props={"TopicAlias": maximum}))
+        assert client.expect(raw.PUBACK).reason in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
         client.send(raw.disconnect())
         client.closing()
         sync(subscriber, subscriber)
-        assert [r["payload"] for r in subscriber.received()] == ["alias set", "alias used"]
+        assert [(r["topic"], r["payload"]) for r in subscriber.received()] == [
+            (TOPICS[0], "alias set"), (TOPICS[0], "alias used"), (TOPICS[1], "alias moved"),
+            (TOPICS[1], "moved alias used")]
 
         # 0x94 is the code for an alias above the maximum; the standard names none for alias 0 or an unset alias.
         for alias, topic, reasons in ((maximum, "", {PROTOCOL_ERROR}),
@@ -886,6 +934,12 @@ MALFORMED_PACKETS = [  # (packet, reason codes the DISCONNECT may carry); commen
     pytest.param(raw.frame(0x00, b""), {MALFORMED, PROTOCOL_ERROR}, id="reserved-packet-type-0"),  # 2.1.2
     pytest.param(raw.frame(0xF0, b"\x18\x00"), {PROTOCOL_ERROR}, id="auth-without-method",  # 4.12
                  marks=mosquitto_closes_silently("0x82")),
+    pytest.param(raw.publish(TOPICS[0], b"x", qos=1, packet_id=0), {MALFORMED, PROTOCOL_ERROR},
+                 id="publish-packet-id-0"),                                                # [MQTT-2.2.1-3]
+    pytest.param(raw.subscribe(0, [(TOPICS[0], 0)]), {MALFORMED, PROTOCOL_ERROR},
+                 id="subscribe-packet-id-0"),                                              # [MQTT-2.2.1-3]
+    pytest.param(raw.unsubscribe(1, []), {PROTOCOL_ERROR, MALFORMED},
+                 id="unsubscribe-without-filters"),                                        # [MQTT-3.10.3-2]
     pytest.param(raw.connect("again"), {PROTOCOL_ERROR}, id="second-connect",               # [MQTT-3.1.0-2]
                  marks=mosquitto_closes_silently("0x82")),
     pytest.param(raw.disconnect(0, props={"SessionExpiryInterval": 60}), {PROTOCOL_ERROR},
