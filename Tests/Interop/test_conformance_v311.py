@@ -10,24 +10,21 @@ standard in a scenario is marked there as a strict xfail, with what it does inst
 Waits end as soon as their condition holds (deadline 10 s). Messages that must not arrive are checked with a
 synchronisation message published after them (observer.sync). Only the keep-alive test lets time pass on purpose.
 """
-import time
-
 import pytest
 
+import conformance_scenarios as scenarios
 import raw_mqtt as raw
 from conformance import broker, on_brokers  # noqa: F401 (broker is the fixture)
+from conformance_scenarios import TOPICS
 from observer import V311, Clients, sync
-
-TOPICS = ("TopicA", "TopicA/B", "Topic/C", "TopicA/C", "/TopicA")
-WILDTOPICS = ("TopicA/+", "+/C", "#", "/#", "/+", "+/+", "TopicA/#")
 
 
 def clients(broker) -> Clients:
-    return Clients(broker.host, broker.port, V311)
+    return scenarios.clients(broker, V311)
 
 
-def payloads(records):
-    return sorted(r["payload"] for r in records)
+def no_packet_before_close(connection: raw.Connection):
+    assert connection.closing() == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -39,30 +36,14 @@ def test_basic(broker):
     """A client connects, disconnects, connects again, subscribes at QoS 2 and receives its own messages at the
     QoS they were published with, in order [MQTT-3.3.5-1], [MQTT-4.6.0-6]; CONNACK accepts with return code 0
     [MQTT-3.2.2-1]."""
-    with clients(broker) as c:
-        first = c.connect("myclientid", sync=False)
-        assert first.connack["reason"] == 0
-        first.disconnect()
-        client = c.connect("myclientid")
-        assert client.subscribe(TOPICS[0], qos=2) == [2]
-        for qos in (0, 1, 2):
-            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
-        sync(client, client)
-        assert [(r["payload"], r["qos"]) for r in client.received()] == [("qos 0", 0), ("qos 1", 1), ("qos 2", 2)]
+    scenarios.basic(broker, raw.V311)
 
 
 @on_brokers()
 def test_qos_is_the_minimum_of_published_and_granted(broker):
     """A message is delivered at the lower of its published QoS and the subscription's granted QoS
     [MQTT-3.8.4-6]."""
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        assert client.subscribe(TOPICS[0], qos=1) == [1]
-        for qos in (0, 1, 2):
-            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
-        sync(client, client)
-        assert sorted((r["payload"], r["qos"]) for r in client.received()) == [
-            ("qos 0", 0), ("qos 1", 1), ("qos 2", 1)]
+    scenarios.qos_is_the_minimum(broker, raw.V311)
 
 
 @on_brokers()
@@ -101,9 +82,7 @@ def test_second_connect_closes_the_connection(broker):
 def test_wrong_protocol_name_is_refused(broker):
     """A CONNECT whose protocol name is not "MQTT" is not processed as MQTT 3.1.1: the server may close the
     connection and must not accept it [MQTT-3.1.2-1]."""
-    connection = raw.Connection(broker.host, broker.port, raw.V311)
-    connection.send(raw.connect("myclientid", protocol=raw.V311, protocol_name="hj"))
-    assert all(not (p.kind == raw.CONNACK and p.reason == 0) for p in connection.closing())
+    scenarios.refused_at_connect(broker, raw.V311, raw.connect("myclientid", protocol=raw.V311, protocol_name="hj"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -116,27 +95,7 @@ def test_retained_messages(broker):
     [MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-8], and with RETAIN cleared to an existing one [MQTT-3.3.1-9];
     a retained PUBLISH with an empty payload removes the
     retained message of its topic and is not stored itself [MQTT-3.3.1-10], [MQTT-3.3.1-11]."""
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        for qos, topic in enumerate(TOPICS[1:4]):
-            client.publish(topic, f"qos {qos}", qos=qos, retain=True)
-        assert client.subscribe(WILDTOPICS[5], qos=2) == [2]
-        client.wait_for(lambda records: len(records) >= 3)  # three topics and QoS: no defined order
-        sync(client, client)
-        received = client.received()
-        assert sorted((r["topic"], r["payload"], r["qos"], r["retain"]) for r in received) == sorted(
-            [(TOPICS[1], "qos 0", 0, True), (TOPICS[2], "qos 1", 1, True), (TOPICS[3], "qos 2", 2, True)])
-
-        client.clear()
-        client.publish(TOPICS[1], "live", qos=1, retain=True)
-        assert [(r["payload"], r["retain"]) for r in client.wait_for_count(1)] == [("live", False)]
-
-        for qos, topic in enumerate(TOPICS[1:4]):
-            client.publish(topic, b"", qos=qos, retain=True)
-        fresh = c.connect("myclientid2")
-        assert fresh.subscribe(WILDTOPICS[5], qos=2) == [2]
-        sync(client, fresh)
-        assert fresh.received() == []
+    scenarios.retained_messages(broker, raw.V311)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,18 +107,7 @@ def test_offline_message_queueing(broker):
     """A disconnected client with Clean Session 0 keeps its subscriptions, and the QoS 1 and 2 messages that
     match them are delivered when it reconnects, with Session Present 1 [MQTT-3.1.2-4], [MQTT-3.1.2-5],
     [MQTT-3.2.2-2]. Keeping QoS 0 messages is the server's choice."""
-    with clients(broker) as c:
-        a = c.connect("myclientid", clean=False)
-        assert a.subscribe(WILDTOPICS[5], qos=2) == [2]
-        a.disconnect()
-        b = c.connect("myclientid2")
-        for qos, topic in enumerate(TOPICS[1:4]):
-            b.publish(topic, f"qos {qos}", qos=qos)
-        a = c.connect("myclientid", clean=False, sync=False)
-        assert a.connack["session_present"] is True
-        a.wait_for(lambda records: {"qos 1", "qos 2"} <= {r["payload"] for r in records})
-        sync(b, a)
-        assert payloads(a.received()) in (["qos 1", "qos 2"], ["qos 0", "qos 1", "qos 2"])
+    scenarios.offline_message_queueing(broker, raw.V311, clean=False)
 
 
 @on_brokers()
@@ -167,36 +115,7 @@ def test_redelivery_on_reconnect(broker):
     """When a client reconnects with Clean Session 0, the server re-sends the unacknowledged QoS 1 and 2 PUBLISH
     packets with their original packet identifiers and DUP set, and PUBREL for QoS 2 messages already PUBREC'd
     [MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-2.3.1-2]."""
-    with clients(broker) as c:
-        subscriber, connack = raw.open_session(broker.host, broker.port, "myclientid2", raw.V311, clean=False)
-        subscriber.send(raw.subscribe(1, [(WILDTOPICS[6], 2)], protocol=raw.V311))
-        assert subscriber.expect(raw.SUBACK).codes == [2]
-        publisher = c.connect("myclientid", sync=False)
-        publisher.publish(TOPICS[1], "qos 1", qos=1)
-        publisher.publish(TOPICS[3], "qos 2", qos=2)
-        publisher.publish(TOPICS[3], "qos 2, PUBREC'd", qos=2)
-        first = [subscriber.expect(raw.PUBLISH) for _ in range(3)]
-        assert [(p.payload, p.qos, p.dup) for p in first] == [
-            (b"qos 1", 1, False), (b"qos 2", 2, False), (b"qos 2, PUBREC'd", 2, False)]
-        subscriber.send(raw.ack(raw.PUBREC, first[2].packet_id, protocol=raw.V311))
-        assert subscriber.expect(raw.PUBREL).packet_id == first[2].packet_id
-        subscriber.close()
-
-        again, connack = raw.open_session(broker.host, broker.port, "myclientid2", raw.V311, clean=False)
-        assert connack.session_present
-        resent = [again.read() for _ in range(3)]
-        publishes = [(p.packet_id, p.payload, p.qos, p.dup) for p in resent if p.kind == raw.PUBLISH]
-        assert publishes == [(first[0].packet_id, b"qos 1", 1, True), (first[1].packet_id, b"qos 2", 2, True)]
-        assert [(p.kind, p.packet_id) for p in resent if p.kind != raw.PUBLISH] == [
-            (raw.PUBREL, first[2].packet_id)]
-        again.send(raw.ack(raw.PUBACK, first[0].packet_id, protocol=raw.V311))
-        again.send(raw.ack(raw.PUBREC, first[1].packet_id, protocol=raw.V311))
-        assert again.expect(raw.PUBREL).packet_id == first[1].packet_id
-        again.send(raw.ack(raw.PUBCOMP, first[1].packet_id, protocol=raw.V311))
-        again.send(raw.ack(raw.PUBCOMP, first[2].packet_id, protocol=raw.V311))
-        again.send(raw.pingreq())
-        assert again.expect(raw.PINGRESP)
-        again.close()
+    scenarios.redelivery_on_reconnect(broker, raw.V311)
 
 
 @on_brokers()
@@ -232,13 +151,7 @@ def test_will_message(broker):
         sync(subscriber, subscriber)
         assert [r["payload"] for r in subscriber.received()] == ["client not disconnected"]
 
-        retained = c.connect("retained", sync=False,
-                             will={"topic": "will/retained", "payload": "retained will", "retain": True})
-        retained.drop()
-        late = c.connect("late", sync=False)
-        assert late.subscribe("will/retained", qos=1) == [1]
-        [will] = late.wait_for_count(1)
-        assert (will["payload"], will["retain"]) == ("retained will", True)
+        scenarios.retained_will(c)
 
 
 @on_brokers(mosquitto="mosquitto: checks keep alives every few seconds only; a client silent with keep alive 1 s is "
@@ -247,28 +160,7 @@ def test_keepalive(broker):
     """A client that sends nothing for one and a half times its Keep Alive is disconnected and its will is
     published [MQTT-3.1.2-24], [MQTT-3.1.2-8]; PINGREQ keeps the connection alive and is answered with PINGRESP
     [MQTT-3.12.4-1]."""
-    keepalive = 1
-    with clients(broker) as c:
-        subscriber = c.connect("myclientid2", keepalive=0)
-        assert subscriber.subscribe(TOPICS[4], qos=2) == [2]
-        pinging, _ = raw.open_session(broker.host, broker.port, "pinging", raw.V311, keepalive=keepalive)
-        silent, _ = raw.open_session(broker.host, broker.port, "silent", raw.V311, keepalive=keepalive,
-                                     will={"topic": TOPICS[4], "payload": b"keepalive expiry"})
-        start = time.monotonic()
-        end = start + 1.5 * keepalive + 1  # one second of slack for scheduling
-        closed_after = None
-        while time.monotonic() < end and closed_after is None:
-            pinging.send(raw.pingreq())
-            assert pinging.expect(raw.PINGRESP)
-            if not silent.silent_for(0.5 * keepalive):
-                assert silent.closing() == []
-                closed_after = time.monotonic() - start
-        assert closed_after is not None, "the silent client was not disconnected"
-        assert closed_after >= keepalive, f"disconnected after {closed_after:.2f} s, before its keep alive"
-        assert [r["payload"] for r in subscriber.wait_for_count(1)] == ["keepalive expiry"]
-        pinging.send(raw.pingreq())
-        assert pinging.expect(raw.PINGRESP)
-        pinging.close()
+    scenarios.keepalive(broker, raw.V311, closing_check=no_packet_before_close)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,13 +172,7 @@ def test_keepalive(broker):
 def test_overlapping_subscriptions(broker):
     """A message matching two subscriptions of one client is delivered either once at the highest of their
     QoS [MQTT-3.3.5-1] or once per subscription at each one's QoS (3.3.5, non-normative)."""
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        assert client.subscribe((WILDTOPICS[6], 2), (WILDTOPICS[0], 1)) == [2, 1]
-        client.publish(TOPICS[3], "overlapping topic filters", qos=2)
-        sync(client, client)
-        qos = sorted(r["qos"] for r in client.received())
-        assert qos in ([2], [1, 2]), client.received()
+    scenarios.overlapping_subscriptions(broker, raw.V311)
 
 
 @on_brokers(mosquitto="mosquitto: its acl_file is applied when messages are delivered, not to SUBSCRIBE: the filter "
@@ -311,28 +197,16 @@ def test_subscribe_failure_invalid_filter(broker, topic_filter):
     """A topic filter with a misplaced wildcard [MQTT-4.7.1-2], [MQTT-4.7.1-3], or an empty one [MQTT-4.7.3-1],
     is not subscribed: the server answers 0x80 in the SUBACK or closes the connection (a protocol violation,
     [MQTT-4.8.0-1])."""
-    connection, _ = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
-    connection.send(raw.subscribe(1, [(topic_filter, 1)], protocol=raw.V311))
-    try:
-        answer = connection.read()
-    except EOFError:
-        return
-    assert answer.kind == raw.SUBACK and answer.codes == [0x80], answer
+    answer, connection = scenarios.invalid_filter_answer(broker, raw.V311, topic_filter)
+    assert answer is None or (answer.kind == raw.SUBACK and answer.codes == [0x80]), answer
+    connection.close()
 
 
 @on_brokers()
 def test_dollar_topics(broker):
     """Filters starting with a wildcard do not match topic names starting with '$' [MQTT-4.7.2-1]; a filter
     naming the '$' level does."""
-    with clients(broker) as c:
-        wildcard = c.connect("myclientid2", keepalive=0)
-        assert wildcard.subscribe((WILDTOPICS[5], 2), ("#", 2)) == [2, 2]
-        dollar = c.connect("dollar")
-        assert dollar.subscribe("$" + TOPICS[1], qos=2) == [2]
-        wildcard.publish("$" + TOPICS[1], "dollar", qos=1)
-        dollar.wait_for_count(1)
-        sync(wildcard, wildcard)
-        assert wildcard.received() == []
+    scenarios.dollar_topics(broker, raw.V311)
 
 
 @on_brokers()
@@ -340,18 +214,7 @@ def test_unsubscribe(broker):
     """After UNSUBSCRIBE the server stops sending the messages of that subscription and only that one
     [MQTT-3.10.4-1], [MQTT-3.10.4-2]; it answers with UNSUBACK [MQTT-3.10.4-4], even for a filter that was not
     subscribed [MQTT-3.10.4-5]."""
-    with clients(broker) as c:
-        b = c.connect("myclientid2")
-        for topic in TOPICS[:3]:
-            assert b.subscribe(topic, qos=2) == [2]
-        assert b.unsubscribe(TOPICS[0]) == []
-        assert b.unsubscribe("never/subscribed") == []
-        a = c.connect("myclientid", sync=False)
-        a.publish(TOPICS[0], "topic 0 - unsubscribed", qos=1)
-        a.publish(TOPICS[1], "topic 1", qos=1)
-        a.publish(TOPICS[2], "topic 2", qos=1)
-        sync(a, b)
-        assert payloads(b.received()) == ["topic 1", "topic 2"]
+    scenarios.unsubscribe(broker, raw.V311, unsuback_codes=[])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -392,15 +255,7 @@ def test_malformed_packet_closes_the_connection(broker, data):
     """A malformed packet or protocol violation after CONNECT makes the server close the connection without
     answering [MQTT-4.8.0-1] (each case cites the statement it breaks), and the client's will is published as for
     any connection that ends without DISCONNECT [MQTT-3.1.2-8]. Other clients are not affected."""
-    with clients(broker) as c:
-        subscriber = c.connect("watcher")
-        assert subscriber.subscribe("will/offender", qos=1) == [1]
-        offender, connack = raw.open_session(broker.host, broker.port, "offender", raw.V311,
-                                             will={"topic": "will/offender", "payload": b"gone"})
-        assert connack.reason == 0
-        offender.send(data)
-        assert offender.closing() == []
-        assert subscriber.arrives("will/offender", within=3), "no will"
+    scenarios.after_offence(broker, raw.V311, data, closing_check=no_packet_before_close)
 
 
 CONNECT_VIOLATIONS = [
@@ -421,6 +276,4 @@ CONNECT_VIOLATIONS = [
 def test_malformed_connect_closes_the_connection(broker, data):
     """A first packet that is not CONNECT, or a CONNECT breaking its rules, makes the server close the connection
     without accepting it [MQTT-3.1.0-1], [MQTT-3.1.4-1] (each case cites the statement it breaks)."""
-    connection = raw.Connection(broker.host, broker.port, raw.V311)
-    connection.send(data)
-    assert all(not (p.kind == raw.CONNACK and p.reason == 0) for p in connection.closing())
+    scenarios.refused_at_connect(broker, raw.V311, data)

@@ -18,12 +18,12 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+import conformance_scenarios as scenarios
 import raw_mqtt as raw
 from conformance import broker, on_brokers  # noqa: F401 (broker is the fixture)
+from conformance_scenarios import TOPICS, WILDTOPICS, payloads
 from observer import V5, Clients, publish_properties, sync
 
-TOPICS = ("TopicA", "TopicA/B", "Topic/C", "TopicA/C", "/TopicA")
-WILDTOPICS = ("TopicA/+", "+/C", "#", "/#", "/+", "+/+", "TopicA/#")
 
 SUCCESS, NO_MATCHING_SUBSCRIBERS, NO_SUBSCRIPTION_EXISTED = 0x00, 0x10, 0x11
 MALFORMED, PROTOCOL_ERROR, NOT_AUTHORIZED, TOPIC_FILTER_INVALID = 0x81, 0x82, 0x87, 0x8F
@@ -32,32 +32,15 @@ PACKET_TOO_LARGE, SESSION_TAKEN_OVER, KEEP_ALIVE_TIMEOUT = 0x95, 0x8E, 0x8D
 
 
 def clients(broker) -> Clients:
-    return Clients(broker.host, broker.port, V5)
+    return scenarios.clients(broker, V5)
 
 
-def payloads(records):
-    return sorted(r["payload"] for r in records)
-
-
-def connect_properties(**values) -> Properties:
-    properties = Properties(PacketTypes.CONNECT)
+def properties(packet_type: int, **values) -> Properties:
+    """paho Properties for a packet of `packet_type` (PacketTypes.CONNECT, ...), given by name."""
+    built = Properties(packet_type)
     for name, value in values.items():
-        setattr(properties, name, value)
-    return properties
-
-
-def will_properties(**values) -> Properties:
-    properties = Properties(PacketTypes.WILLMESSAGE)
-    for name, value in values.items():
-        setattr(properties, name, value)
-    return properties
-
-
-def subscribe_properties(**values) -> Properties:
-    properties = Properties(PacketTypes.SUBSCRIBE)
-    for name, value in values.items():
-        setattr(properties, name, value)
-    return properties
+        setattr(built, name, value)
+    return built
 
 
 def raw_session(broker, client_id="", **connect_args):
@@ -83,48 +66,28 @@ def disconnect_reason(connection: raw.Connection, deadline: float = 3.0):
 def test_basic(broker):
     """A client connects (CONNACK 0x00 [MQTT-3.2.2-6]), disconnects, connects again, subscribes at QoS 2 and
     receives its own messages at the QoS they were published with, in order [MQTT-3.3.4-1], [MQTT-4.6.0-6]."""
-    with clients(broker) as c:
-        first = c.connect("myclientid", sync=False)
-        assert first.connack["reason"] == SUCCESS
-        first.disconnect()
-        client = c.connect("myclientid")
-        assert client.subscribe(TOPICS[0], qos=2) == [2]
-        for qos in (0, 1, 2):
-            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
-        sync(client, client)
-        assert [(r["payload"], r["qos"]) for r in client.received()] == [("qos 0", 0), ("qos 1", 1), ("qos 2", 2)]
+    scenarios.basic(broker, raw.V5)
 
 
 @on_brokers()
 def test_qos_is_the_minimum_of_published_and_granted(broker):
     """A message is delivered at the lower of its published QoS and the subscription's Maximum QoS (3.8.4)."""
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        assert client.subscribe(TOPICS[0], qos=1) == [1]
-        for qos in (0, 1, 2):
-            client.publish(TOPICS[0], f"qos {qos}", qos=qos)
-        sync(client, client)
-        assert sorted((r["payload"], r["qos"]) for r in client.received()) == [
-            ("qos 0", 0), ("qos 1", 1), ("qos 2", 1)]
+    scenarios.qos_is_the_minimum(broker, raw.V5)
 
 
 @on_brokers()
 def test_wrong_protocol_name_is_refused(broker):
     """A CONNECT whose protocol name is not "MQTT" is not processed as MQTT: the server may close the connection
     and must not accept it [MQTT-3.1.2-1]."""
-    connection = raw.Connection(broker.host, broker.port, raw.V5)
-    connection.send(raw.connect("myclientid", protocol=raw.V5, protocol_name="hj"))
-    assert all(not (p.kind == raw.CONNACK and p.reason == SUCCESS) for p in connection.closing())
+    scenarios.refused_at_connect(broker, raw.V5, raw.connect("myclientid", protocol=raw.V5, protocol_name="hj"))
 
 
 @on_brokers()
 def test_unsupported_protocol_version_is_refused(broker):
     """A protocol level the server does not support may get CONNACK 0x84 (Unsupported Protocol Version); then the
     server closes the connection [MQTT-3.1.2-2]."""
-    connection = raw.Connection(broker.host, broker.port, raw.V5)
-    connection.send(raw.connect("myclientid", protocol=6))
-    packets = connection.closing()
-    assert all(p.kind == raw.CONNACK and p.reason != SUCCESS for p in packets), packets
+    packets = scenarios.refused_at_connect(broker, raw.V5, raw.connect("myclientid", protocol=6))
+    assert all(p.kind == raw.CONNACK for p in packets), packets
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,25 +100,8 @@ def test_retained_messages(broker):
     user properties in order [MQTT-3.3.1-5], [MQTT-3.3.1-9], [MQTT-3.3.2-17], [MQTT-3.3.2-18]; a retained PUBLISH
     with an empty payload removes the retained message and is not stored itself [MQTT-3.3.1-6], [MQTT-3.3.1-7]."""
     user_properties = [("a", "2"), ("c", "3")]
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        for qos, topic in enumerate(TOPICS[1:4]):
-            client.publish(topic, f"qos {qos}", qos=qos, retain=True,
-                           properties=publish_properties(UserProperty=user_properties))
-        assert client.subscribe(WILDTOPICS[5], qos=2) == [2]
-        client.wait_for(lambda records: len(records) >= 3)  # three topics and QoS: no defined order
-        sync(client, client)
-        received = client.received()
-        assert sorted((r["topic"], r["payload"], r["qos"], r["retain"]) for r in received) == sorted(
-            [(TOPICS[1], "qos 0", 0, True), (TOPICS[2], "qos 1", 1, True), (TOPICS[3], "qos 2", 2, True)])
-        assert all(r["properties"].get("UserProperty") == user_properties for r in received), received
-
-        for qos, topic in enumerate(TOPICS[1:4]):
-            client.publish(topic, b"", qos=qos, retain=True)
-        fresh = c.connect("myclientid2")
-        assert fresh.subscribe(WILDTOPICS[5], qos=2) == [2]
-        sync(client, fresh)
-        assert fresh.received() == []
+    received = scenarios.retained_messages(broker, raw.V5, publish_properties(UserProperty=user_properties))
+    assert all(r["properties"].get("UserProperty") == user_properties for r in received), received
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -167,18 +113,7 @@ def test_offline_message_queueing(broker):
     """While a session with a Session Expiry Interval is disconnected, the QoS 1 and 2 messages matching its
     subscriptions are kept and delivered when the client resumes it (Session Present 1) [MQTT-3.1.2-23],
     [MQTT-3.2.2-2], [MQTT-4.1.0-1]. Keeping QoS 0 messages is the server's choice."""
-    with clients(broker) as c:
-        a = c.connect("myclientid", clean=True, session_expiry=60)
-        assert a.subscribe(WILDTOPICS[5], qos=2) == [2]
-        a.disconnect()
-        b = c.connect("myclientid2")
-        for qos, topic in enumerate(TOPICS[1:4]):
-            b.publish(topic, f"qos {qos}", qos=qos)
-        a = c.connect("myclientid", clean=False, session_expiry=60, sync=False)
-        assert a.connack["session_present"] is True
-        a.wait_for(lambda records: {"qos 1", "qos 2"} <= {r["payload"] for r in records})
-        sync(b, a)
-        assert payloads(a.received()) in (["qos 1", "qos 2"], ["qos 0", "qos 1", "qos 2"])
+    scenarios.offline_message_queueing(broker, raw.V5, clean=True, session_expiry=60)
 
 
 @on_brokers()
@@ -186,37 +121,7 @@ def test_redelivery_on_reconnect(broker):
     """When a session resumes (Clean Start 0), the server re-sends the unacknowledged QoS 1 and 2 PUBLISH packets
     with their original packet identifiers and DUP set, and PUBREL for messages already PUBREC'd
     [MQTT-4.4.0-1], [MQTT-3.3.1-1]."""
-    with clients(broker) as c:
-        expiry = {"SessionExpiryInterval": 60}
-        subscriber, _ = raw_session(broker, "myclientid2", props=expiry)
-        subscriber.send(raw.subscribe(1, [(WILDTOPICS[6], 2)]))
-        assert subscriber.expect(raw.SUBACK).codes == [2]
-        publisher = c.connect("myclientid", sync=False)
-        publisher.publish(TOPICS[1], "qos 1", qos=1)
-        publisher.publish(TOPICS[3], "qos 2", qos=2)
-        publisher.publish(TOPICS[3], "qos 2, PUBREC'd", qos=2)
-        first = [subscriber.expect(raw.PUBLISH) for _ in range(3)]
-        assert [(p.payload, p.qos, p.dup) for p in first] == [
-            (b"qos 1", 1, False), (b"qos 2", 2, False), (b"qos 2, PUBREC'd", 2, False)]
-        subscriber.send(raw.ack(raw.PUBREC, first[2].packet_id))
-        assert subscriber.expect(raw.PUBREL).packet_id == first[2].packet_id
-        subscriber.close()
-
-        again, connack = raw_session(broker, "myclientid2", clean=False, props=expiry)
-        assert connack.session_present
-        resent = [again.read() for _ in range(3)]
-        publishes = [(p.packet_id, p.payload, p.qos, p.dup) for p in resent if p.kind == raw.PUBLISH]
-        assert publishes == [(first[0].packet_id, b"qos 1", 1, True), (first[1].packet_id, b"qos 2", 2, True)]
-        assert [(p.kind, p.packet_id) for p in resent if p.kind != raw.PUBLISH] == [
-            (raw.PUBREL, first[2].packet_id)]
-        again.send(raw.ack(raw.PUBACK, first[0].packet_id))
-        again.send(raw.ack(raw.PUBREC, first[1].packet_id))
-        assert again.expect(raw.PUBREL).packet_id == first[1].packet_id
-        again.send(raw.ack(raw.PUBCOMP, first[1].packet_id))
-        again.send(raw.ack(raw.PUBCOMP, first[2].packet_id))
-        again.send(raw.pingreq())
-        assert again.expect(raw.PINGRESP)
-        again.close()
+    scenarios.redelivery_on_reconnect(broker, raw.V5, props={"SessionExpiryInterval": 60})
 
 
 @on_brokers()
@@ -313,7 +218,7 @@ def test_will_message(broker):
         assert subscriber.subscribe(TOPICS[2], qos=2) == [2]
         dropped = c.connect("myclientid", sync=False, keepalive=2, will={
             "topic": TOPICS[2], "payload": "client not disconnected", "qos": 1,
-            "properties": will_properties(ContentType="text/plain", UserProperty=[("k", "v")])})
+            "properties": properties(PacketTypes.WILLMESSAGE, ContentType="text/plain", UserProperty=[("k", "v")])})
         dropped.drop()
         [will] = subscriber.wait_for_count(1)
         assert will["payload"] == "client not disconnected"
@@ -328,13 +233,7 @@ def test_will_message(broker):
         sync(subscriber, subscriber)
         assert payloads(subscriber.received()) == ["client not disconnected", "disconnect with will"]
 
-        retained = c.connect("retained", sync=False,
-                             will={"topic": "will/retained", "payload": "retained will", "retain": True})
-        retained.drop()
-        late = c.connect("late", sync=False)
-        assert late.subscribe("will/retained", qos=1) == [1]
-        [will] = late.wait_for_count(1)
-        assert (will["payload"], will["retain"]) == ("retained will", True)
+        scenarios.retained_will(c)
 
 
 @on_brokers(mosquitto="mosquitto: with Session Expiry Interval 0 the will is not published within 4 s "
@@ -352,7 +251,8 @@ def test_will_delay(broker):
         subscriber = c.connect("subscriber")
         assert subscriber.subscribe("will/#", qos=1) == [1]
         wills = {client_id: c.connect(client_id, session_expiry=expiry, sync=False, will={
-            "topic": f"will/{client_id}", "payload": client_id, "properties": will_properties(WillDelayInterval=delay)})
+            "topic": f"will/{client_id}", "payload": client_id,
+            "properties": properties(PacketTypes.WILLMESSAGE, WillDelayInterval=delay)})
             for client_id, (delay, expiry) in cases.items()}
         start = time.monotonic()
         for client in wills.values():
@@ -391,28 +291,10 @@ def test_keepalive(broker):
     """A client that sends nothing for one and a half times its Keep Alive is disconnected (the server may send
     DISCONNECT 0x8D, Keep Alive timeout) and its will is published [MQTT-3.1.2-22], [MQTT-3.1.2-8]; PINGREQ keeps
     a connection alive [MQTT-3.12.4-1]."""
-    keepalive = 1
-    with clients(broker) as c:
-        subscriber = c.connect("myclientid2", keepalive=0)
-        assert subscriber.subscribe(TOPICS[4], qos=2) == [2]
-        pinging, _ = raw_session(broker, "pinging", keepalive=keepalive)
-        silent, _ = raw_session(broker, "silent", keepalive=keepalive,
-                                will={"topic": TOPICS[4], "payload": b"keepalive expiry"})
-        start = time.monotonic()
-        end = start + 1.5 * keepalive + 1  # one second of slack for scheduling
-        closed_after = None
-        while time.monotonic() < end and closed_after is None:
-            pinging.send(raw.pingreq())
-            assert pinging.expect(raw.PINGRESP)
-            if not silent.silent_for(0.5 * keepalive):
-                assert disconnect_reason(silent) in (None, KEEP_ALIVE_TIMEOUT)
-                closed_after = time.monotonic() - start
-        assert closed_after is not None, "the silent client was not disconnected"
-        assert closed_after >= keepalive, f"disconnected after {closed_after:.2f} s, before its keep alive"
-        assert [r["payload"] for r in subscriber.wait_for_count(1)] == ["keepalive expiry"]
-        pinging.send(raw.pingreq())
-        assert pinging.expect(raw.PINGRESP)
-        pinging.close()
+    def closing_check(connection):
+        assert disconnect_reason(connection) in (None, KEEP_ALIVE_TIMEOUT)
+
+    scenarios.keepalive(broker, raw.V5, closing_check)
 
 
 @on_brokers()
@@ -433,13 +315,7 @@ def test_server_keep_alive(broker):
 def test_overlapping_subscriptions(broker):
     """A message matching two subscriptions of one client is delivered once at the highest of their QoS, or once
     per subscription at each one's QoS [MQTT-3.3.4-2]."""
-    with clients(broker) as c:
-        client = c.connect("myclientid")
-        assert client.subscribe((WILDTOPICS[6], 2), (WILDTOPICS[0], 1)) == [2, 1]
-        client.publish(TOPICS[3], "overlapping topic filters", qos=2)
-        sync(client, client)
-        qos = sorted(r["qos"] for r in client.received())
-        assert qos in ([2], [1, 2]), client.received()
+    scenarios.overlapping_subscriptions(broker, raw.V5)
 
 
 @on_brokers(mosquitto="mosquitto: its acl_file is applied when messages are delivered, not to SUBSCRIBE: the filter "
@@ -471,14 +347,12 @@ def test_subscribe_failure_invalid_filter(broker, topic_filter):
     """An invalid topic filter [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.3-1], [MQTT-4.8.2-1], [MQTT-4.8.2-2] is
     not subscribed: the SUBACK carries 0x8F (Topic Filter invalid) or 0x80, or the server ends the connection,
     with DISCONNECT 0x8F, 0x81 or 0x82 if it sends one (4.13)."""
-    connection, _ = raw_session(broker, "myclientid")
-    connection.send(raw.subscribe(1, [(topic_filter, 1)]))
-    try:
-        answer = connection.read()
-    except EOFError:
+    answer, connection = scenarios.invalid_filter_answer(broker, raw.V5, topic_filter)
+    if answer is None:
         return
     if answer.kind == raw.SUBACK:
         assert answer.codes in ([TOPIC_FILTER_INVALID], [0x80]), answer
+        connection.close()
     else:
         assert answer.kind == raw.DISCONNECT and answer.reason in (TOPIC_FILTER_INVALID, MALFORMED, PROTOCOL_ERROR)
         assert connection.closing() == []
@@ -488,15 +362,7 @@ def test_subscribe_failure_invalid_filter(broker, topic_filter):
 def test_dollar_topics(broker):
     """Filters starting with a wildcard do not match topic names starting with '$' [MQTT-4.7.2-1]; a filter
     naming the '$' level does."""
-    with clients(broker) as c:
-        wildcard = c.connect("myclientid2", keepalive=0)
-        assert wildcard.subscribe((WILDTOPICS[5], 2), ("#", 2)) == [2, 2]
-        dollar = c.connect("dollar")
-        assert dollar.subscribe("$" + TOPICS[1], qos=2) == [2]
-        wildcard.publish("$" + TOPICS[1], "dollar", qos=1)
-        dollar.wait_for_count(1)
-        sync(wildcard, wildcard)
-        assert wildcard.received() == []
+    scenarios.dollar_topics(broker, raw.V5)
 
 
 @on_brokers()
@@ -504,17 +370,7 @@ def test_unsubscribe(broker):
     """After UNSUBSCRIBE the server stops sending the messages of that subscription and only that one
     [MQTT-3.10.4-1], [MQTT-3.10.4-2]; the UNSUBACK has one reason code per filter [MQTT-3.11.3-1]: 0x00, or 0x11
     (No subscription existed) for a filter that was not subscribed [MQTT-3.10.4-5] (3.11.3)."""
-    with clients(broker) as c:
-        b = c.connect("myclientid2")
-        for topic in TOPICS[:3]:
-            assert b.subscribe(topic, qos=2) == [2]
-        assert b.unsubscribe(TOPICS[0], "never/subscribed") == [SUCCESS, NO_SUBSCRIPTION_EXISTED]
-        a = c.connect("myclientid", sync=False)
-        a.publish(TOPICS[0], "topic 0 - unsubscribed", qos=1)
-        a.publish(TOPICS[1], "topic 1", qos=1)
-        a.publish(TOPICS[2], "topic 2", qos=1)
-        sync(a, b)
-        assert payloads(b.received()) == ["topic 1", "topic 2"]
+    scenarios.unsubscribe(broker, raw.V5, unsuback_codes=[SUCCESS, NO_SUBSCRIPTION_EXISTED])
 
 
 @on_brokers()
@@ -595,11 +451,14 @@ def test_subscription_identifiers(broker):
     """A message sent because of subscriptions with Subscription Identifiers carries them: all of them when the
     server sends one copy for overlapping subscriptions [MQTT-3.3.4-3], [MQTT-3.3.4-4], [MQTT-3.3.4-5]; so does a
     retained message sent because of a new subscription."""
+    def identified(identifier):
+        return properties(PacketTypes.SUBSCRIBE, SubscriptionIdentifier=identifier)
+
     with clients(broker) as c:
         a, b = c.connect("myclientid"), c.connect("myclientid2")
-        assert a.subscribe(TOPICS[0], qos=2, properties=subscribe_properties(SubscriptionIdentifier=456789)) == [2]
-        assert b.subscribe(TOPICS[0], qos=2, properties=subscribe_properties(SubscriptionIdentifier=2)) == [2]
-        assert b.subscribe(TOPICS[0] + "/#", qos=2, properties=subscribe_properties(SubscriptionIdentifier=3)) == [2]
+        assert a.subscribe(TOPICS[0], qos=2, properties=identified(456789)) == [2]
+        assert b.subscribe(TOPICS[0], qos=2, properties=identified(2)) == [2]
+        assert b.subscribe(TOPICS[0] + "/#", qos=2, properties=identified(3)) == [2]
         b.publish(TOPICS[0], "sub identifier test", qos=1)
         sync(b, a, b)
         assert [r["properties"].get("SubscriptionIdentifier") for r in a.received()] == [[456789]]
@@ -607,7 +466,7 @@ def test_subscription_identifiers(broker):
         assert identifiers == [2, 3], b.received()
 
         b.publish(TOPICS[1], "retained", qos=1, retain=True)
-        assert a.subscribe(TOPICS[1], qos=1, properties=subscribe_properties(SubscriptionIdentifier=7)) == [1]
+        assert a.subscribe(TOPICS[1], qos=1, properties=identified(7)) == [1]
         [retained] = a.wait_for(lambda records: any(r["topic"] == TOPICS[1] for r in records))[-1:]
         assert retained["properties"].get("SubscriptionIdentifier") == [7], retained
 
@@ -800,7 +659,7 @@ def test_client_maximum_packet_size(broker):
     for that client and goes on as if it had sent it [MQTT-3.1.2-24], [MQTT-3.1.2-25]."""
     maximum = 64
     with clients(broker) as c:
-        client = c.connect("myclientid", connect_properties=connect_properties(MaximumPacketSize=maximum))
+        client = c.connect("myclientid", connect_properties=properties(PacketTypes.CONNECT, MaximumPacketSize=maximum))
         assert client.subscribe(TOPICS[0], qos=2) == [2]
         client.publish(TOPICS[0], "." * (maximum // 2), qos=0)
         client.publish(TOPICS[0], "." * maximum, qos=1)
@@ -955,15 +814,12 @@ def test_malformed_packet_gets_disconnect(broker, data, reasons):
     [MQTT-4.13.1-1] (4.13.1: sending the DISCONNECT is a SHOULD) and closes the connection [MQTT-4.13.1-1]; the
     client's will is published as for any connection that ends without a valid DISCONNECT [MQTT-3.1.2-8]. Each
     case cites the statement it breaks."""
-    with clients(broker) as c:
-        subscriber = c.connect("watcher")
-        assert subscriber.subscribe("will/offender", qos=1) == [1]
-        offender, _ = raw_session(broker, "offender", will={"topic": "will/offender", "payload": b"gone"})
-        offender.send(data)
-        reason = disconnect_reason(offender)
+    def closing_check(connection):
+        reason = disconnect_reason(connection)
         assert reason in reasons, f"DISCONNECT {reason if reason is None else hex(reason)}, expected one of " \
                                   f"{sorted(hex(r) for r in reasons)}"
-        assert subscriber.arrives("will/offender", within=3), "no will"
+
+    scenarios.after_offence(broker, raw.V5, data, closing_check)
 
 
 def _connect(flags: int, payload: bytes, props: bytes = b"\x00") -> bytes:
@@ -993,7 +849,5 @@ def test_malformed_connect_is_refused(broker, data, reasons):
     """A first packet that is not CONNECT, or a CONNECT breaking its rules: the server closes the connection
     without accepting it [MQTT-3.1.0-1], [MQTT-3.1.4-1], after a CONNACK with the error's reason code if it sends
     one (4.13.1). Each case cites the statement it breaks."""
-    connection = raw.Connection(broker.host, broker.port, raw.V5)
-    connection.send(data)
-    packets = connection.closing()
+    packets = scenarios.refused_at_connect(broker, raw.V5, data)
     assert all(p.kind == raw.CONNACK and p.reason in reasons for p in packets), packets
