@@ -51,7 +51,7 @@ def refused_at_connect(broker, protocol, data):
     Returns the packets it sent."""
     connection = raw.Connection(broker.host, broker.port, protocol)
     connection.send(data)
-    packets = connection.closing()
+    packets = connection.closing(deadline=3)
     assert all(not (p.kind == raw.CONNACK and p.reason == 0) for p in packets), packets
     return packets
 
@@ -242,3 +242,26 @@ def after_offence(broker, protocol, data, closing_check):
         offender.send(data)
         closing_check(offender)
         assert subscriber.arrives("will/offender", within=3), "no will"
+
+
+def qos2_exactly_once(broker, protocol):
+    """A QoS 2 PUBLISH sent again (DUP) before its PUBREL is acknowledged but not delivered again; after PUBCOMP,
+    a PUBLISH reusing the packet identifier is a new message."""
+    with clients(broker, protocol) as c:
+        subscriber = c.connect("subscriber")
+        assert subscriber.subscribe(TOPICS[0], qos=2) == [2]
+        publisher, _ = raw.open_session(broker.host, broker.port, "publisher", protocol)
+        publisher.send(raw.publish(TOPICS[0], b"once", qos=2, packet_id=5, protocol=protocol))
+        assert publisher.expect(raw.PUBREC).packet_id == 5
+        publisher.send(raw.publish(TOPICS[0], b"once", qos=2, dup=True, packet_id=5, protocol=protocol))
+        assert publisher.expect(raw.PUBREC).packet_id == 5
+        publisher.send(raw.ack(raw.PUBREL, 5, protocol=protocol))
+        assert publisher.expect(raw.PUBCOMP).packet_id == 5
+        publisher.send(raw.publish(TOPICS[0], b"new", qos=2, packet_id=5, protocol=protocol))
+        assert publisher.expect(raw.PUBREC).packet_id == 5
+        publisher.send(raw.ack(raw.PUBREL, 5, protocol=protocol))
+        assert publisher.expect(raw.PUBCOMP).packet_id == 5
+        publisher.close()
+        subscriber.wait_for(lambda records: any(r["payload"] == "new" for r in records))
+        sync(subscriber, subscriber)
+        assert [r["payload"] for r in subscriber.received()] == ["once", "new"]

@@ -47,6 +47,13 @@ def test_qos_is_the_minimum_of_published_and_granted(broker):
 
 
 @on_brokers()
+def test_qos2_exactly_once(broker):
+    """A QoS 2 message re-sent with DUP before PUBREL is not delivered twice; after PUBCOMP the packet identifier
+    may carry a new message [MQTT-4.3.3-2], [MQTT-2.3.1-3] (4.3.3)."""
+    scenarios.qos2_exactly_once(broker, raw.V311)
+
+
+@on_brokers()
 def test_unsupported_protocol_level_is_refused(broker):
     """A protocol level the server does not support gets CONNACK return code 0x01 (unacceptable protocol version)
     and the connection is closed [MQTT-3.1.2-2]."""

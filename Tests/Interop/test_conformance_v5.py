@@ -76,6 +76,52 @@ def test_qos_is_the_minimum_of_published_and_granted(broker):
 
 
 @on_brokers()
+def test_qos2_exactly_once(broker):
+    """A QoS 2 message re-sent with DUP before PUBREL is not delivered twice; after PUBCOMP the packet identifier
+    may carry a new message [MQTT-4.3.3-10], [MQTT-4.3.3-11] (4.3.3)."""
+    scenarios.qos2_exactly_once(broker, raw.V5)
+
+
+@on_brokers(tern="Tern: accepts the CONNECT (CONNACK 0x00) and keeps the connection, ignoring the Authentication "
+                  "Method; spec says refuse it (CONNACK 0x8C or 0x87) and close the connection")
+def test_unsupported_authentication_method_is_refused(broker):
+    """A CONNECT with an Authentication Method the server does not support gets CONNACK 0x8C (Bad authentication
+    method) or 0x87 (Not authorized), or no CONNACK, and the connection is closed [MQTT-4.12.0-1]."""
+    packets = scenarios.refused_at_connect(broker, raw.V5, raw.connect(
+        "myclientid", props={"AuthenticationMethod": "NO-SUCH-METHOD"}))
+    assert all(p.kind == raw.CONNACK and p.reason in (0x8C, NOT_AUTHORIZED) for p in packets), packets
+
+
+@on_brokers()
+@pytest.mark.broker_config("retain_available false")
+def test_retain_not_available(broker):
+    """A server without retained messages says Retain Available 0 in the CONNACK (3.2.2.3.5); a retained
+    PUBLISH from the client then gets DISCONNECT 0x9A (Retain not supported) [MQTT-3.2.2-14] (3.3.1.3).
+    (Both brokers: retain_available false.)"""
+    client, connack = raw_session(broker, "myclientid")
+    assert connack.properties.get("RetainAvailable") == 0, connack
+    client.send(raw.publish(TOPICS[0], b"x", qos=1, retain=True))
+    assert disconnect_reason(client) == 0x9A
+
+
+@on_brokers()
+@pytest.mark.broker_config("acl_file {acl}", files={"acl": "topic readwrite TopicA/#\n"})
+def test_request_problem_information_0(broker):
+    """A client that sets Request Problem Information 0 gets no Reason String and no User Property on packets
+    other than PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29]: here a SUBACK refusing a filter (the ACL allows
+    TopicA/# only) and PUBACKs."""
+    client, _ = raw_session(broker, "myclientid", props={"RequestProblemInformation": 0})
+    client.send(raw.subscribe(1, [("test/nosubscribe", 1), (TOPICS[1], 1)]))
+    suback = client.expect(raw.SUBACK)
+    client.send(raw.publish("test/nopublish", b"x", qos=1, packet_id=2))
+    client.send(raw.publish("nobody/here", b"x", qos=1, packet_id=3))
+    acks = [client.expect(raw.PUBACK), client.expect(raw.PUBACK)]
+    for packet in [suback] + acks:
+        assert "ReasonString" not in packet.properties and "UserProperty" not in packet.properties, packet
+    client.close()
+
+
+@on_brokers()
 def test_wrong_protocol_name_is_refused(broker):
     """A CONNECT whose protocol name is not "MQTT" is not processed as MQTT: the server may close the connection
     and must not accept it [MQTT-3.1.2-1]."""
