@@ -265,3 +265,34 @@ def qos2_exactly_once(broker, protocol):
         subscriber.wait_for(lambda records: any(r["payload"] == "new" for r in records))
         sync(subscriber, subscriber)
         assert [r["payload"] for r in subscriber.received()] == ["once", "new"]
+
+
+def dup_not_propagated(broker, protocol):
+    """A PUBLISH that arrives with DUP set is forwarded with DUP clear: DUP belongs to one hop."""
+    with clients(broker, protocol) as c:
+        subscriber, _ = raw.open_session(broker.host, broker.port, "subscriber", protocol)
+        subscriber.send(raw.subscribe(1, [(TOPICS[0], 1)], protocol=protocol))
+        assert subscriber.expect(raw.SUBACK).codes == [1]
+        publisher, _ = raw.open_session(broker.host, broker.port, "publisher", protocol)
+        publisher.send(raw.publish(TOPICS[0], b"dup", qos=1, dup=True, packet_id=9, protocol=protocol))
+        assert publisher.expect(raw.PUBACK).packet_id == 9
+        forwarded = subscriber.expect(raw.PUBLISH)
+        assert (forwarded.payload, forwarded.dup) == (b"dup", False), forwarded
+        publisher.close()
+        subscriber.close()
+
+
+def non_retained_publish_keeps_retained(broker, protocol):
+    """A PUBLISH without RETAIN neither stores nor replaces nor removes the retained message of its topic."""
+    with clients(broker, protocol) as c:
+        publisher = c.connect("publisher", sync=False)
+        publisher.publish(TOPICS[1], "retained", qos=1, retain=True)
+        publisher.publish(TOPICS[1], "not retained", qos=1)
+        publisher.publish(TOPICS[1], b"", qos=1)
+        publisher.publish(TOPICS[2], "not retained either", qos=1)
+        subscriber = c.connect("subscriber")
+        assert subscriber.subscribe(WILDTOPICS[5], qos=1) == [1]
+        subscriber.wait_for_count(1)
+        sync(publisher, subscriber)
+        assert [(r["topic"], r["payload"], r["retain"]) for r in subscriber.received()] == [
+            (TOPICS[1], "retained", True)]

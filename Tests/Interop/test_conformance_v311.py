@@ -54,6 +54,12 @@ def test_qos2_exactly_once(broker):
 
 
 @on_brokers()
+def test_dup_is_not_propagated(broker):
+    """The DUP flag of an incoming PUBLISH is not propagated to subscribers [MQTT-3.3.1-3]."""
+    scenarios.dup_not_propagated(broker, raw.V311)
+
+
+@on_brokers()
 def test_unsupported_protocol_level_is_refused(broker):
     """A protocol level the server does not support gets CONNACK return code 0x01 (unacceptable protocol version)
     and the connection is closed [MQTT-3.1.2-2]."""
@@ -105,6 +111,13 @@ def test_retained_messages(broker):
     scenarios.retained_messages(broker, raw.V311)
 
 
+@on_brokers()
+def test_non_retained_publish_keeps_the_retained_message(broker):
+    """A PUBLISH with RETAIN 0 is not stored and does not remove or replace the retained message of its topic
+    [MQTT-3.3.1-12]."""
+    scenarios.non_retained_publish_keeps_retained(broker, raw.V311)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Sessions
 # ---------------------------------------------------------------------------------------------------------------
@@ -151,7 +164,7 @@ def test_will_message(broker):
         dropped = c.connect("myclientid", sync=False, keepalive=2,
                             will={"topic": TOPICS[2], "payload": "client not disconnected", "qos": 1})
         dropped.drop()
-        assert [r["payload"] for r in subscriber.wait_for_count(1)] == ["client not disconnected"]
+        assert [(r["payload"], r["qos"]) for r in subscriber.wait_for_count(1)] == [("client not disconnected", 1)]
 
         polite = c.connect("polite", sync=False, will={"topic": TOPICS[2], "payload": "must not be sent"})
         polite.disconnect()
@@ -248,6 +261,7 @@ MALFORMED = [
     pytest.param(raw.publish(TOPICS[0], b"x", qos=1, packet_id=0, protocol=raw.V311),
                  id="publish-packet-id-0"),                                           # [MQTT-2.3.1-1]
     pytest.param(raw.subscribe(0, [(TOPICS[0], 0)], raw.V311), id="subscribe-packet-id-0"),  # [MQTT-2.3.1-1]
+    pytest.param(raw.unsubscribe(0, [TOPICS[0]], raw.V311), id="unsubscribe-packet-id-0"),  # [MQTT-2.3.1-1]
     pytest.param(raw.publish("", b"x", protocol=raw.V311), id="publish-empty-topic"),  # [MQTT-4.7.3-1]
     pytest.param(raw.unsubscribe(1, [], raw.V311), id="unsubscribe-without-filters"),  # [MQTT-3.10.3-2]
     pytest.param(raw.connect("again", protocol=raw.V311), id="second-connect",       # [MQTT-3.1.0-2]

@@ -122,6 +122,12 @@ def test_request_problem_information_0(broker):
 
 
 @on_brokers()
+def test_dup_is_not_propagated(broker):
+    """The DUP flag of an incoming PUBLISH is not propagated to subscribers [MQTT-3.3.1-3]."""
+    scenarios.dup_not_propagated(broker, raw.V5)
+
+
+@on_brokers()
 def test_wrong_protocol_name_is_refused(broker):
     """A CONNECT whose protocol name is not "MQTT" is not processed as MQTT: the server may close the connection
     and must not accept it [MQTT-3.1.2-1]."""
@@ -148,6 +154,13 @@ def test_retained_messages(broker):
     user_properties = [("a", "2"), ("c", "3")]
     received = scenarios.retained_messages(broker, raw.V5, publish_properties(UserProperty=user_properties))
     assert all(r["properties"].get("UserProperty") == user_properties for r in received), received
+
+
+@on_brokers()
+def test_non_retained_publish_keeps_the_retained_message(broker):
+    """A PUBLISH with RETAIN 0 is not stored and does not remove or replace the retained message of its topic
+    [MQTT-3.3.1-8]."""
+    scenarios.non_retained_publish_keeps_retained(broker, raw.V5)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -267,7 +280,7 @@ def test_will_message(broker):
             "properties": properties(PacketTypes.WILLMESSAGE, ContentType="text/plain", UserProperty=[("k", "v")])})
         dropped.drop()
         [will] = subscriber.wait_for_count(1)
-        assert will["payload"] == "client not disconnected"
+        assert (will["payload"], will["qos"]) == ("client not disconnected", 1)
         assert will["properties"].get("ContentType") == "text/plain"
         assert will["properties"].get("UserProperty") == [("k", "v")]
 
@@ -678,6 +691,54 @@ def test_server_topic_alias(broker):
         client.close()
 
 
+@on_brokers()
+def test_retained_message_published_through_an_alias(broker):
+    """A retained message published with a Topic Alias and an empty topic is stored under the topic the alias
+    stands for, and sent to later subscribers with that topic (3.3.2.3.4, [MQTT-3.3.1-5])."""
+    client, _ = raw_session(broker, "myclientid")
+    client.send(raw.publish(TOPICS[0], b"first", qos=1, packet_id=1, props={"TopicAlias": 1}))
+    assert client.expect(raw.PUBACK).packet_id == 1
+    client.send(raw.publish("", b"through the alias", qos=1, retain=True, packet_id=2, props={"TopicAlias": 1}))
+    assert client.expect(raw.PUBACK).packet_id == 2
+    subscriber, _ = raw_session(broker, "subscriber")
+    subscriber.send(raw.subscribe(1, [(TOPICS[0], 1)]))
+    assert subscriber.expect(raw.SUBACK).codes == [1]
+    retained = subscriber.expect(raw.PUBLISH)
+    assert (retained.topic, retained.payload, retained.retain) == (TOPICS[0], b"through the alias", True), retained
+    assert "TopicAlias" not in retained.properties, retained
+    client.close()
+    subscriber.close()
+
+
+@on_brokers()
+def test_resumed_session_follows_the_new_connection_limits(broker):
+    """Messages kept for a session are sent on its next connection within that connection's limits: no Topic
+    Alias when the new CONNECT announces none [MQTT-3.3.2-11], none larger than its Maximum Packet Size
+    [MQTT-3.1.2-24]; they carry the Subscription Identifier of their subscription [MQTT-3.3.4-3]."""
+    first, _ = raw_session(broker, "myclientid", props={"SessionExpiryInterval": 60, "TopicAliasMaximum": 5})
+    first.send(raw.subscribe(1, [(TOPICS[0], 1)], props={"SubscriptionIdentifier": 42}))
+    assert first.expect(raw.SUBACK).codes == [1]
+    first.send(raw.disconnect())
+    first.closing()
+    with clients(broker) as c:
+        publisher = c.connect("publisher", sync=False)
+        for payload in ("kept 1", "kept 2", "x" * 200, "kept 3"):
+            publisher.publish(TOPICS[0], payload, qos=1)
+    again, connack = raw_session(broker, "myclientid", clean=False,
+                                 props={"SessionExpiryInterval": 60, "MaximumPacketSize": 100})
+    assert connack.session_present
+    received = []
+    for _ in range(3):
+        packet = again.expect(raw.PUBLISH)
+        again.send(raw.ack(raw.PUBACK, packet.packet_id))
+        received.append(packet)
+    assert [(p.topic, p.payload) for p in received] == [(TOPICS[0], b"kept %d" % n) for n in (1, 2, 3)], received
+    assert all("TopicAlias" not in p.properties for p in received), received
+    assert all(p.properties.get("SubscriptionIdentifier") == [42] for p in received), received
+    assert again.silent_for(0.3)
+    again.close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Packet size and flow control
 # ---------------------------------------------------------------------------------------------------------------
@@ -730,6 +791,27 @@ def test_receive_maximum_flow_control(broker):
         assert client.silent_for(0.5), "a third message arrived while two were unacknowledged"
         client.send(raw.ack(raw.PUBACK, first.packet_id))
         assert client.expect(raw.PUBLISH).payload == b"message 3"
+    client.close()
+
+
+@on_brokers()
+def test_receive_maximum_counts_qos2_until_pubcomp(broker):
+    """A QoS 2 message counts against the client's Receive Maximum until its PUBCOMP, not its PUBREC
+    [MQTT-3.3.4-9] (4.9)."""
+    client, _ = raw_session(broker, "myclientid", props={"ReceiveMaximum": 1})
+    client.send(raw.subscribe(1, [(TOPICS[0], 2)]))
+    assert client.expect(raw.SUBACK).codes == [2]
+    with clients(broker) as c:
+        publisher = c.connect("publisher", sync=False)
+        for n in (1, 2):
+            publisher.publish(TOPICS[0], f"message {n}", qos=2)
+        first = client.expect(raw.PUBLISH)
+        assert first.payload == b"message 1"
+        client.send(raw.ack(raw.PUBREC, first.packet_id))
+        assert client.expect(raw.PUBREL).packet_id == first.packet_id
+        assert client.silent_for(0.5), "a second message arrived before the first one's PUBCOMP"
+        client.send(raw.ack(raw.PUBCOMP, first.packet_id))
+        assert client.expect(raw.PUBLISH).payload == b"message 2"
     client.close()
 
 
@@ -843,6 +925,8 @@ MALFORMED_PACKETS = [  # (packet, reason codes the DISCONNECT may carry); commen
                  id="publish-packet-id-0"),                                                # [MQTT-2.2.1-3]
     pytest.param(raw.subscribe(0, [(TOPICS[0], 0)]), {MALFORMED, PROTOCOL_ERROR},
                  id="subscribe-packet-id-0"),                                              # [MQTT-2.2.1-3]
+    pytest.param(raw.unsubscribe(0, [TOPICS[0]]), {MALFORMED, PROTOCOL_ERROR},
+                 id="unsubscribe-packet-id-0"),                                            # [MQTT-2.2.1-3]
     pytest.param(raw.unsubscribe(1, []), {PROTOCOL_ERROR, MALFORMED},
                  id="unsubscribe-without-filters"),                                        # [MQTT-3.10.3-2]
     pytest.param(raw.connect("again"), {PROTOCOL_ERROR}, id="second-connect",               # [MQTT-3.1.0-2]
