@@ -71,14 +71,20 @@ def test_unsupported_protocol_level_is_refused(broker):
 @on_brokers()
 def test_client_takeover(broker):
     """A second connection with the same client identifier makes the server close the first one
-    [MQTT-3.1.4-2]."""
-    first, _ = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
-    second, connack = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
-    assert connack.reason == 0
-    assert first.closing() == []
-    second.send(raw.pingreq())
-    assert second.expect(raw.PINGRESP)
-    second.close()
+    [MQTT-3.1.4-2]; the first connection's will is published, as for any connection closed without DISCONNECT
+    [MQTT-3.1.2-8]."""
+    with clients(broker) as c:
+        watcher = c.connect("watcher")
+        assert watcher.subscribe("will/myclientid", qos=1) == [1]
+        first, _ = raw.open_session(broker.host, broker.port, "myclientid", raw.V311,
+                                    will={"topic": "will/myclientid", "payload": b"taken over"})
+        second, connack = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
+        assert connack.reason == 0
+        assert first.closing() == []
+        second.send(raw.pingreq())
+        assert second.expect(raw.PINGRESP)
+        second.close()
+        assert [r["payload"] for r in watcher.wait_for_count(1)] == ["taken over"]
 
 
 @on_brokers()

@@ -335,13 +335,19 @@ def test_will_delay(broker):
                        "sends DISCONNECT 0x8E (Session taken over)")
 def test_session_taken_over(broker):
     """A second connection with the same client identifier takes the session over: the server sends DISCONNECT
-    0x8E (Session taken over) to the first connection and closes it [MQTT-3.1.4-3]."""
-    first, _ = raw_session(broker, "myclientid")
-    second, _ = raw_session(broker, "myclientid")
-    assert disconnect_reason(first) == SESSION_TAKEN_OVER
-    second.send(raw.pingreq())
-    assert second.expect(raw.PINGRESP)
-    second.close()
+    0x8E (Session taken over) to the first connection and closes it [MQTT-3.1.4-3]; the first connection's will,
+    with no Will Delay Interval, is published [MQTT-3.1.2-8] (3.1.3.2.2)."""
+    with clients(broker) as c:
+        watcher = c.connect("watcher")
+        assert watcher.subscribe("will/myclientid", qos=1) == [1]
+        first, _ = raw_session(broker, "myclientid", will={"topic": "will/myclientid", "payload": b"taken over"})
+        second, _ = raw_session(broker, "myclientid")
+        reason = disconnect_reason(first)
+        second.send(raw.pingreq())
+        assert second.expect(raw.PINGRESP)
+        second.close()
+        assert [r["payload"] for r in watcher.wait_for_count(1)] == ["taken over"]
+        assert reason == SESSION_TAKEN_OVER
 
 
 @on_brokers(mosquitto="mosquitto: checks keep alives every few seconds only; a client silent with keep "
