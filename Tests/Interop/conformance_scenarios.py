@@ -296,3 +296,17 @@ def non_retained_publish_keeps_retained(broker, protocol):
         sync(publisher, subscriber)
         assert [(r["topic"], r["payload"], r["retain"]) for r in subscriber.received()] == [
             (TOPICS[1], "retained", True)]
+
+
+def resubscribe_replaces(broker, protocol, **first_options):
+    """Subscribing again to the same filter replaces the subscription: a QoS 2 subscription (with
+    `first_options`) subscribed again at QoS 0 gets one copy of each message, at QoS 0. Returns the records."""
+    with clients(broker, protocol) as c:
+        client = c.connect("myclientid")
+        assert client.subscribe(TOPICS[0], qos=2, **first_options) == [2]
+        assert client.subscribe(TOPICS[0], qos=0) == [0]
+        client.publish(TOPICS[0], "after the second SUBSCRIBE", qos=2)
+        sync(client, client)
+        received = client.received()
+        assert [(r["payload"], r["qos"]) for r in received] == [("after the second SUBSCRIBE", 0)], received
+        return received

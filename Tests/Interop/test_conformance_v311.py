@@ -156,6 +156,36 @@ def test_zero_length_client_id(broker):
         assert c.connect("", clean=True, sync=False).connack["reason"] == 0
 
 
+@on_brokers()
+def test_clean_session(broker):
+    """Clean Session 0 resumes the session (Session Present 1) [MQTT-3.1.2-4], [MQTT-3.2.2-2]; Clean Session 1
+    discards it and starts one that ends with the connection [MQTT-3.1.2-6], [MQTT-3.2.2-1]: after it, Clean
+    Session 0 finds no session and the old subscription is gone."""
+    with clients(broker) as c:
+        first = c.connect("myclientid", clean=False, sync=False)
+        assert first.connack["session_present"] is False
+        assert first.subscribe(TOPICS[0], qos=1) == [1]
+        first.disconnect()
+        resumed = c.connect("myclientid", clean=False, sync=False)
+        assert resumed.connack["session_present"] is True
+        resumed.disconnect()
+        clean = c.connect("myclientid", clean=True, sync=False)
+        assert clean.connack["session_present"] is False
+        clean.disconnect()
+        again = c.connect("myclientid", clean=False)
+        assert again.connack["session_present"] is False
+        again.publish(TOPICS[0], "to a subscription that is gone", qos=1)
+        sync(again, again)
+        assert again.received() == []
+
+
+@on_brokers()
+def test_resubscribe_replaces_the_subscription(broker):
+    """A SUBSCRIBE with the filter of an existing subscription replaces it: the new QoS applies and messages are
+    not duplicated [MQTT-3.8.4-3]."""
+    scenarios.resubscribe_replaces(broker, raw.V311)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Wills and keep alive
 # ---------------------------------------------------------------------------------------------------------------

@@ -163,6 +163,15 @@ def test_non_retained_publish_keeps_the_retained_message(broker):
     scenarios.non_retained_publish_keeps_retained(broker, raw.V5)
 
 
+@on_brokers()
+def test_resubscribe_replaces_the_subscription(broker):
+    """A SUBSCRIBE with the filter of an existing subscription replaces it, options and Subscription Identifier
+    included: the new QoS applies, the old identifier is gone, messages are not duplicated [MQTT-3.8.4-3]."""
+    [record] = scenarios.resubscribe_replaces(
+        broker, raw.V5, properties=properties(PacketTypes.SUBSCRIBE, SubscriptionIdentifier=9))
+    assert "SubscriptionIdentifier" not in record["properties"], record
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Sessions
 # ---------------------------------------------------------------------------------------------------------------
@@ -460,7 +469,8 @@ def test_shared_subscriptions(broker):
 
 @on_brokers()
 def test_subscription_option_no_local(broker):
-    """With No Local, a client's own messages are not sent back to it [MQTT-3.8.3-3]; others still get them."""
+    """With No Local, a client's own messages are not sent back to it through that subscription [MQTT-3.8.3-3];
+    others still get them, and so does the client through another subscription without No Local."""
     with clients(broker) as c:
         a, b = c.connect("myclientid"), c.connect("myclientid2")
         assert a.subscribe(TOPICS[0], qos=2, noLocal=True) == [2]
@@ -469,6 +479,14 @@ def test_subscription_option_no_local(broker):
         sync(a, a, b)
         assert a.received() == []
         assert [r["payload"] for r in b.received()] == ["noLocal test"]
+
+        # No Local belongs to one subscription: another one of the same client matching the topic still gets it.
+        assert a.subscribe(TOPICS[0] + "/#", qos=1, properties=properties(PacketTypes.SUBSCRIBE,
+                                                                           SubscriptionIdentifier=5)) == [1]
+        a.publish(TOPICS[0], "through the other subscription", qos=1)
+        sync(a, a)
+        assert [(r["payload"], r["properties"].get("SubscriptionIdentifier")) for r in a.received()] == [
+            ("through the other subscription", [5])]
 
 
 @on_brokers()
@@ -768,17 +786,24 @@ def test_server_maximum_packet_size(broker):
 
 @on_brokers()
 def test_client_maximum_packet_size(broker):
-    """The server does not send a packet larger than the client's Maximum Packet Size; it discards the message
-    for that client and goes on as if it had sent it [MQTT-3.1.2-24], [MQTT-3.1.2-25]."""
+    """The server does not send a packet larger than the client's Maximum Packet Size, retained messages
+    included; it discards the message for that client and goes on as if it had sent it [MQTT-3.1.2-24],
+    [MQTT-3.1.2-25]."""
     maximum = 64
     with clients(broker) as c:
-        client = c.connect("myclientid", connect_properties=properties(PacketTypes.CONNECT, MaximumPacketSize=maximum))
-        assert client.subscribe(TOPICS[0], qos=2) == [2]
+        publisher = c.connect("publisher", sync=False)
+        publisher.publish(TOPICS[1], "." * maximum, qos=1, retain=True)
+        publisher.publish(TOPICS[2], "small retained", qos=1, retain=True)
+        client = c.connect("myclientid", connect_properties=properties(PacketTypes.CONNECT,
+                                                                       MaximumPacketSize=maximum))
+        assert client.subscribe((TOPICS[0], 2), (TOPICS[1], 2), (TOPICS[2], 2)) == [2, 2, 2]
         client.publish(TOPICS[0], "." * (maximum // 2), qos=0)
         client.publish(TOPICS[0], "." * maximum, qos=1)
         client.publish(TOPICS[0], "small again", qos=1)
+        client.wait_for(lambda records: any(r["payload"] == "small retained" for r in records))
         sync(client, client)
-        assert [len(r["payload"]) for r in client.received()] == [maximum // 2, len("small again")]
+        assert sorted(r["payload"] for r in client.received()) == sorted(
+            ["." * (maximum // 2), "small again", "small retained"])
 
 
 @on_brokers()
