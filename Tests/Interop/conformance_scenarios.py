@@ -310,3 +310,42 @@ def resubscribe_replaces(broker, protocol, **first_options):
         received = client.received()
         assert [(r["payload"], r["qos"]) for r in received] == [("after the second SUBSCRIBE", 0)], received
         return received
+
+
+def qos2_inbound_across_reconnect(broker, protocol, props=None):
+    """A publisher's QoS 2 exchange survives its reconnection (session kept; `props`: CONNECT properties): the
+    PUBLISH re-sent with DUP after reconnecting is acknowledged but not delivered again, and the PUBREL completes
+    it with PUBCOMP (reason 0x00 in MQTT 5: the identifier is known)."""
+    with clients(broker, protocol) as c:
+        subscriber = c.connect("subscriber")
+        assert subscriber.subscribe(TOPICS[0], qos=2) == [2]
+        publisher, _ = raw.open_session(broker.host, broker.port, "publisher", protocol, clean=False, props=props)
+        publisher.send(raw.publish(TOPICS[0], b"exactly once", qos=2, packet_id=7, protocol=protocol))
+        assert publisher.expect(raw.PUBREC).packet_id == 7
+        publisher.close()
+        again, connack = raw.open_session(broker.host, broker.port, "publisher", protocol, clean=False, props=props)
+        assert connack.reason == 0 and connack.session_present, connack
+        again.send(raw.publish(TOPICS[0], b"exactly once", qos=2, dup=True, packet_id=7, protocol=protocol))
+        assert again.expect(raw.PUBREC).packet_id == 7
+        again.send(raw.ack(raw.PUBREL, 7, protocol=protocol))
+        pubcomp = again.expect(raw.PUBCOMP)
+        assert (pubcomp.packet_id, pubcomp.reason) == (7, 0), pubcomp
+        again.close()
+        subscriber.wait_for_count(1)
+        sync(subscriber, subscriber)
+        assert [r["payload"] for r in subscriber.received()] == ["exactly once"]
+
+
+def queued_messages_in_order(broker, protocol, **session):
+    """Forty QoS 1 messages published while a subscriber is away (more than an inflight window) arrive in order
+    when it comes back (`session` keeps its session)."""
+    with clients(broker, protocol) as c:
+        away = c.connect("myclientid", **session)
+        assert away.subscribe(TOPICS[0], qos=1) == [1]
+        away.disconnect()
+        publisher = c.connect("publisher", sync=False)
+        for n in range(40):
+            publisher.publish(TOPICS[0], f"{n}", qos=1)
+        back = c.connect("myclientid", **dict(session, clean=False))
+        back.wait_for_count(40)
+        assert [r["payload"] for r in back.received()] == [f"{n}" for n in range(40)]

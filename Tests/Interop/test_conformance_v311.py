@@ -145,6 +145,20 @@ def test_redelivery_on_reconnect(broker):
 
 
 @on_brokers()
+def test_qos2_exchange_survives_reconnect(broker):
+    """The receiver's QoS 2 state is part of the session: after the publisher reconnects, its re-sent PUBLISH is
+    not delivered again and its PUBREL is completed [MQTT-4.3.3-2], [MQTT-4.4.0-1]."""
+    scenarios.qos2_inbound_across_reconnect(broker, raw.V311)
+
+
+@on_brokers()
+def test_queued_messages_arrive_in_order(broker):
+    """Messages kept for a disconnected session are delivered in the order they were published, beyond one
+    inflight window [MQTT-4.6.0-6]."""
+    scenarios.queued_messages_in_order(broker, raw.V311, clean=False)
+
+
+@on_brokers()
 def test_zero_length_client_id(broker):
     """An empty client identifier with Clean Session 0 is refused with return code 2 (Identifier rejected) and
     the connection closed [MQTT-3.1.3-8]; with Clean Session 1 the server may accept it and assign an

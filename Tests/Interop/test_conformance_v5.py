@@ -193,6 +193,20 @@ def test_redelivery_on_reconnect(broker):
 
 
 @on_brokers()
+def test_qos2_exchange_survives_reconnect(broker):
+    """The receiver's QoS 2 state is part of the session: after the publisher reconnects, its re-sent PUBLISH is
+    not delivered again and its PUBREL is completed [MQTT-4.3.3-10], [MQTT-4.4.0-1]."""
+    scenarios.qos2_inbound_across_reconnect(broker, raw.V5, props={"SessionExpiryInterval": 60})
+
+
+@on_brokers()
+def test_queued_messages_arrive_in_order(broker):
+    """Messages kept for a disconnected session are delivered in the order they were published, beyond one
+    inflight window [MQTT-4.6.0-6]."""
+    scenarios.queued_messages_in_order(broker, raw.V5, clean=True, session_expiry=60)
+
+
+@on_brokers()
 def test_zero_length_client_id(broker):
     """An empty client identifier: the server either accepts it, assigns an identifier and returns it as Assigned
     Client Identifier [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16], with no session to resume (Session
