@@ -51,7 +51,7 @@ def refused_at_connect(broker, protocol, data):
     Returns the packets it sent."""
     connection = raw.Connection(broker.host, broker.port, protocol)
     connection.send(data)
-    packets = connection.closing(deadline=3)
+    packets = connection.closing(deadline=2)
     assert all(not (p.kind == raw.CONNACK and p.reason == 0) for p in packets), packets
     return packets
 
@@ -241,7 +241,7 @@ def after_offence(broker, protocol, data, closing_check):
         assert connack.reason == 0
         offender.send(data)
         closing_check(offender)
-        assert subscriber.arrives("will/offender", within=3), "no will"
+        assert subscriber.arrives("will/offender", within=2), "no will"
 
 
 def qos2_exactly_once(broker, protocol):

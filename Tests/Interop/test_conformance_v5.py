@@ -50,7 +50,7 @@ def raw_session(broker, client_id="", **connect_args):
     return connection, connack
 
 
-def disconnect_reason(connection: raw.Connection, deadline: float = 3.0):
+def disconnect_reason(connection: raw.Connection, deadline: float = 2.0):
     """The reason code of the DISCONNECT the broker sent before closing the connection, or None if it closed it
     without one. Fails if it sent anything else or kept the connection open for `deadline` s."""
     packets = connection.closing(deadline)
@@ -795,7 +795,7 @@ def test_server_maximum_packet_size(broker):
         client.send(raw.publish(TOPICS[0], b"." * 180, qos=0))
         client.send(raw.publish(TOPICS[0], b"." * 200, qos=0))
         assert disconnect_reason(client) == PACKET_TOO_LARGE
-        assert subscriber.arrives("will/myclientid", within=3), "no will"
+        assert subscriber.arrives("will/myclientid", within=2), "no will"
 
 
 @on_brokers()
@@ -872,7 +872,7 @@ def test_server_receive_maximum(broker):
     assert maximum == 3, connack
     for n in range(1, maximum + 2):
         client.send(raw.publish(TOPICS[0], f"message {n}", qos=2, packet_id=n))
-    packets = client.closing(deadline=3)
+    packets = client.closing(deadline=2)
     assert [p.reason for p in packets if p.kind == raw.PUBREC] == [NO_MATCHING_SUBSCRIBERS] * maximum or \
         [p.reason for p in packets if p.kind == raw.PUBREC] == [SUCCESS] * maximum, packets
     assert packets[-1].kind == raw.DISCONNECT and packets[-1].reason == RECEIVE_MAXIMUM_EXCEEDED, packets
