@@ -112,8 +112,8 @@ def test_wrong_protocol_name_is_refused(broker):
 def test_retained_messages(broker):
     """Retained messages of each QoS are stored and sent, with RETAIN set, to a new matching subscription
     [MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-8], and with RETAIN cleared to an existing one [MQTT-3.3.1-9];
-    a retained PUBLISH with an empty payload removes the
-    retained message of its topic and is not stored itself [MQTT-3.3.1-10], [MQTT-3.3.1-11]."""
+    a retained PUBLISH with an empty payload removes the retained message of its topic and is not stored itself
+    [MQTT-3.3.1-10], [MQTT-3.3.1-11]."""
     scenarios.retained_messages(broker, raw.V311)
 
 
