@@ -93,8 +93,11 @@ final class ConnectionTable {
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.
-    fileprivate func authenticate(_ request: AuthenticationRequest) {
-        guard let entry = entries[request.connection] else { return }
+    fileprivate func authenticate(_ connect: AuthenticationRequest) {
+        guard let entry = entries[connect.connection] else { return }
+        var withCertificate = connect
+        withCertificate.clientCertificate = ListenerTransport.clientCertificate(of: entry.channel)
+        let request = withCertificate
         guard let authenticator = entry.authenticator else {
             authenticationCompleted?(request.connection, .accepted(username: request.username))
             return
