@@ -3,6 +3,7 @@
 ``TestPKI(directory)`` writes, in `directory`:
 - ``ca.crt`` / ``ca.key``: the test CA; ``other-ca.crt``: an unrelated CA (the "wrong CA");
 - ``server.crt`` / ``server.key``: for ``localhost`` and ``127.0.0.1``, signed by the test CA;
+- ``other-server.crt`` / ``.key``: the same names, signed by the other CA (a renewed certificate);
 - ``server-encrypted.key``: the same key encrypted with the passphrase ``secret``;
 - ``client.crt`` / ``client.key``: subject ``/C=GB/O=Tern Test/CN=sensor-1``, signed by the test CA;
 - ``other-client.crt`` / ``.key``: signed by the other CA; ``expired-client.crt`` / ``.key``: by the test CA,
@@ -36,6 +37,7 @@ class TestPKI:
                                       "extendedKeyUsage=serverAuth\n")
         (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
         self._leaf("server", "/CN=localhost", "ca", "server.ext")
+        self._leaf("other-server", "/CN=localhost", "other-ca", "server.ext")
         self._leaf("client", CLIENT_SUBJECT, "ca", "client.ext")
         self._leaf("other-client", CLIENT_SUBJECT, "other-ca", "client.ext")
         self._expired_leaf("expired-client", CLIENT_SUBJECT)

@@ -273,3 +273,41 @@ password_file {passwd}
     finally:
         node.kill()
         assert tern.stop() == 0, tern.output()
+
+
+def test_sighup_reloads_certificates_for_new_connections_only(pki, tmp_path):
+    port = find_free_port()
+    shutil.copy(pki.path("server.crt"), tmp_path / "server.crt")
+    shutil.copy(pki.path("server.key"), tmp_path / "server.key")
+    tern = ConfiguredTern(tmp_path, f"""
+listener {port} 127.0.0.1
+certfile {tmp_path / "server.crt"}
+keyfile {tmp_path / "server.key"}
+allow_anonymous true
+""")
+    try:
+        before = Client(port, client_id="before", tls={"ca_certs": pki.path("ca.crt")})
+        before.subscribe("reload/#", qos=1)
+        # The certificate is renewed, by another CA.
+        shutil.copy(pki.path("other-server.crt"), tmp_path / "server.crt")
+        shutil.copy(pki.path("other-server.key"), tmp_path / "server.key")
+        tern.process.send_signal(signal.SIGHUP)
+
+        def renewed_certificate_served():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                    ssl.create_default_context(cafile=pki.path("other-ca.crt")).wrap_socket(
+                        raw, server_hostname="localhost").close()
+                return True
+            except ssl.SSLError:
+                return False
+
+        assert wait_until(renewed_certificate_served), tern.output()
+        after = Client(port, client_id="after", tls={"ca_certs": pki.path("other-ca.crt")})
+        after.publish("reload/x", b"after the reload", qos=1)
+        # The connection made before the reload is still up and receives.
+        assert [m.payload for m in before.wait_for(1)] == [b"after the reload"]
+        before.disconnect()
+        after.disconnect()
+    finally:
+        assert tern.stop() == 0, tern.output()

@@ -182,3 +182,75 @@ allow_anonymous true
     finally:
         assert tern.stop() == 0, tern.output()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def mqtt_connect_answer(port: int, username: bytes | None = None) -> bytes:
+    """The broker's first bytes after a 3.1.1 CONNECT over TCP (b"" when it closes without answering)."""
+    flags, payload = 0x02, b"\x00\x00"
+    if username is not None:
+        flags |= 0x80
+        payload += len(username).to_bytes(2, "big") + username
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x3c" + payload
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        try:
+            return sock.recv(4)
+        except ConnectionResetError:
+            return b""
+
+
+def test_max_connections_per_listener(tmp_path):
+    tcp, ws = find_free_port(), find_free_port()
+    tern = ConfiguredTern(tmp_path, f"""
+listener {tcp} 127.0.0.1
+max_connections 2
+listener {ws} 127.0.0.1
+protocol websockets
+max_connections 1
+allow_anonymous true
+""")
+    try:
+        first = Client(tcp, client_id="first")
+        second = Client(tcp, client_id="second")
+        assert mqtt_connect_answer(tcp) == b""
+        only_ws = Client(ws, client_id="only-ws", transport="websockets")
+        # The WebSocket listener's one place is taken, the TCP listener's count is its own.
+        with pytest.raises(Exception):
+            RawWebSocket(ws)
+        first.disconnect()
+        assert wait_until(lambda: mqtt_connect_answer(tcp) == CONNACK)
+        assert "max_connections (2)" in tern.output()
+        second.disconnect()
+        only_ws.disconnect()
+    finally:
+        assert tern.stop() == 0, tern.output()
+
+
+def test_per_listener_settings_make_anonymous_access_per_listener(tmp_path):
+    open_port, closed_port, global_port = find_free_port(), find_free_port(), find_free_port()
+    # Mosquitto 2.0: with per_listener_settings true, each listener needs its own allow_anonymous true.
+    tern = ConfiguredTern(tmp_path, f"""
+per_listener_settings true
+listener {open_port} 127.0.0.1
+allow_anonymous true
+listener {closed_port} 127.0.0.1
+protocol websockets
+""")
+    try:
+        assert mqtt_connect_answer(open_port) == CONNACK
+        refused = Client(closed_port, client_id="anonymous-ws", protocol=V311, transport="websockets")
+        assert str(refused.connack[1]) == "Not authorized"
+    finally:
+        assert tern.stop() == 0, tern.output()
+    # Without it, one allow_anonymous true opens every listener.
+    tern = ConfiguredTern(tmp_path, f"""
+listener {global_port} 127.0.0.1
+listener {closed_port} 127.0.0.1
+protocol websockets
+allow_anonymous true
+""")
+    try:
+        assert mqtt_connect_answer(global_port) == CONNACK
+        assert Client(closed_port, client_id="anonymous-ws", transport="websockets").connack[1] == 0
+    finally:
+        assert tern.stop() == 0, tern.output()
