@@ -170,10 +170,10 @@ struct Serve: AsyncParsableCommand {
     /// Each listener's transport (TLS contexts read from their files); an unusable TLS setting ends the process
     /// with status 1.
     static func transports(of configuration: BrokerConfiguration, logger: Logger) throws -> [ListenerTransport] {
-        let maximumPacketSize = configuration.brokerSettings().maximumPacketSize
+        let settings = configuration.brokerSettings()
         return try configuration.listeners.map { listener in
             do {
-                let (transport, warnings) = try ListenerTransport.load(listener, maximumPacketSize: maximumPacketSize)
+                let (transport, warnings) = try ListenerTransport.load(listener, settings: settings)
                 for warning in warnings { logger.warning("listener \(listener.port): \(warning)") }
                 return transport
             } catch {

@@ -254,3 +254,19 @@ allow_anonymous true
         assert Client(closed_port, client_id="anonymous-ws", transport="websockets").connack[1] == 0
     finally:
         assert tern.stop() == 0, tern.output()
+
+
+def test_a_connection_that_never_upgrades_is_closed(tmp_path):
+    port = find_free_port()
+    tern = ConfiguredTern(tmp_path, f"""
+connect_timeout 1
+listener {port} 127.0.0.1
+protocol websockets
+allow_anonymous true
+""")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"GET /mqtt HTTP/1.1\r\n")   # and nothing more
+            assert sock.recv(1) == b""
+    finally:
+        assert tern.stop() == 0, tern.output()

@@ -3,16 +3,27 @@ import NIOHTTP1
 
 /// The answer of a WebSocket listener to an HTTP request that it does not upgrade: 426 Upgrade Required for a plain
 /// request (a browser opening the address as a page), 403 for a page from an origin that is not allowed, 400 for a
-/// WebSocket request without an MQTT subprotocol; then the connection is closed.
+/// WebSocket request without an MQTT subprotocol; then the connection is closed. It also closes a connection that
+/// has not upgraded within `upgradeTimeout`. The upgrade removes it.
 final class HTTPRequestRefusal: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let settings: WebSocketSettings
     private var head: HTTPRequestHead?
+    private var deadline: Scheduled<Void>?
 
     init(settings: WebSocketSettings) {
         self.settings = settings
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: settings.upgradeTimeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -25,7 +25,7 @@ public final class ListenerTransport: Sendable {
 
     /// The transport a configured listener asks for; reads its TLS files.
     /// - Returns: the transport and warnings about settings without effect.
-    public static func load(_ listener: BrokerConfiguration.Listener, maximumPacketSize: Int)
+    public static func load(_ listener: BrokerConfiguration.Listener, settings: BrokerSettings)
         throws(TLSSetupError) -> (transport: ListenerTransport, warnings: [String])
     {
         var tls: ServerTLSContext?
@@ -36,7 +36,8 @@ public final class ListenerTransport: Sendable {
         // A frame carries at most a whole packet, plus room for a few packets to share it.
         let webSocket = listener.transport == .websockets
             ? WebSocketSettings(allowedOrigins: listener.allowedOrigins,
-                                maximumFrameSize: max(maximumPacketSize, 1 << 16) &+ (1 << 16))
+                                maximumFrameSize: max(settings.maximumPacketSize, 1 << 16) &+ (1 << 16),
+                                upgradeTimeout: .seconds(settings.connectTimeout))
             : nil
         return (ListenerTransport(tls: tls, webSocket: webSocket, maxConnections: listener.maxConnections), warnings)
     }

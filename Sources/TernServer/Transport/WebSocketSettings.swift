@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// How a WebSocket listener accepts the HTTP upgrade.
@@ -10,10 +11,16 @@ public struct WebSocketSettings: Sendable, Equatable {
     public var allowedOrigins: [String]
     /// The largest WebSocket frame accepted from a client, in bytes.
     public var maximumFrameSize: Int
+    /// How long a new connection may take to complete the upgrade; then it is closed (the broker's connect timeout
+    /// starts after the upgrade).
+    public var upgradeTimeout: TimeAmount
 
-    public init(allowedOrigins: [String] = [], maximumFrameSize: Int = 1 << 28) {
+    public init(allowedOrigins: [String] = [], maximumFrameSize: Int = 1 << 28,
+                upgradeTimeout: TimeAmount = .seconds(10))
+    {
         self.allowedOrigins = allowedOrigins
         self.maximumFrameSize = min(maximumFrameSize, Int(UInt32.max))
+        self.upgradeTimeout = upgradeTimeout
     }
 
     /// Whether a request's `Origin` header lets it in.
