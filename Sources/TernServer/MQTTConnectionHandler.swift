@@ -94,9 +94,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A failed TLS handshake (unknown CA, expired or missing client certificate) is worth telling.
-        let level: Logger.Level = error is NIOSSLError || error is BoringSSLError ? .notice : .debug
-        logger.log(level: level, "connection \(remoteAddress): \(error)")
+        if error is NIOSSLError || error is BoringSSLError {
+            // A refused client certificate (unknown CA, expired, missing) or a client that does not trust ours.
+            logger.notice("connection \(remoteAddress): TLS failed: \(ListenerTransport.tlsFailureReason(error))")
+        } else {
+            logger.debug("connection \(remoteAddress): \(error)")
+        }
         context.close(promise: nil)
     }
 

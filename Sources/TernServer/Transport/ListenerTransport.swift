@@ -96,6 +96,15 @@ public final class ListenerTransport: Sendable {
 
     private static let refusalName = "HTTPRequestRefusal"
 
+    /// BoringSSL's reasons in a TLS error (`CERTIFICATE_VERIFY_FAILED`), without its codes and source paths.
+    static func tlsFailureReason(_ error: Error) -> String {
+        let text = "\(error)"
+        let reasons = text.split(separator: "OPENSSL_internal:").dropFirst().map { part in
+            part.prefix { $0 != " " && $0 != "]" && $0 != ")" }
+        }
+        return reasons.isEmpty ? text : reasons.joined(separator: ", ")
+    }
+
     /// The verified certificate a client presented, when the connection is over TLS; call on the channel's loop.
     static func clientCertificate(of channel: Channel) -> ClientCertificateIdentity? {
         guard let certificate = try? channel.pipeline.syncOperations.nioSSL_peerCertificate() else { return nil }
