@@ -47,6 +47,11 @@ class TestPKI:
     def path(self, name: str) -> str:
         return str(self.directory / name)
 
+    def server_settings(self) -> str:
+        """The listener lines for the test CA and the server certificate."""
+        return (f"cafile {self.path('ca.crt')}\ncertfile {self.path('server.crt')}\n"
+                f"keyfile {self.path('server.key')}\n")
+
     def _key(self, name: str) -> None:
         openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f"{name}.key",
                 cwd=self.directory)

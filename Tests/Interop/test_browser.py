@@ -26,8 +26,7 @@ import pytest
 from conftest import find_free_port
 from mqtt_helpers import Client
 from pki import TestPKI
-from tern_broker import tern_binary
-from transports import NODE_MODULES, ConfiguredTern
+from transports import NODE_MODULES, ConfiguredTern, password_file
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ESBUILD = shutil.which("esbuild")
@@ -157,20 +156,14 @@ def site():
 def broker(site, tmp_path):
     _, pki, _ = site
     tcp, ws, wss = find_free_port(), find_free_port(), find_free_port()
-    passwd = tmp_path / "passwd"
-    assert subprocess.run([str(tern_binary()), "passwd", "-c", "-b", str(passwd), "user", "secret"],
-                          capture_output=True).returncode == 0
     tern = ConfiguredTern(tmp_path, f"""
-password_file {passwd}
+password_file {password_file(tmp_path)}
 listener {tcp} 127.0.0.1
 listener {ws} 127.0.0.1
 protocol websockets
 listener {wss} 127.0.0.1
 protocol websockets
-cafile {pki.path("ca.crt")}
-certfile {pki.path("server.crt")}
-keyfile {pki.path("server.key")}
-""")
+{pki.server_settings()}""")
     tern.ports = {"tcp": tcp, "ws": ws, "wss": wss}
     yield tern
     assert tern.stop() == 0, tern.output()

@@ -28,8 +28,7 @@ from conftest import find_free_port
 from mqtt_helpers import V311, V5, Client, wait_until
 from pki import CLIENT_SUBJECT_RFC2253, TestPKI
 from tern_broker import tern_binary
-from transports import ConfiguredTern, mqttjs_available, node_binary, NODE_MODULES, start_mqttjs_round_trip, \
-    wait_for_line
+from transports import NODE_MODULES, ConfiguredTern, mqttjs_available, node_binary, password_file, wait_for_line
 
 CONNECT = bytes([0x10, 0x0F, 0x00, 0x04]) + b"MQTT" + bytes([0x04, 0x02, 0x00, 0x3C, 0x00, 0x03]) + b"tls"
 needs_mosquitto_clients = pytest.mark.skipif(shutil.which("mosquitto_pub") is None,
@@ -56,8 +55,7 @@ def broker(pki):
     (directory / "acl").write_text(
         "user sensor-1\ntopic readwrite identity/#\n\n"
         f"user {CLIENT_SUBJECT_RFC2253}\ntopic readwrite subject/#\n")
-    ca, cert, key = pki.path("ca.crt"), pki.path("server.crt"), pki.path("server.key")
-    server = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+    server = pki.server_settings()
     tern = ConfiguredTern(directory, f"""
 per_listener_settings true
 listener {ports.tcp} 127.0.0.1
@@ -192,20 +190,16 @@ def test_the_certificate_names_the_user(broker, pki, kind):
     client.disconnect()
 
 
-def test_an_encrypted_key_stops_the_broker_with_a_clear_message(pki, tmp_path):
+def test_an_encrypted_or_missing_key_stops_the_broker_with_a_clear_message(pki, tmp_path):
     config = tmp_path / "tern.conf"
-    config.write_text(f"listener {find_free_port()} 127.0.0.1\ncertfile {pki.path('server.crt')}\n"
-                      f"keyfile {pki.path('server-encrypted.key')}\n")
-    result = subprocess.run([str(tern_binary()), "serve", "-c", str(config)], capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 1
-    assert "server-encrypted.key is encrypted with a passphrase" in result.stderr
-    config.write_text(f"listener {find_free_port()} 127.0.0.1\ncertfile {pki.path('server.crt')}\n"
-                      f"keyfile {tmp_path / 'missing.key'}\n")
-    result = subprocess.run([str(tern_binary()), "serve", "-c", str(config)], capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 1
-    assert "missing.key: cannot read" in result.stderr
+    for key, message in [(pki.path("server-encrypted.key"), "server-encrypted.key is encrypted with a passphrase"),
+                         (tmp_path / "missing.key", "missing.key: cannot read")]:
+        config.write_text(f"listener {find_free_port()} 127.0.0.1\ncertfile {pki.path('server.crt')}\n"
+                          f"keyfile {key}\n")
+        result = subprocess.run([str(tern_binary()), "serve", "-c", str(config)], capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 1
+        assert message in result.stderr
 
 
 SEED_EXAMPLE = r"""
@@ -238,19 +232,13 @@ setTimeout(() => process.exit(3), 20000);
 @pytest.mark.skipif(not mqttjs_available(), reason="node and Debian's node-mqtt are needed (scripts/test installs)")
 def test_the_fundamentals_wss_example_runs_as_written(pki, tmp_path):
     tcp, wss = find_free_port(), find_free_port()
-    passwd = tmp_path / "passwd"
-    assert subprocess.run([str(tern_binary()), "passwd", "-c", "-b", str(passwd), "user", "secret"],
-                          capture_output=True).returncode == 0
     # The document's mosquitto.conf block; addresses, paths and a password file added.
     tern = ConfiguredTern(tmp_path, f"""
 listener {tcp} 127.0.0.1
 protocol mqtt
 listener {wss} 127.0.0.1
 protocol websockets
-cafile {pki.path("ca.crt")}
-certfile {pki.path("server.crt")}
-keyfile {pki.path("server.key")}
-password_file {passwd}
+{pki.server_settings()}password_file {password_file(tmp_path)}
 """)
     environment = dict(os.environ, NODE_PATH=NODE_MODULES)
     node = subprocess.Popen([node_binary(), "-e", SEED_EXAMPLE, f"wss://127.0.0.1:{wss}/mqtt", pki.path("ca.crt")],

@@ -30,6 +30,16 @@ class ConfiguredTern(TernBroker):
             wait_for_port("127.0.0.1", int(port), deadline, self.process)
 
 
+def password_file(directory: Path, user: str = "user", password: str = "secret") -> Path:
+    """A password file with one user, written by `tern passwd`."""
+    from tern_broker import tern_binary
+    path = Path(directory) / "passwd"
+    result = subprocess.run([str(tern_binary()), "passwd", "-c", "-b", str(path), user, password],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
 def handshake_request(port: int, path: str = "/mqtt", protocol: str | None = "mqtt", origin: str | None = None,
                       upgrade: bool = True) -> bytes:
     lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]

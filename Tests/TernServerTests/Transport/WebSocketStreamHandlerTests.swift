@@ -27,6 +27,14 @@ import Testing
         return bytes
     }
 
+    /// The close frame the handler sent, and its status code.
+    private func closeCode(_ channel: EmbeddedChannel) throws -> WebSocketErrorCode? {
+        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        #expect(close.opcode == .connectionClose)
+        var data = close.data
+        return data.readWebSocketErrorCode()
+    }
+
     private let connect: [UInt8] = [0x10, 0x0C, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3C,
                                     0x00, 0x00]
     private let pingreq: [UInt8] = [0xC0, 0x00]
@@ -75,10 +83,7 @@ import Testing
     @Test func aCloseFrameIsEchoedAndTheConnectionCloses() throws {
         let channel = try channel()
         try channel.writeInbound(clientFrame(.connectionClose, [0x03, 0xE9]))   // 1001 going away
-        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        #expect(close.opcode == .connectionClose)
-        var data = close.data
-        #expect(data.readWebSocketErrorCode() == .goingAway)
+        #expect(try closeCode(channel) == .goingAway)
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
     }
@@ -87,10 +92,7 @@ import Testing
         let channel = try channel()
         try channel.writeInbound(clientFrame(.text, Array("hello".utf8)))
         #expect(try readBytes(channel).isEmpty)
-        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        #expect(close.opcode == .connectionClose)
-        var data = close.data
-        #expect(data.readWebSocketErrorCode() == .unacceptableData)
+        #expect(try closeCode(channel) == .unacceptableData)
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
     }
@@ -102,10 +104,7 @@ import Testing
         channel.embeddedEventLoop.run()
         let connack = try #require(try channel.readOutbound(as: WebSocketFrame.self))
         #expect(connack.opcode == .binary)
-        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        #expect(close.opcode == .connectionClose)
-        var data = close.data
-        #expect(data.readWebSocketErrorCode() == .normalClosure)
+        #expect(try closeCode(channel) == .normalClosure)
         #expect(!channel.isActive)
     }
 
