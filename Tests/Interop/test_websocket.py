@@ -215,7 +215,7 @@ allow_anonymous true
         assert mqtt_connect_answer(tcp) == b""
         only_ws = Client(ws, client_id="only-ws", transport="websockets")
         # The WebSocket listener's one place is taken, the TCP listener's count is its own.
-        with pytest.raises(Exception):
+        with pytest.raises((EOFError, ConnectionResetError)):
             RawWebSocket(ws)
         first.disconnect()
         assert wait_until(lambda: mqtt_connect_answer(tcp) == CONNACK)

@@ -62,6 +62,8 @@ def read_http_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]
         if not chunk:
             break
         data += chunk
+    if not data:
+        raise EOFError("closed without an HTTP response")
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
