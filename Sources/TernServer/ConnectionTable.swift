@@ -93,12 +93,15 @@ final class ConnectionTable {
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.
-    fileprivate func authenticate(_ request: AuthenticationRequest) {
-        guard let entry = entries[request.connection] else { return }
+    fileprivate func authenticate(_ connect: AuthenticationRequest) {
+        guard let entry = entries[connect.connection] else { return }
         guard let authenticator = entry.authenticator else {
-            authenticationCompleted?(request.connection, .accepted(username: request.username))
+            authenticationCompleted?(connect.connection, .accepted(username: connect.username))
             return
         }
+        var withCertificate = connect
+        withCertificate.clientCertificate = ListenerTransport.clientCertificate(of: entry.channel)
+        let request = withCertificate
         let loop = entry.channel.eventLoop
         let table = NIOLoopBound(self, eventLoop: loop)
         threadPool.runIfActive(eventLoop: loop) {

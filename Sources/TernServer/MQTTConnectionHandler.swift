@@ -1,6 +1,7 @@
 import Logging
 import MQTTCore
 import NIOCore
+import NIOSSL
 import TernBroker
 
 /// The channel handler of one MQTT connection: decodes the bytes into packets, hands them to the broker, and
@@ -31,12 +32,21 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// The version packets to this client are encoded with; 3.1.1 until its CONNECT says otherwise.
     var protocolVersion: ProtocolVersion { decoder.protocolVersion ?? .v3_1_1 }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added after a WebSocket upgrade, to a channel already active.
+        if context.channel.isActive { opened(context.channel) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
-        let id = table.register(channel: context.channel, handler: self, authenticator: authenticator)
-        self.id = id
-        remoteAddress = context.channel.remoteAddress.map(MQTTServer.display) ?? "?"
-        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
+        if id == nil { opened(context.channel) }
         context.fireChannelActive()
+    }
+
+    private func opened(_ channel: Channel) {
+        let id = table.register(channel: channel, handler: self, authenticator: authenticator)
+        self.id = id
+        remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
+        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -84,7 +94,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("connection \(remoteAddress): \(error)")
+        if error is NIOSSLError || error is BoringSSLError {
+            // A refused client certificate (unknown CA, expired, missing) or a client that does not trust ours.
+            logger.notice("connection \(remoteAddress): TLS failed: \(ListenerTransport.tlsFailureReason(error))")
+        } else {
+            logger.debug("connection \(remoteAddress): \(error)")
+        }
         context.close(promise: nil)
     }
 

@@ -5,20 +5,25 @@ import NIOCore
 import NIOPosix
 import TernBroker
 
-/// Runs the broker on TCP listeners. The broker core and every connection live on one event loop, so the core
+/// Runs the broker on TCP, TLS, WebSocket and secure WebSocket listeners. The broker core and every connection live on one event loop, so the core
 /// needs no locks; the loop flushes each connection once per read cycle or timer tick.
 public final class MQTTServer: Sendable {
-    /// A host and port to listen on (port 0 picks a free port), and who may connect there.
+    /// A host and port to listen on (port 0 picks a free port), who may connect there, and how.
     public struct Listener: Sendable {
         public var host: String
         public var port: Int
         /// Checks every CONNECT on this listener; nil lets every client in.
         public var authenticator: (any ConnectionAuthenticator)?
+        /// TLS, WebSocket and the connection limit; nil for plain TCP without a limit.
+        public var transport: ListenerTransport?
 
-        public init(host: String, port: Int, authenticator: (any ConnectionAuthenticator)? = nil) {
+        public init(host: String, port: Int, authenticator: (any ConnectionAuthenticator)? = nil,
+                    transport: ListenerTransport? = nil)
+        {
             self.host = host
             self.port = port
             self.authenticator = authenticator
+            self.transport = transport
         }
     }
 
@@ -80,6 +85,7 @@ public final class MQTTServer: Sendable {
                 // loopback addresses on one port.
                 let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
                 let authenticator = listener.authenticator
+                let transport = listener.transport ?? ListenerTransport()
                 var bootstrap = ServerBootstrap(group: group)
                 if listener.host.contains(":") {
                     // IPv6 only, so that `::` and `0.0.0.0` can both be bound on one port, as Mosquitto does.
@@ -93,10 +99,10 @@ public final class MQTTServer: Sendable {
                     .childChannelOption(.socketOption(.so_keepalive), value: 1)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            let handler = MQTTConnectionHandler(
-                                broker: state.value.broker, table: state.value.table, authenticator: authenticator,
-                                logger: connectionLogger)
-                            try channel.pipeline.syncOperations.addHandler(handler)
+                            try transport.configure(channel, logger: logger) {
+                                MQTTConnectionHandler(broker: state.value.broker, table: state.value.table,
+                                                      authenticator: authenticator, logger: connectionLogger)
+                            }
                         }
                     }
                     .bind(host: listener.host, port: chosenPort).get()
@@ -104,7 +110,7 @@ public final class MQTTServer: Sendable {
                 if let address = channel.localAddress {
                     bound.append(address)
                     if listener.port == 0 && port == nil { port = address.port }
-                    logger.notice("listening on \(Self.display(address))")
+                    logger.notice("listening on \(Self.display(address))\(transport.summary)")
                 }
             } catch {
                 lastError = error

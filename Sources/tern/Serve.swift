@@ -18,7 +18,8 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             With no options the broker listens on 127.0.0.1 and ::1, port 1883, and accepts anonymous clients \
             there only, as Mosquitto 2.0 does by default. With -c it reads a mosquitto.conf-style file (see \
-            docs/configuration.md); SIGHUP reloads the file's password and ACL files and allow_anonymous.
+            docs/configuration.md); SIGHUP reloads the file's password and ACL files, allow_anonymous and the \
+            listeners' TLS certificates.
             """)
 
     @Option(name: [.short, .long], help: "A configuration file in mosquitto.conf syntax.")
@@ -70,12 +71,14 @@ struct Serve: AsyncParsableCommand {
         let authenticators: [ListenerAuthenticator?] =
             config == nil ? configuration.listeners.map { _ in nil } : securities.map(ListenerAuthenticator.init)
 
+        let transports = try Self.transports(of: configuration, logger: logger)
         let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger,
                                 connectionMessages: configuration.logging.connectionMessages)
         var listeners: [MQTTServer.Listener] = []
-        for (listener, authenticator) in zip(configuration.listeners, authenticators) {
+        for ((listener, authenticator), transport) in zip(zip(configuration.listeners, authenticators), transports) {
             for host in Self.hosts(of: listener) {
-                listeners.append(.init(host: host, port: listener.port, authenticator: authenticator))
+                listeners.append(.init(host: host, port: listener.port, authenticator: authenticator,
+                                       transport: transport))
             }
         }
         let signals = Self.signals()
@@ -87,7 +90,8 @@ struct Serve: AsyncParsableCommand {
                     logger.notice("received SIGHUP: no configuration file to reload")
                     continue
                 }
-                await Self.reload(config, port: port, into: authenticators, server: server, logger: logger)
+                await Self.reload(config, port: port, into: authenticators, transports: transports, server: server,
+                                  logger: logger)
                 continue
             }
             logger.notice("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
@@ -107,7 +111,7 @@ struct Serve: AsyncParsableCommand {
             try refuseUnimplemented(configuration)
             var securities: [ListenerSecurity] = []
             for listener in configuration.listeners {
-                let (security, aclWarnings) = try ListenerSecurity.load(listener.security)
+                let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
                 warnings += aclWarnings
                 securities.append(security)
             }
@@ -121,29 +125,17 @@ struct Serve: AsyncParsableCommand {
     /// Settings that parse but that this build cannot honour yet: refused rather than silently ignored.
     static func refuseUnimplemented(_ configuration: BrokerConfiguration) throws(ConfigurationDiagnostic) {
         let file = configuration.files.first ?? "configuration"
-        for listener in configuration.listeners {
-            if listener.transport == .websockets {
-                throw ConfigurationDiagnostic(file: file, line: nil, message: """
-                    listener \(listener.port): protocol websockets is not supported yet
-                    """)
-            }
-            if listener.tls != nil {
-                throw ConfigurationDiagnostic(file: file, line: nil, message: """
-                    listener \(listener.port): TLS (certfile, keyfile) is not supported yet
-                    """)
-            }
-            if listener.maxConnections != nil {
-                throw ConfigurationDiagnostic(file: file, line: nil, message: """
-                    listener \(listener.port): max_connections is not supported yet
-                    """)
-            }
+        for listener in configuration.listeners where listener.httpDirectory != nil {
+            throw ConfigurationDiagnostic(file: file, line: nil, message: """
+                listener \(listener.port): http_dir (serving files over HTTP) is not supported yet
+                """)
         }
     }
 
     /// SIGHUP: reads the file again and swaps each listener's security in place; connected clients get the new
     /// access rules, and those no longer allowed are disconnected. A file that fails to load changes nothing.
     static func reload(_ path: String, port: Int, into authenticators: [ListenerAuthenticator?],
-                       server: MQTTServer, logger: Logger) async
+                       transports: [ListenerTransport], server: MQTTServer, logger: Logger) async
     {
         logger.notice("received SIGHUP: reloading \(path)")
         let configuration: BrokerConfiguration
@@ -153,7 +145,7 @@ struct Serve: AsyncParsableCommand {
             for warning in warnings { logger.warning("\(warning)") }
             configuration = loaded
             for listener in configuration.listeners {
-                let (security, aclWarnings) = try ListenerSecurity.load(listener.security)
+                let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
                 for warning in aclWarnings { logger.warning("\(warning)") }
                 securities.append(security)
             }
@@ -167,11 +159,36 @@ struct Serve: AsyncParsableCommand {
         for (authenticator, security) in zip(authenticators, securities) {
             authenticator?.security = security
         }
+        // Renewed certificates serve new connections; open ones keep theirs.
+        for (transport, listener) in zip(transports, configuration.listeners) {
+            guard let tls = transport.tls, let settings = listener.tls else { continue }
+            do {
+                for warning in try tls.reload(settings) { logger.warning("listener \(listener.port): \(warning)") }
+            } catch {
+                logger.error("listener \(listener.port): keeping the previous certificates: \(error)")
+            }
+        }
         do {
             try await server.reauthorizeConnectedClients()
             logger.notice("reloaded \(path)")
         } catch {
             logger.error("reload: \(error)")
+        }
+    }
+
+    /// Each listener's transport (TLS contexts read from their files); an unusable TLS setting ends the process
+    /// with status 1.
+    static func transports(of configuration: BrokerConfiguration, logger: Logger) throws -> [ListenerTransport] {
+        let settings = configuration.brokerSettings()
+        return try configuration.listeners.map { listener in
+            do {
+                let (transport, warnings) = try ListenerTransport.load(listener, settings: settings)
+                for warning in warnings { logger.warning("listener \(listener.port): \(warning)") }
+                return transport
+            } catch {
+                printError("error: listener \(listener.port): \(error)")
+                throw ExitCode(1)
+            }
         }
     }
 

@@ -24,12 +24,21 @@ class Client:
     """A paho client (callback API 2) running its network loop in a thread, recording what it receives."""
 
     def __init__(self, port, client_id="", protocol=V5, clean=True, session_expiry=None, will=None,
-                 host="127.0.0.1", keepalive=60, callback_api=mqtt.CallbackAPIVersion.VERSION2):
+                 host="127.0.0.1", keepalive=60, callback_api=mqtt.CallbackAPIVersion.VERSION2,
+                 transport="tcp", ws_path="/mqtt", tls=None, username=None, password=None):
+        """`transport="websockets"` connects over WebSocket at `ws_path`; `tls` (a dict of `tls_set` arguments,
+        e.g. {"ca_certs": ...}) over TLS; `username`/`password` are sent in CONNECT."""
         self.protocol = protocol
-        kwargs = {"client_id": client_id, "protocol": protocol}
+        kwargs = {"client_id": client_id, "protocol": protocol, "transport": transport}
         if protocol != V5:
             kwargs["clean_session"] = clean
         self.client = mqtt.Client(callback_api, **kwargs)
+        if transport == "websockets":
+            self.client.ws_set_options(path=ws_path)
+        if tls is not None:
+            self.client.tls_set(**tls)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.messages = []
         self.connack = None
         self.disconnect_reason = None

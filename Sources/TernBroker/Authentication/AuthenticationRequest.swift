@@ -9,6 +9,9 @@ public struct AuthenticationRequest: Sendable {
     public let clientIdentifier: String
     public let username: String?
     public let password: ByteBuffer?
+    /// The verified certificate the client presented over TLS; nil on a plain connection or without a certificate.
+    /// The server fills it in, the broker core never sees one.
+    public var clientCertificate: ClientCertificateIdentity? = nil
 }
 
 /// The server's answer to an `AuthenticationRequest`.

@@ -28,13 +28,16 @@ extension BrokerConfiguration {
         public var tls: TLS?
         /// Directory of files served over HTTP by a WebSocket listener (Mosquitto's `http_dir`), absolute.
         public var httpDirectory: String?
+        /// The origins browser pages may connect from to a WebSocket listener (`websockets_origin`, Tern's own);
+        /// empty allows every origin, as Mosquitto does.
+        public var allowedOrigins: [String]
         /// Who may connect here. With `per_listener_settings false` this is the broker-wide `security`, the same
         /// for every listener; with `true`, the settings written after this listener's `listener` line.
         public var security: Security
 
         public init(port: Int, address: String? = nil, socketDomain: SocketDomain? = nil,
                     transport: Transport = .mqtt, maxConnections: Int? = nil, tls: TLS? = nil,
-                    httpDirectory: String? = nil, security: Security = Security())
+                    httpDirectory: String? = nil, allowedOrigins: [String] = [], security: Security = Security())
         {
             self.port = port
             self.address = address
@@ -43,6 +46,7 @@ extension BrokerConfiguration {
             self.maxConnections = maxConnections
             self.tls = tls
             self.httpDirectory = httpDirectory
+            self.allowedOrigins = allowedOrigins
             self.security = security
         }
     }

@@ -13,6 +13,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case `protocol`
     case maxConnections = "max_connections"
     case httpDirectory = "http_dir"
+    /// Tern's own: an origin browser pages may open WebSocket connections from (repeatable).
+    case websocketsOrigin = "websockets_origin"
     case cafile, capath, certfile, keyfile
     case requireCertificate = "require_certificate"
     case tlsVersion = "tls_version"
@@ -73,7 +75,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         switch self {
         case .listener, .includeDirectory, .perListenerSettings:
             .structure
-        case .socketDomain, .protocol, .maxConnections, .httpDirectory, .cafile, .capath, .certfile, .keyfile,
+        case .socketDomain, .protocol, .maxConnections, .httpDirectory, .websocketsOrigin, .cafile, .capath, .certfile, .keyfile,
              .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13, .dhparamfile, .useIdentityAsUsername,
              .useSubjectAsUsername:
             .listener

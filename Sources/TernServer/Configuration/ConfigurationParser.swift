@@ -217,6 +217,8 @@ struct ConfigurationParser {
             listener.maxConnections = value < 0 ? nil : value
         case .httpDirectory:
             listener.httpDirectory = try path(line)
+        case .websocketsOrigin:
+            listener.allowedOrigins.append(try word(line))
         default:
             // A switch set to false (`require_certificate false`) asks for nothing, on a plain listener too.
             if try applyTLS(key, line, to: &listener) {

@@ -8,6 +8,7 @@ struct ListenerDraft: Sendable {
     var transport: BrokerConfiguration.Listener.Transport = .mqtt
     var maxConnections: Int?
     var httpDirectory: String?
+    var allowedOrigins: [String] = []
     var security = SecurityDraft()
 
     var certificateFile: String?
@@ -56,7 +57,8 @@ struct ListenerDraft: Sendable {
         }
         return BrokerConfiguration.Listener(
             port: port, address: address, socketDomain: socketDomain, transport: transport,
-            maxConnections: maxConnections, tls: tls, httpDirectory: httpDirectory, security: security)
+            maxConnections: maxConnections, tls: tls, httpDirectory: httpDirectory, allowedOrigins: allowedOrigins,
+            security: security)
     }
 
     /// A diagnostic about the whole listener, at its `listener` line.

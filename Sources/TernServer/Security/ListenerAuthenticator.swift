@@ -17,7 +17,8 @@ public final class ListenerAuthenticator: ConnectionAuthenticator {
     }
 
     public func authenticate(_ request: AuthenticationRequest) -> AuthenticationResult {
-        security.authenticate(username: request.username, password: request.password.map { Array($0.readableBytesView) })
+        security.authenticate(username: request.username, password: request.password.map { Array($0.readableBytesView) },
+                              certificate: request.clientCertificate)
     }
 
     public func reauthorize(username: String?) -> AuthenticationResult {

@@ -3,22 +3,36 @@ import TernBroker
 /// The security files of a listener, read: who may connect (`allow_anonymous`, `password_file`) and what each
 /// client may publish and receive (`acl_file`). Immutable; a reload reads the files again into a new value.
 public struct ListenerSecurity: Sendable {
+    /// Which part of a client's TLS certificate becomes its user name, in place of the CONNECT's.
+    public enum CertificateUsername: Sendable, Equatable {
+        /// The subject's Common Name (`use_identity_as_username`).
+        case commonName
+        /// The whole subject (`use_subject_as_username`).
+        case subject
+    }
+
     public let allowAnonymous: Bool
     public let passwordFile: PasswordFile?
     public let accessControlList: AccessControlList?
+    /// When set, the client's certificate names the user and the password file is not consulted, as in Mosquitto.
+    public let certificateUsername: CertificateUsername?
 
-    public init(allowAnonymous: Bool, passwordFile: PasswordFile? = nil, accessControlList: AccessControlList? = nil) {
+    public init(allowAnonymous: Bool, passwordFile: PasswordFile? = nil, accessControlList: AccessControlList? = nil,
+                certificateUsername: CertificateUsername? = nil)
+    {
         self.allowAnonymous = allowAnonymous
         self.passwordFile = passwordFile
         self.accessControlList = accessControlList
+        self.certificateUsername = certificateUsername
     }
 
     /// Reads the password and ACL files the configuration names.
     ///
+    /// - Parameter tls: the listener's TLS settings, for `use_identity_as_username` / `use_subject_as_username`.
     /// - Returns: the security, and the ACL file's warnings (valid lines that are probably mistakes) to log.
     /// - Throws: the first problem, naming the file and line; the broker must not start (or keep its previous
     ///   security on reload).
-    public static func load(_ settings: BrokerConfiguration.Security)
+    public static func load(_ settings: BrokerConfiguration.Security, tls: BrokerConfiguration.TLS? = nil)
         throws(ListenerSecurityError) -> (security: ListenerSecurity, warnings: [String])
     {
         var passwordFile: PasswordFile?
@@ -35,8 +49,10 @@ public struct ListenerSecurity: Sendable {
                 accessControlList = try AccessControlList(parsing: String(decoding: bytes, as: UTF8.self), path: path)
             } catch { throw .accessControlList(error) }
         }
+        let certificateUsername: CertificateUsername? =
+            tls?.useSubjectAsUsername == true ? .subject : tls?.useIdentityAsUsername == true ? .commonName : nil
         let security = ListenerSecurity(allowAnonymous: settings.allowAnonymous, passwordFile: passwordFile,
-                                        accessControlList: accessControlList)
+                                        accessControlList: accessControlList, certificateUsername: certificateUsername)
         return (security, accessControlList?.warnings.map(\.description) ?? [])
     }
 
@@ -47,6 +63,24 @@ public struct ListenerSecurity: Sendable {
     ///
     /// Verifying a password hashes it (slowly, by design): call this off the event loop.
     public func authenticate(username: String?, password: [UInt8]?) -> AuthenticationResult {
+        authenticate(username: username, password: password, certificate: nil)
+    }
+
+    /// As `authenticate(username:password:)`, for a client that may have presented a TLS certificate. With
+    /// `certificateUsername` set, the user name comes from the certificate and the CONNECT's user name and password
+    /// are ignored; a client without a certificate, or whose certificate has no Common Name when that is the user
+    /// name, is refused with 0x86 Bad User Name or Password (return code 4), as Mosquitto answers.
+    public func authenticate(username: String?, password: [UInt8]?, certificate: ClientCertificateIdentity?)
+        -> AuthenticationResult
+    {
+        if let certificateUsername {
+            let name = switch certificateUsername {
+            case .commonName: certificate?.commonName
+            case .subject: certificate?.subject
+            }
+            guard let name else { return .refused(.badUserNameOrPassword) }
+            return .accepted(username: name, accessControl: accessControlList)
+        }
         let accepted = AuthenticationResult.accepted(username: username, accessControl: accessControlList)
         guard let username else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
         guard let passwordFile else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
@@ -58,6 +92,7 @@ public struct ListenerSecurity: Sendable {
     /// takes effect at the user's next connection.)
     public func reauthorize(username: String?) -> AuthenticationResult {
         let accepted = AuthenticationResult.accepted(username: username, accessControl: accessControlList)
+        if certificateUsername != nil { return accepted }
         guard let username, let passwordFile else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
         return passwordFile.contains(username: username) ? accepted : .refused(.notAuthorized)
     }

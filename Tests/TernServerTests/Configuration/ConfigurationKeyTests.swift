@@ -105,6 +105,9 @@ import Testing
         .listener("max_connections 100") { l, _ in l.maxConnections == 100 },
         .listener("max_connections -1") { l, _ in l.maxConnections == nil },
         .listener("protocol websockets\nhttp_dir www") { l, directory in l.httpDirectory == directory + "/www" },
+        .listener("protocol websockets\nwebsockets_origin https://a.example") { l, _ in
+            l.allowedOrigins == ["https://a.example"]
+        },
         .tls("") { tls, directory in
             tls.certificateFile == directory + "/server.pem" && tls.keyFile == directory + "/server.key"
                 && tls.caFile == nil && !tls.requireCertificate && tls.minimumVersion == nil

@@ -21,6 +21,23 @@ import Testing
         #expect(!configuration.isLocalOnly)
     }
 
+    /// `websockets_origin` (Tern's own) may be repeated and belongs to its listener.
+    @Test func allowedOriginsAreCollectedPerListener() throws {
+        let directory = try ConfigurationDirectory()
+        let configuration = try directory.configuration("""
+            listener 9001
+            protocol websockets
+            websockets_origin https://app.example.com
+            websockets_origin http://localhost:3000
+
+            listener 9002
+            protocol websockets
+            """)
+        #expect(configuration.listeners.map(\.allowedOrigins) == [
+            ["https://app.example.com", "http://localhost:3000"], [],
+        ])
+    }
+
     /// The Mosquitto example of the users' document: plain MQTT on 1883, secure WebSocket on 8883.
     @Test func theUsersDocumentsListenerBlock() throws {
         let directory = try ConfigurationDirectory()
