@@ -21,6 +21,8 @@ final class TestBroker: @unchecked Sendable {
 
     let kind: Kind
     let port: Int
+    /// The port that `{port2}` stood for in a mosquitto configuration (0 for Tern).
+    private(set) var secondPort = 0
     private let process: Process?
     private let server: MQTTServer?
     let directory: URL
@@ -91,6 +93,10 @@ final class TestBroker: @unchecked Sendable {
                 if await canConnect(port: listenerLine ? port : port2) {
                     let broker = TestBroker(kind: .mosquitto, port: listenerLine ? port : port2, process: process,
                                             server: nil, directory: directory)
+                    broker.secondPort = port2
+                    if config.contains("{port2}") && listenerLine {
+                        _ = try await eventually(within: 5) { await canConnect(port: port2) }
+                    }
                     return broker
                 }
                 try await Task.sleep(for: .milliseconds(20))

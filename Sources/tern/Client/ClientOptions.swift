@@ -308,7 +308,7 @@ struct ClientOptions {
             if let caFile { tls.trustRoots = .file(caFile) }
             if let certFile, let keyFile {
                 tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
-                tls.privateKey = .file(keyFile)
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
             }
             if insecure { tls.certificateVerification = .noHostnameVerification }
             configuration.tls = tls
