@@ -23,7 +23,7 @@ final class TestBroker: @unchecked Sendable {
     let port: Int
     /// The port that `{port2}` stood for in a mosquitto configuration (0 for Tern).
     private(set) var secondPort = 0
-    private let process: Process?
+    private var process: Process?
     private let server: MQTTServer?
     let directory: URL
 
@@ -127,6 +127,25 @@ final class TestBroker: @unchecked Sendable {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
         if process != nil { try? FileManager.default.removeItem(at: directory) }
         if let server { Task { try? await server.shutdown() } }
+    }
+
+    /// Restarts mosquitto with the same configuration file (so on the same port); clients see the connection drop.
+    func restart() async throws {
+        guard let old = process else { return }
+        kill(old.processIdentifier, SIGKILL)
+        _ = try await eventually(within: 5) { !old.isRunning }
+        let restarted = Process()
+        restarted.executableURL = old.executableURL
+        restarted.arguments = old.arguments
+        restarted.standardInput = FileHandle.nullDevice
+        restarted.standardOutput = old.standardOutput
+        restarted.standardError = old.standardError
+        try restarted.run()
+        process = restarted
+        let port = self.port
+        guard try await eventually(within: 10, { await Self.canConnect(port: port) }) else {
+            throw TestBrokerError("mosquitto did not restart")
+        }
     }
 
     /// SIGTERM, then SIGKILL after 5 s; polls instead of blocking a concurrency thread in waitUntilExit.
