@@ -50,14 +50,17 @@ def pinned(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
-def start_tern(binary: str):
-    process = subprocess.Popen(pinned(0) + [binary, "serve", "-p", "0"], stderr=subprocess.PIPE, text=True)
+def start_tern(binary: str, directory: str):
+    # The log goes to a file: a pipe nobody drains would block the broker once it fills.
+    log_path = os.path.join(directory, "tern.log")
+    log = open(log_path, "w")
+    process = subprocess.Popen(pinned(0) + [binary, "serve", "-p", "0"], stdout=log, stderr=log)
     end = time.time() + 20
     while time.time() < end:
-        line = process.stderr.readline()
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", open(log_path).read())
         if match:
             return process, int(match.group(1))
+        time.sleep(0.05)
     raise RuntimeError("tern serve did not start")
 
 
@@ -99,7 +102,7 @@ def main() -> int:
     for name, scenario in SCENARIOS:
         row = {"scenario": name}
         # A fresh broker per scenario, so memory and CPU figures belong to that scenario alone.
-        for label, start in (("tern", lambda: start_tern(binary)), ("mosquitto", lambda: start_mosquitto(directory))):
+        for label, start in (("tern", lambda: start_tern(binary, directory)), ("mosquitto", lambda: start_mosquitto(directory))):
             process, port = start()
             try:
                 row[label] = run(binary, port, broker_pid(process), scenario, seconds)
