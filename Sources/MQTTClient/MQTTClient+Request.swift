@@ -40,11 +40,11 @@ extension MQTTClient {
                 group.cancelAll()
                 return first
             }
-            try? await subscription.unsubscribe()
+            _ = try? await subscription.unsubscribe()
             guard let response else { throw MQTTClientError.timeout }
             return response
         } catch {
-            try? await subscription.unsubscribe()
+            _ = try? await subscription.unsubscribe()
             throw error
         }
     }

@@ -199,7 +199,8 @@ struct Bench: AsyncParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         if !quiet && !json { FileHandle.standardError.write(Data("\n".utf8)) }
         let during = BrokerUsage(pid: brokerPid)
-        try await loop.submit { for connection in open { connection.disconnect() } }.get()
+        let opened = open
+        try await loop.submit { for connection in opened { connection.disconnect() } }.get()
         var result: [String: Double] = [
             "connections": Double(open.count), "seconds": round3(seconds),
             "connections_per_s": (Double(open.count) / seconds).rounded(),

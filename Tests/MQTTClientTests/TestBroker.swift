@@ -79,7 +79,7 @@ final class TestBroker: @unchecked Sendable {
             let file = directory.appendingPathComponent("mosquitto.conf")
             try text.write(to: file, atomically: true, encoding: .utf8)
             let log = directory.appendingPathComponent("mosquitto.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["-c", file.path]
