@@ -1,0 +1,42 @@
+import MQTTCore
+
+/// The messages of one `subscribe` call, as an `AsyncSequence`.
+///
+/// The sequence yields every message whose topic matches one of the subscription's filters, in the order they
+/// arrive. It ends after `unsubscribe()` or `MQTTClient.disconnect()`, and throws the reason when the connection
+/// is lost for good (with automatic reconnection it keeps going across reconnections).
+public struct MQTTSubscription: AsyncSequence, Sendable {
+    public typealias Element = MQTTMessage
+
+    /// The filters and options subscribed.
+    public let subscriptions: [Subscription]
+    /// The SUBACK's reason codes, one per filter: the granted QoS, or why the server refused that filter.
+    public let reasonCodes: [ReasonCode]
+    /// The SUBACK's properties (Reason String, user properties).
+    public let properties: Properties
+
+    let stream: AsyncThrowingStream<MQTTMessage, any Error>
+    let client: MQTTClient
+    let sinkID: UInt64
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<MQTTMessage, any Error>.AsyncIterator
+
+        public mutating func next() async throws -> MQTTMessage? {
+            try await base.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator())
+    }
+
+    /// True when the server granted at least one of the filters.
+    public var isGranted: Bool { reasonCodes.contains { $0.isSuccess } }
+
+    /// Unsubscribes from this subscription's filters and ends the sequence.
+    @discardableResult
+    public func unsubscribe(properties: Properties = []) async throws -> [ReasonCode] {
+        try await client.unsubscribe(subscriptions.map(\.topicFilter), properties: properties, endingStream: sinkID)
+    }
+}

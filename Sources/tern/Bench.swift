@@ -1,0 +1,256 @@
+import ArgumentParser
+import Foundation
+import MQTTCore
+import NIOCore
+import NIOPosix
+
+/// `tern bench`: a load generator on MQTTCore's codec and NIO (one lean handler per connection, one event loop).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a broker: throughput, latency percentiles, delivery checks, broker CPU and memory.",
+        discussion: """
+            Scenarios: fan-in (P publishers on distinct topics, one subscriber on a wildcard), fan-out (one \
+            publisher, C subscribers), pairs (N publisher/subscriber pairs), latency (one pair at a fixed --rate; \
+            latency counts from the intended send time, so a stalled broker cannot hide its delay), connections \
+            (connect --connections idle clients: time to connect, broker memory per connection). Every payload \
+            carries a sequence number: losses, duplicates and reordering are counted exactly.
+            """)
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case fanIn = "fan-in", fanOut = "fan-out", pairs, latency, connections
+    }
+
+    @Option(name: .long, help: "Broker host.") var host = "127.0.0.1"
+    @Option(name: [.short, .long], help: "Broker port.") var port = 1883
+    @Option(name: .long, help: "fan-in, fan-out, pairs, latency or connections.") var scenario: Scenario = .fanIn
+    @Option(name: .long, help: "Publishers (fan-in) or pairs (pairs).") var publishers = 4
+    @Option(name: .long, help: "Subscribers (fan-out).") var subscribers = 4
+    @Option(name: [.short, .long], help: "QoS of publishes and subscriptions.") var qos = 0
+    @Option(name: .long, help: "Payload size in bytes (at least 20).") var size = 64
+    @Option(name: [.customShort("V"), .long], help: "MQTT version: 5 or 311.") var protocolVersion = "5"
+    @Option(name: .long, help: "Seconds of load.") var duration = 5.0
+    @Option(name: .long, help: "Messages per publisher (instead of running for the whole duration).") var count: Int?
+    @Option(name: .long, help: "Messages per second in total (latency scenario; default 1000).") var rate: Double?
+    @Option(name: .long, help: "Unacknowledged QoS 1/2 messages per publisher.") var window = 64
+    @Option(name: .long, help: "Idle connections to open (connections scenario).") var connections = 1000
+    @Option(name: .long, help: "The broker's process id, to report its CPU time and memory.") var brokerPid: Int32?
+    @Flag(name: .long, help: "Print one JSON line instead of the table.") var json = false
+    @Flag(name: .long, help: "No progress line.") var quiet = false
+
+    func validate() throws {
+        guard (0...2).contains(qos) else { throw ValidationError("--qos must be 0, 1 or 2") }
+        guard size >= BenchState.headerSize else { throw ValidationError("--size must be at least 20") }
+        guard ["5", "311", "mqttv5", "mqttv311"].contains(protocolVersion) else {
+            throw ValidationError("--protocol-version must be 5 or 311")
+        }
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let version: ProtocolVersion = protocolVersion.hasSuffix("5") ? .v5 : .v3_1_1
+        let options = BenchState.Options(version: version, qos: QoS(rawValue: UInt8(qos))!, payloadSize: size,
+                                         count: count, window: window)
+        let before = BrokerUsage(pid: brokerPid)
+        var result: [String: Double] = ["qos": Double(qos), "size": Double(size)]
+        if scenario == .connections {
+            result.merge(try await storm(loop: loop, options: options, before: before)) { $1 }
+        } else {
+            result.merge(try await load(loop: loop, options: options)) { $1 }
+        }
+        if let before = before, let after = BrokerUsage(pid: brokerPid) {
+            result["broker_cpu_s"] = round3(after.cpuSeconds - before.cpuSeconds)
+            result["broker_rss_mb"] = round3(Double(after.rssKB) / 1024)
+        }
+        try await group.shutdownGracefully()
+        report(result, labels: ["scenario": scenario.rawValue, "version": version.description])
+    }
+
+    // MARK: Message scenarios
+
+    private func load(loop: any EventLoop, options: BenchState.Options) async throws -> [String: Double] {
+        let (publisherTopics, subscriberFilters, expected) = layout()
+        let state = try await loop.submit {
+            BenchState(options: options, publishers: publisherTopics.count, subscribers: subscriberFilters.count)
+        }.get()
+        let subs = try await connect(subscriberFilters.enumerated().map { .subscriber(index: $0, filter: $1) },
+                                     loop: loop, state: state)
+        let pubs = try await connect(publisherTopics.enumerated().map { .publisher(index: $0, topic: $1) },
+                                     loop: loop, state: state)
+        let perPublisherRate: Double? = scenario == .latency ? (rate ?? 1000) / Double(pubs.count) : nil
+        let start = Date()
+        try await loop.submit {
+            state.running = true
+            for publisher in pubs { publisher.startPublishing(rate: perPublisherRate) }
+        }.get()
+        var lastSent: UInt64 = 0
+        while Date().timeIntervalSince(start) < duration {
+            try await Task.sleep(for: .seconds(min(1, duration - Date().timeIntervalSince(start))))
+            let (sent, received) = try await loop.submit { (state.sentCount, state.receivedCount) }.get()
+            if !quiet && !json {
+                let elapsed = Date().timeIntervalSince(start)
+                FileHandle.standardError.write(Data(String(
+                    format: "\r[%4.1fs] sent %llu (%.0f/s)  received %llu      ", elapsed, sent,
+                    Double(sent - lastSent) / max(0.001, min(1, elapsed)), received).utf8))
+                lastSent = sent
+            }
+            if let count, sent >= UInt64(count * pubs.count) { break }
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        try await loop.submit { state.running = false }.get()
+        // Let what is in flight arrive, with a deadline.
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            let done = try await loop.submit { () -> Bool in
+                let wanted = Self.expectedDeliveries(state: state, expected: expected)
+                return state.checks.flatMap { $0 }.reduce(0) { $0 + $1.distinct } >= wanted
+            }.get()
+            if done { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if !quiet && !json { FileHandle.standardError.write(Data("\n".utf8)) }
+        return try await loop.submit { () -> [String: Double] in
+            for connection in pubs + subs { connection.disconnect() }
+            let wanted = Self.expectedDeliveries(state: state, expected: expected)
+            let checks = state.checks.flatMap { $0 }
+            let distinct = checks.reduce(0) { $0 + $1.distinct }
+            let h = state.histogram
+            return [
+                "publishers": Double(pubs.count), "subscribers": Double(subs.count), "seconds": round3(elapsed),
+                "sent": Double(state.sentCount), "received": Double(state.receivedCount),
+                "sent_per_s": (Double(state.sentCount) / elapsed).rounded(),
+                "received_per_s": (Double(state.receivedCount) / elapsed).rounded(),
+                "lost": Double(max(0, Int(wanted) - distinct)),
+                "duplicates": Double(checks.reduce(0) { $0 + $1.duplicates }),
+                "reordered": Double(checks.reduce(0) { $0 + $1.reordered }),
+                "latency_p50_us": Double(h.valueAtPercentile(50)), "latency_p90_us": Double(h.valueAtPercentile(90)),
+                "latency_p99_us": Double(h.valueAtPercentile(99)),
+                "latency_p99.9_us": Double(h.valueAtPercentile(99.9)), "latency_max_us": Double(h.max),
+            ]
+        }.get()
+    }
+
+    /// Topics per publisher, filters per subscriber, and which subscriber receives which publisher.
+    private func layout() -> ([String], [String], @Sendable (Int, Int) -> Bool) {
+        let prefix = "bench/\(UInt32.random(in: 0...UInt32.max))"
+        switch scenario {
+        case .fanIn:
+            return ((0..<publishers).map { "\(prefix)/in/\($0)" }, ["\(prefix)/in/+"], { _, _ in true })
+        case .fanOut:
+            return (["\(prefix)/out"], Array(repeating: "\(prefix)/out", count: subscribers), { _, _ in true })
+        case .pairs:
+            return ((0..<publishers).map { "\(prefix)/pair/\($0)" }, (0..<publishers).map { "\(prefix)/pair/\($0)" },
+                    { $0 == $1 })
+        case .latency, .connections:
+            return (["\(prefix)/latency"], ["\(prefix)/latency"], { _, _ in true })
+        }
+    }
+
+    private static func expectedDeliveries(state: BenchState, expected: (Int, Int) -> Bool) -> Int {
+        var total = 0
+        for s in state.checks.indices {
+            for p in state.sentPerPublisher.indices where expected(s, p) { total += Int(state.sentPerPublisher[p]) }
+        }
+        return total
+    }
+
+    private func connect(_ roles: [BenchConnection.Role], loop: any EventLoop, state: BenchState) async throws
+        -> [BenchConnection]
+    {
+        var connections: [BenchConnection] = []
+        for role in roles {
+            let handler = try await loop.submit { BenchConnection(role: role, state: state, eventLoop: loop) }.get()
+            _ = try await ClientBootstrap(group: loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                }
+                .connect(host: host, port: port).get()
+            try await handler.ready.futureResult.get()
+            connections.append(handler)
+        }
+        return connections
+    }
+
+    // MARK: Connection storm
+
+    private func storm(loop: any EventLoop, options: BenchState.Options, before: BrokerUsage?) async throws
+        -> [String: Double]
+    {
+        let state = try await loop.submit { BenchState(options: options, publishers: 0, subscribers: 0) }.get()
+        let start = Date()
+        var open: [BenchConnection] = []
+        var next = 0
+        while next < connections {
+            let batch = min(100, connections - next)
+            try await withThrowingTaskGroup(of: BenchConnection.self) { group in
+                for _ in 0..<batch {
+                    group.addTask {
+                        try await connect([.idle], loop: loop, state: state)[0]
+                    }
+                }
+                for try await connection in group { open.append(connection) }
+            }
+            next += batch
+            if !quiet && !json {
+                FileHandle.standardError.write(Data("\r\(open.count) connections      ".utf8))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        if !quiet && !json { FileHandle.standardError.write(Data("\n".utf8)) }
+        let during = BrokerUsage(pid: brokerPid)
+        let opened = open
+        try await loop.submit { for connection in opened { connection.disconnect() } }.get()
+        var result: [String: Double] = [
+            "connections": Double(open.count), "seconds": round3(seconds),
+            "connections_per_s": (Double(open.count) / seconds).rounded(),
+        ]
+        if let before, let during {
+            result["broker_kb_per_connection"] = round3(Double(during.rssKB - before.rssKB) / Double(max(1, open.count)))
+        }
+        return result
+    }
+
+    // MARK: Output
+
+    private func report(_ result: [String: Double], labels: [String: String]) {
+        func text(_ value: Double) -> String {
+            value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        }
+        if json {
+            let fields = labels.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }
+                + result.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(text($0.value))" }
+            print("{" + fields.joined(separator: ",") + "}")
+            return
+        }
+        let rows = labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            + result.sorted { $0.key < $1.key }.map { ($0.key, text($0.value)) }
+        let width = rows.map(\.0.count).max() ?? 0
+        for (key, value) in rows {
+            print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+        }
+    }
+}
+
+private func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+/// CPU time and resident memory of a process, from /proc.
+struct BrokerUsage {
+    var cpuSeconds: Double
+    var rssKB: Int
+
+    init?(pid: Int32?) {
+        guard let pid,
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        cpuSeconds = (user + system) / ticks
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        rssKB = line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+    }
+}

@@ -1,0 +1,209 @@
+import MQTTCore
+import NIOCore
+import NIOPosix
+
+/// One load-generating MQTT connection on MQTTCore's codec, without the client library's per-message overhead:
+/// it connects, subscribes or publishes as fast as its window allows (or at a fixed rate), acknowledges, and
+/// records sequence numbers and latencies into the shared ``BenchState``. Runs on the bench's single event loop.
+// @unchecked Sendable: created, driven and read only on the bench's single event loop (callers hop there with
+// `loop.submit`); it crosses tasks only as a reference that is used there.
+final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    enum Role {
+        case publisher(index: Int, topic: String)
+        case subscriber(index: Int, filter: String)
+        case idle
+    }
+
+    let role: Role
+    let state: BenchState
+    private var decoder: MQTTPacketDecoder
+    private var received: ByteBuffer?
+    private var context: ChannelHandlerContext?
+    let ready: EventLoopPromise<Void>
+    private var nextSequence: UInt64 = 0
+    private var inflight = 0
+    private var nextPacketID: UInt16 = 1
+    private var sending = false
+    private var rateTask: RepeatedTask?
+    private var scratch = ByteBuffer()
+
+    init(role: Role, state: BenchState, eventLoop: any EventLoop) {
+        self.role = role
+        self.state = state
+        self.decoder = MQTTPacketDecoder(protocolVersion: state.options.version)
+        self.ready = eventLoop.makePromise()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        let connect = ConnectPacket(protocolVersion: state.options.version, cleanStart: true, keepAlive: 60,
+                                    clientIdentifier: "tern-bench-\(ObjectIdentifier(self).hashValue & 0xFFFFFF)")
+        write(.connect(connect), context: context)
+        context.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        rateTask?.cancel()
+        ready.fail(BenchError("connection closed before it was ready"))
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ready.fail(error)
+        context.close(promise: nil)
+    }
+
+    private func write(_ packet: Packet, context: ChannelHandlerContext) {
+        scratch.clear()
+        try? packet.encode(into: &scratch, version: state.options.version)
+        context.write(NIOAny(scratch), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if received == nil || received!.readableBytes == 0 { received = bytes } else { received!.writeBuffer(&bytes) }
+        do {
+            while let packet = try decoder.decode(&received!) { handle(packet, context: context) }
+        } catch {
+            state.errors += 1
+            context.close(promise: nil)
+        }
+        if received?.readableBytes == 0 { received = nil } else { received?.discardReadBytes() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { pump() }
+    }
+
+    private func handle(_ packet: Packet, context: ChannelHandlerContext) {
+        switch packet {
+        case .connack(let connack):
+            guard connack.reasonCode.isSuccess else {
+                ready.fail(BenchError("connection refused: \(connack.reasonCode)"))
+                return
+            }
+            if case .subscriber(_, let filter) = role {
+                let subscribe = SubscribePacket(packetIdentifier: 1,
+                                                subscriptions: [Subscription(topicFilter: filter, qos: state.options.qos)])
+                write(.subscribe(subscribe), context: context)
+            } else {
+                ready.succeed()
+            }
+        case .suback:
+            ready.succeed()
+        case .publish(let publish):
+            receivePublish(publish, context: context)
+        case .puback, .pubcomp:
+            inflight -= 1
+            state.acknowledged += 1
+            pump()
+        case .pubrec(let ack):
+            write(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), context: context)
+        case .pubrel(let ack):
+            write(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), context: context)
+        default:
+            break
+        }
+    }
+
+    private func receivePublish(_ publish: PublishPacket, context: ChannelHandlerContext) {
+        if let id = publish.packetIdentifier {
+            write(publish.qos == .atLeastOnce ? .puback(PublishAckPacket(packetIdentifier: id))
+                                             : .pubrec(PublishAckPacket(packetIdentifier: id)), context: context)
+        }
+        guard case .subscriber(let index, _) = role, publish.payload.readableBytes >= BenchState.headerSize,
+            let publisher = publish.payload.getInteger(at: publish.payload.readerIndex, as: UInt32.self),
+            let sequence = publish.payload.getInteger(at: publish.payload.readerIndex + 4, as: UInt64.self),
+            let stamp = publish.payload.getInteger(at: publish.payload.readerIndex + 12, as: UInt64.self)
+        else { return }
+        state.received(subscriber: index, publisher: Int(publisher), sequence: sequence, stamp: stamp)
+    }
+
+    // MARK: Publishing
+
+    /// Starts publishing: as fast as the window allows, or `rate` messages per second from intended send times.
+    func startPublishing(rate: Double?) {
+        guard case .publisher = role, let context else { return }
+        if let rate, rate > 0 {
+            let start = NIODeadline.now()
+            let interval = 1e9 / rate
+            rateTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) {
+                [self] _ in
+                guard state.running else {
+                    rateTask?.cancel()
+                    return
+                }
+                let now = NIODeadline.now()
+                var sent = false
+                while true {
+                    let intended = start + .nanoseconds(Int64(Double(nextSequence) * interval))
+                    guard intended <= now else { break }
+                    guard sendOne(stamp: intended) else { break }
+                    sent = true
+                }
+                if sent { self.context?.flush() }
+            }
+        } else {
+            pump()
+        }
+    }
+
+    private func pump() {
+        guard case .publisher = role, state.running, rateTask == nil, !sending, let context else { return }
+        sending = true
+        defer { sending = false }
+        var batch = 0
+        while state.running && context.channel.isWritable && batch < 128 {
+            guard sendOne(stamp: .now()) else { break }
+            batch += 1
+        }
+        context.flush()
+        if batch == 128 {
+            context.eventLoop.execute { [self] in pump() }
+        }
+    }
+
+    /// Writes one PUBLISH stamped with `stamp`; false when the window is full or the count is reached.
+    private func sendOne(stamp: NIODeadline) -> Bool {
+        guard case .publisher(let index, let topic) = role, let context else { return false }
+        if state.options.qos != .atMostOnce && inflight >= state.options.window { return false }
+        if let count = state.options.count, nextSequence >= UInt64(count) { return false }
+        var payload = context.channel.allocator.buffer(capacity: state.options.payloadSize)
+        payload.writeInteger(UInt32(index))
+        payload.writeInteger(nextSequence)
+        payload.writeInteger(UInt64(stamp.uptimeNanoseconds))
+        if state.options.payloadSize > BenchState.headerSize {
+            payload.writeRepeatingByte(0x61, count: state.options.payloadSize - BenchState.headerSize)
+        }
+        var packetID: UInt16?
+        if state.options.qos != .atMostOnce {
+            packetID = nextPacketID
+            nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+            inflight += 1
+        }
+        write(.publish(PublishPacket(topic: topic, payload: payload, qos: state.options.qos, packetIdentifier: packetID)),
+              context: context)
+        nextSequence += 1
+        state.sent(publisher: index)
+        return true
+    }
+
+    func disconnect() {
+        rateTask?.cancel()
+        guard let context else { return }
+        write(.disconnect(DisconnectPacket()), context: context)
+        context.flush()
+        context.close(promise: nil)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

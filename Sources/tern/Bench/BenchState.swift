@@ -1,0 +1,48 @@
+import Histogram
+import MQTTCore
+import NIOCore
+
+/// Everything one bench run counts, on the bench's single event loop (so no locks).
+// @unchecked Sendable: touched only on the bench's single event loop (callers hop there with `loop.submit`).
+final class BenchState: @unchecked Sendable {
+    struct Options {
+        var version: ProtocolVersion
+        var qos: QoS
+        var payloadSize: Int
+        var count: Int?
+        var window: Int
+    }
+
+    /// Publisher index (4 bytes), sequence number (8), send or intended-send time in uptime nanoseconds (8).
+    static let headerSize = 20
+
+    let options: Options
+    var running = false
+    var sentPerPublisher: [UInt64]
+    var checks: [[DeliveryCheck]]
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var receivedCount: UInt64 = 0
+    var acknowledged: UInt64 = 0
+    var errors = 0
+
+    init(options: Options, publishers: Int, subscribers: Int) {
+        self.options = options
+        sentPerPublisher = Array(repeating: 0, count: publishers)
+        checks = Array(repeating: Array(repeating: DeliveryCheck(), count: publishers), count: subscribers)
+    }
+
+    var sentCount: UInt64 { sentPerPublisher.reduce(0, +) }
+
+    func sent(publisher: Int) {
+        sentPerPublisher[publisher] += 1
+    }
+
+    func received(subscriber: Int, publisher: Int, sequence: UInt64, stamp: UInt64) {
+        guard subscriber < checks.count, publisher < checks[subscriber].count else { return }
+        receivedCount += 1
+        checks[subscriber][publisher].record(sequence)
+        let now = NIODeadline.now().uptimeNanoseconds
+        let micros = now > stamp ? (now - stamp) / 1000 : 0
+        _ = histogram.record(min(micros, 60_000_000))
+    }
+}
