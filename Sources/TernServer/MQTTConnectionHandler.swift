@@ -71,6 +71,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                         metadata: ["reason": "\(error.reasonCode)"])
             broker.decodingFailed(error, connection: id, protocolVersion: decoder.protocolVersion, now: now,
                                   output: &output)
+            // The channel closes now, before channelReadComplete: the will published above goes out at once.
+            table.flushAll()
         }
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
     }

@@ -208,16 +208,22 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// SIGINT, SIGTERM and SIGHUP as they arrive, from the first call on (their default actions are disabled).
+    /// Returns once the sources are registered: a signal sent after that (say, right after the listeners report
+    /// they listen) is never lost.
     static func signals() -> AsyncStream<Int32> {
         AsyncStream { continuation in
             let queue = DispatchQueue(label: "tern.signals")
+            let registered = DispatchGroup()
             let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
                 source.setEventHandler { continuation.yield(number) }
+                registered.enter()
+                source.setRegistrationHandler { registered.leave() }
                 source.resume()
                 return source
             }
+            registered.wait()
             let retained = SignalSources(sources)
             continuation.onTermination = { _ in retained.cancel() }
         }

@@ -82,8 +82,7 @@ def test_qos2_exactly_once(broker):
     scenarios.qos2_exactly_once(broker, raw.V5)
 
 
-@on_brokers(tern="Tern: accepts the CONNECT (CONNACK 0x00) and keeps the connection, ignoring the Authentication "
-                  "Method; spec says refuse it (CONNACK 0x8C or 0x87) and close the connection")
+@on_brokers()
 def test_unsupported_authentication_method_is_refused(broker):
     """A CONNECT with an Authentication Method the server does not support gets CONNACK 0x8C (Bad authentication
     method) or 0x87 (Not authorized), or no CONNACK, and the connection is closed [MQTT-4.12.0-1]."""

@@ -17,11 +17,11 @@ struct SessionFeatureTests {
         try await client.connect()
         let collector = MessageCollector(try await client.subscribe(to: "rc/#", qos: .atLeastOnce))
         try await broker.restart()
-        #expect(try await eventually(within: 10) { await client.isConnected })
+        #expect(try await eventually(within: 30) { await client.isConnected })
         let publisher = MQTTClient(configuration: broker.configuration(.v3_1_1, clientIdentifier: "rc-pub"))
         try await publisher.connect()
         // The re-subscription may still be on its way: publish until it arrives.
-        _ = try await eventually(within: 10) {
+        _ = try await eventually(within: 30) {
             try await publisher.publish(to: "rc/x", payload: "after restart", qos: .atLeastOnce)
             return !collector.messages.isEmpty
         }

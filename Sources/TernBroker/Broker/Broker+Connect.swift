@@ -27,6 +27,10 @@ extension Broker {
             if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
         }
 
+        // No enhanced authentication method is supported (section 4.12): refused rather than ignored
+        // [MQTT-4.12.0-1].
+        if version == .v5, connect.properties.authenticationMethod != nil { return refuse(.badAuthenticationMethod) }
+
         if let will = connect.will {
             if will.qos > settings.maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
             if will.retain && !settings.retainAvailable { return refuse(.retainNotSupported) }  // [MQTT-3.2.2-13]
