@@ -35,6 +35,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let id = table.register(channel: context.channel, handler: self, authenticator: authenticator)
         self.id = id
         remoteAddress = context.channel.remoteAddress.map(MQTTServer.display) ?? "?"
+        table.traffic.socketsOpened += 1
         broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
         context.fireChannelActive()
     }
@@ -42,6 +43,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let id, !failed else { return }
         var bytes = unwrapInboundIn(data)
+        table.traffic.bytesReceived += bytes.readableBytes
         if received == nil || received!.readableBytes == 0 {
             received = bytes
         } else {
@@ -51,6 +53,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let now = NIODeadline.now()
         do {
             while let packet = try decoder.decode(&received!) {
+                table.traffic.packetsReceived += 1
                 if case .connect(let connect) = packet { clientID = connect.clientIdentifier }
                 broker.receive(packet, from: id, now: now, output: &output)
                 if failed { return }

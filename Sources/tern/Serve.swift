@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import TernAdmin
 import TernBroker
 import TernServer
 
@@ -70,6 +71,18 @@ struct Serve: AsyncParsableCommand {
         }
         let signals = Self.signals()
         _ = try await server.start(listeners: listeners)
+        try await server.publishSystemTopics(every: configuration.sysInterval)
+        let adminBox = AdminBox()
+        let admin = try await Self.startAdmin(configuration, server: server, logger: logger) {
+            guard let config else { return "no configuration file to reload" }
+            if let failure = await Self.reload(config, port: port, into: authenticators, server: server,
+                                               logger: logger)
+            {
+                return failure
+            }
+            return adminBox.admin?.reloadPolicy(configurationFile: config, port: port)
+        }
+        adminBox.admin = admin
 
         for await signal in signals {
             if signal == SIGHUP {
@@ -77,13 +90,46 @@ struct Serve: AsyncParsableCommand {
                     logger.notice("received SIGHUP: no configuration file to reload")
                     continue
                 }
-                await Self.reload(config, port: port, into: authenticators, server: server, logger: logger)
+                if await Self.reload(config, port: port, into: authenticators, server: server, logger: logger) == nil,
+                   let failure = admin?.reloadPolicy(configurationFile: config, port: port)
+                {
+                    logger.error("reload of the http settings: \(failure)")
+                }
                 continue
             }
             logger.notice("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
             break
         }
+        await admin?.stop()
         try await server.shutdown()
+    }
+
+    /// Starts the HTTP listener when the configuration has one; a listener that may not start as configured (no
+    /// credentials off loopback, unreadable password file, port taken) ends the process with status 1.
+    static func startAdmin(_ configuration: BrokerConfiguration, server: MQTTServer, logger: Logger,
+                           reload: @escaping ConfigurationReloader) async throws -> AdminServer?
+    {
+        guard let http = configuration.http else { return nil }
+        do {
+            let policy = try AdminAccessPolicy(settings: http, passwordFile: try http.passwordFile.map {
+                try PasswordFile.load(path: $0)
+            })
+            let metrics = MetricsExporter()
+            metrics.bootstrapMetricsSystem()
+            let webSockets = configuration.listeners.filter { $0.transport == .websockets }
+                .map { (port: $0.port, tls: $0.tls != nil) }
+            let admin = try AdminServer(
+                settings: http, policy: policy, mqtt: server, metrics: metrics, webSocketPorts: webSockets,
+                readiness: { ["listeners": server.listenersAreUp] }, reload: reload, logger: logger)
+            let address = try await admin.start()
+            let open = policy.isOpen ? " (open to everyone: loopback, no credentials configured)" : ""
+            logger.notice("http listening on \(AdminServer.display(address))\(open)")
+            return admin
+        } catch {
+            printError("error: http_listener: \(error)")
+            try? await server.shutdown()
+            throw ExitCode(1)
+        }
     }
 
     /// Reads the configuration and the security files of each listener, with the warnings to log; any error ends
@@ -132,8 +178,9 @@ struct Serve: AsyncParsableCommand {
 
     /// SIGHUP: reads the file again and swaps each listener's security in place; connected clients get the new
     /// access rules, and those no longer allowed are disconnected. A file that fails to load changes nothing.
+    @discardableResult
     static func reload(_ path: String, port: Int, into authenticators: [ListenerAuthenticator?],
-                       server: MQTTServer, logger: Logger) async
+                       server: MQTTServer, logger: Logger) async -> String?
     {
         logger.notice("received SIGHUP: reloading \(path)")
         let configuration: BrokerConfiguration
@@ -149,7 +196,7 @@ struct Serve: AsyncParsableCommand {
             }
         } catch {
             logger.error("reload failed, keeping the previous configuration: \(error)")
-            return
+            return "\(error)"
         }
         if securities.count != authenticators.count {
             logger.warning("listeners added or removed: that takes a restart; security is reloaded for the others")
@@ -160,8 +207,10 @@ struct Serve: AsyncParsableCommand {
         do {
             try await server.reauthorizeConnectedClients()
             logger.notice("reloaded \(path)")
+            return nil
         } catch {
             logger.error("reload: \(error)")
+            return "\(error)"
         }
     }
 
@@ -209,4 +258,10 @@ private final class SignalSources: @unchecked Sendable {
     func cancel() {
         sources.forEach { $0.cancel() }
     }
+}
+
+/// The admin server, for the reload closure it is given before it exists.
+private final class AdminBox: @unchecked Sendable {
+    // Set once, before the HTTP listener can receive a reload request; read afterwards.
+    var admin: AdminServer?
 }
