@@ -293,3 +293,21 @@ def test_protected_metrics_want_credentials(workdir):
         assert broker.request("GET", "/metrics", token="t0k3n")[0] == 200
     finally:
         assert broker.stop() == 0, broker.output()
+
+
+def test_json_log_format(workdir):
+    from tern_broker import TernBroker
+    config = workdir / "tern.conf"
+    config.write_text("log_format json\nlog_type all\n")
+    broker = TernBroker("-c", str(config))
+    try:
+        client = Client(broker.port, client_id="json-logged")
+        client.disconnect()
+        assert wait_until(lambda: "json-logged disconnected" in broker.output(), DEADLINE)
+    finally:
+        assert broker.stop() == 0, broker.output()
+    entries = [json.loads(line) for line in broker.output().splitlines() if line.strip()]
+    assert all({"time", "level", "label", "message"} <= entry.keys() for entry in entries)
+    assert any(entry["level"] == "notice" and entry["message"].startswith("listening on") for entry in entries)
+    assert any(entry["level"] == "info" and "json-logged connected" in entry["message"] for entry in entries)
+    assert entries[0]["time"].endswith("Z")

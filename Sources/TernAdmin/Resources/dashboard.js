@@ -69,7 +69,7 @@ function drawChart() {
   for (let i = 0; i <= 4; i++) {
     const y = pad / 2 + (height - pad) * i / 4;
     context.beginPath(); context.moveTo(pad, y); context.lineTo(width, y); context.stroke();
-    context.fillText((top * (4 - i) / 4).toFixed(top < 4 ? 1 : 0), 0, y + 4);
+    context.fillText((top * (4 - i) / 4).toFixed(top < 4 ? 2 : 0), 0, y + 4);
   }
   const line = (key, color) => {
     context.strokeStyle = color; context.lineWidth = 2; context.beginPath();
