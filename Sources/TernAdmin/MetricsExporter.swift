@@ -83,7 +83,22 @@ public actor MetricsExporter {
         set("tern_inflight_messages", [], snapshot.gauges.inflightMessages)
         set("tern_queued_messages", [], snapshot.gauges.queuedMessages)
         set("tern_uptime_seconds", [], Int((ContinuousClock.now - started).components.seconds))
-        return registry.emitToString()
+        return registry.emitToString() + Self.histogramText(
+            "tern_delivery_latency_seconds", statistics.deliveryLatency)
+    }
+
+    /// A histogram the broker buckets itself (swift-metrics histograms take a lock per observation, which the
+    /// hot path must not), in the exposition format.
+    static func histogramText(_ name: String, _ histogram: LatencyHistogram) -> String {
+        var text = "# TYPE \(name) histogram\n"
+        let counts = histogram.cumulativeCounts
+        for (index, bound) in LatencyHistogram.bounds.enumerated() {
+            text += "\(name)_bucket{le=\"\(Double(bound) / 1e9)\"} \(counts[index])\n"
+        }
+        text += "\(name)_bucket{le=\"+Inf\"} \(counts.last ?? 0)\n"
+        text += "\(name)_sum \(Double(histogram.sumNanoseconds) / 1e9)\n"
+        text += "\(name)_count \(histogram.count)\n"
+        return text
     }
 
     private func key(_ name: String, _ labels: [(String, String)]) -> String {

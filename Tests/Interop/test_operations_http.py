@@ -102,6 +102,9 @@ def test_metrics_after_a_known_workload(workdir):
         assert values[("tern_queued_messages", ())] == 0
         assert values[("tern_authentication_failures_total", (("listener", "mqtt"),))] == 0
         assert ("tern_store_commit_duration_seconds_count", ()) in values
+        # The subscriber got 5 messages at once (latency 0); the offline session queued none.
+        assert values[("tern_delivery_latency_seconds_count", ())] == 5
+        assert values[("tern_delivery_latency_seconds_bucket", (("le", "0.0001"),))] == 5
         assert values[("tern_network_bytes_received_total", ())] > 21
         # A second scrape moves the counters by the difference only.
         publisher.client.publish("work/a", b"1", qos=1).wait_for_publish(DEADLINE)

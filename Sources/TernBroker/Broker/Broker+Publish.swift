@@ -227,6 +227,8 @@ extension Broker {
             session.droppedMessages += 1
             statistics.recordDrop(.queueFull)
         } else {
+            var delivery = delivery
+            delivery.queuedAt = now
             session.queue.append(delivery)
         }
         sessions[clientID] = session
@@ -258,6 +260,7 @@ extension Broker {
         }
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
         statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payload.readableBytes)
+        statistics.deliveryLatency.record(delivery.queuedAt.map { now - $0 } ?? .nanoseconds(0))
         output.send(packet, to: id)
     }
 

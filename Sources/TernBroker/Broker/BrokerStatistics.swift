@@ -21,6 +21,9 @@ public struct BrokerStatistics: Sendable, Hashable {
     /// PUBLISH packets and payload bytes sent, by QoS.
     public var sent = TrafficByQoS()
     public var drops = DropCounts()
+    /// How long messages waited in the broker between routing and being written to the subscriber (0 for
+    /// those sent at once, the queue time for the others).
+    public var deliveryLatency = LatencyHistogram()
 
     public init() {}
 

@@ -62,23 +62,4 @@ import Testing
         #expect(SystemTopicPublisher.twoDecimals(22.076) == "22.08")
         #expect(SystemTopicPublisher.twoDecimals(0.05) == "0.05")
     }
-
-    @Test func dropsAreCountedByCause() {
-        var settings = BrokerSettings()
-        settings.maximumQueuedMessages = 1
-        let harness = BrokerHarness(settings: settings)
-        let (subscriber, _) = harness.connect("sleeper", properties: [.sessionExpiryInterval(600)])
-        harness.subscribe(subscriber, "q/#", qos: .atLeastOnce)
-        harness.dropConnection(subscriber)
-        let (publisher, _) = harness.connect("pub")
-        harness.publish(publisher, "q/1", "x", qos: .atMostOnce)
-        harness.publish(publisher, "q/2", "x", qos: .atLeastOnce, packetIdentifier: 1)
-        harness.publish(publisher, "q/3", "x", qos: .atLeastOnce, packetIdentifier: 2)
-        let statistics = harness.broker.statistics
-        #expect(statistics.drops[.offlineQoS0] == 1)
-        #expect(statistics.drops[.queueFull] == 1)
-        #expect(statistics.messagesDropped == 2)
-        #expect(statistics.received.messages(.atLeastOnce) == 2)
-        #expect(statistics.received.bytes(.atMostOnce) == 1)
-    }
 }
