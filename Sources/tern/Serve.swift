@@ -69,11 +69,12 @@ struct Serve: AsyncParsableCommand {
                 listeners.append(.init(host: host, port: listener.port, authenticator: authenticator))
             }
         }
+        let adminPolicy = try Self.adminPolicy(configuration)
         let signals = Self.signals()
         _ = try await server.start(listeners: listeners)
         try await server.publishSystemTopics(every: configuration.sysInterval)
         let adminBox = AdminBox()
-        let admin = try await Self.startAdmin(configuration, server: server, logger: logger) {
+        let admin = try await Self.startAdmin(configuration, policy: adminPolicy, server: server, logger: logger) {
             guard let config else { return "no configuration file to reload" }
             if let failure = await Self.reload(config, port: port, into: authenticators, server: server,
                                                logger: logger)
@@ -104,16 +105,27 @@ struct Serve: AsyncParsableCommand {
         try await server.shutdown()
     }
 
-    /// Starts the HTTP listener when the configuration has one; a listener that may not start as configured (no
-    /// credentials off loopback, unreadable password file, port taken) ends the process with status 1.
-    static func startAdmin(_ configuration: BrokerConfiguration, server: MQTTServer, logger: Logger,
-                           reload: @escaping ConfigurationReloader) async throws -> AdminServer?
-    {
+    /// Who may use the HTTP listener, checked before any listener opens: a listener without credentials off
+    /// loopback, or an unreadable password file, ends the process with status 1.
+    static func adminPolicy(_ configuration: BrokerConfiguration) throws -> AdminAccessPolicy? {
         guard let http = configuration.http else { return nil }
         do {
-            let policy = try AdminAccessPolicy(settings: http, passwordFile: try http.passwordFile.map {
+            return try AdminAccessPolicy(settings: http, passwordFile: try http.passwordFile.map {
                 try PasswordFile.load(path: $0)
             })
+        } catch {
+            printError("error: http_listener: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Starts the HTTP listener when the configuration has one; a listener that may not start as configured (no
+    /// credentials off loopback, unreadable password file, port taken) ends the process with status 1.
+    static func startAdmin(_ configuration: BrokerConfiguration, policy: AdminAccessPolicy?, server: MQTTServer,
+                           logger: Logger, reload: @escaping ConfigurationReloader) async throws -> AdminServer?
+    {
+        guard let http = configuration.http, let policy else { return nil }
+        do {
             let metrics = MetricsExporter()
             metrics.bootstrapMetricsSystem()
             let webSockets = configuration.listeners.filter { $0.transport == .websockets }
