@@ -85,26 +85,20 @@ struct AdminRoutes: Sendable {
         api.get("sessions/:clientID") { request, context -> SessionDocument in
             try await authorize(request, .readOnly)
             let clientID = try Self.clientID(context)
-            guard let summary = try await mqtt.sessionSummary(clientID: clientID) else {
-                throw HTTPError(.notFound, message: "no session for client '\(clientID)'")
-            }
-            return SessionDocument(summary)
+            return SessionDocument(try Self.found(try await mqtt.sessionSummary(clientID: clientID),
+                                                  or: "no session for client '\(clientID)'"))
         }
         api.delete("sessions/:clientID") { request, context -> HTTPResponse.Status in
             try await authorize(request, .admin)
             let clientID = try Self.clientID(context)
-            guard try await mqtt.deleteSession(clientID: clientID) else {
-                throw HTTPError(.notFound, message: "no session for client '\(clientID)'")
-            }
-            return .noContent
+            return try Self.noContent(try await mqtt.deleteSession(clientID: clientID),
+                                      or: "no session for client '\(clientID)'")
         }
         api.post("sessions/:clientID/disconnect") { request, context -> HTTPResponse.Status in
             try await authorize(request, .admin)
             let clientID = try Self.clientID(context)
-            guard try await mqtt.disconnect(clientID: clientID) else {
-                throw HTTPError(.notFound, message: "client '\(clientID)' is not connected")
-            }
-            return .noContent
+            return try Self.noContent(try await mqtt.disconnect(clientID: clientID),
+                                      or: "client '\(clientID)' is not connected")
         }
         api.get("retained") { request, _ -> RetainedListDocument in
             try await authorize(request, .readOnly)
@@ -123,18 +117,14 @@ struct AdminRoutes: Sendable {
         api.get("retained/message") { request, _ -> RetainedDocument in
             try await authorize(request, .readOnly)
             let topic = try Self.topic(request)
-            guard let summary = try await mqtt.retainedSummary(topic: topic) else {
-                throw HTTPError(.notFound, message: "no retained message on '\(topic)'")
-            }
-            return RetainedDocument(summary)
+            return RetainedDocument(try Self.found(try await mqtt.retainedSummary(topic: topic),
+                                                   or: "no retained message on '\(topic)'"))
         }
         api.delete("retained/message") { request, _ -> HTTPResponse.Status in
             try await authorize(request, .admin)
             let topic = try Self.topic(request)
-            guard try await mqtt.deleteRetained(topic: topic) else {
-                throw HTTPError(.notFound, message: "no retained message on '\(topic)'")
-            }
-            return .noContent
+            return try Self.noContent(try await mqtt.deleteRetained(topic: topic),
+                                      or: "no retained message on '\(topic)'")
         }
         api.post("publish") { request, context -> PublishDocument in
             try await authorize(request, .admin)
@@ -180,6 +170,10 @@ struct AdminRoutes: Sendable {
         guard let topic = request.uri.queryParameters.get("topic").map({ String($0) }) else {
             throw HTTPError(.badRequest, message: "the topic query parameter is required")
         }
+        return try validTopicName(topic)
+    }
+
+    static func validTopicName(_ topic: String) throws -> String {
         do {
             try TopicName.validate(topic)
         } catch {
@@ -188,13 +182,21 @@ struct AdminRoutes: Sendable {
         return topic
     }
 
+    /// The value, or 404 with `message`.
+    static func found<Value>(_ value: Value?, or message: String) throws -> Value {
+        guard let value else { throw HTTPError(.notFound, message: message) }
+        return value
+    }
+
+    /// 204 when the action was done, else 404 with `message`.
+    static func noContent(_ done: Bool, or message: String) throws -> HTTPResponse.Status {
+        guard done else { throw HTTPError(.notFound, message: message) }
+        return .noContent
+    }
+
     /// The message a publish request asks for; $SYS topics are the broker's own and refused here too.
     static func message(_ body: PublishRequest) throws -> ApplicationMessage {
-        do {
-            try TopicName.validate(body.topic)
-        } catch {
-            throw HTTPError(.badRequest, message: "'\(body.topic)' is not a valid topic name")
-        }
+        _ = try validTopicName(body.topic)
         if ReservedTopic.forbidsPublishing(body.topic) {
             throw HTTPError(.forbidden, message: "'\(body.topic)' is reserved for the broker")
         }
