@@ -26,6 +26,8 @@ final class ConnectionTable {
     var traffic = WireTraffic()
     /// CONNECTs refused by a listener's authenticator (bad user name or password, not allowed in).
     var authenticationFailures = 0
+    /// `log_type subscribe` and `unsubscribe`.
+    var subscriptionLog = SubscriptionLog()
 
     init(logger: Logger, threadPool: NIOThreadPool) {
         self.logger = logger

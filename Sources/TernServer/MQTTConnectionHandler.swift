@@ -54,6 +54,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         do {
             while let packet = try decoder.decode(&received!) {
                 table.traffic.packetsReceived += 1
+                if table.subscriptionLog.isEnabled {
+                    table.subscriptionLog.log(packet, clientID: clientID ?? "", logger: logger)
+                }
                 if case .connect(let connect) = packet { clientID = connect.clientIdentifier }
                 broker.receive(packet, from: id, now: now, output: &output)
                 if failed { return }

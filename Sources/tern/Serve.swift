@@ -73,6 +73,8 @@ struct Serve: AsyncParsableCommand {
         let signals = Self.signals()
         _ = try await server.start(listeners: listeners)
         try await server.publishSystemTopics(every: configuration.sysInterval)
+        try await server.logSubscriptions(subscribe: configuration.logging.kinds.contains(.subscribe),
+                                          unsubscribe: configuration.logging.kinds.contains(.unsubscribe))
         let adminBox = AdminBox()
         let admin = try await Self.startAdmin(configuration, policy: adminPolicy, server: server, logger: logger) {
             guard let config else { return "no configuration file to reload" }

@@ -2,6 +2,7 @@
 after a known workload, every admin API operation (validated against the OpenAPI document shipped in the
 package) with its refusals, the loopback-open rule and the refusal to start without credentials."""
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -314,3 +315,53 @@ def test_json_log_format(workdir):
     assert any(entry["level"] == "notice" and entry["message"].startswith("listening on") for entry in entries)
     assert any(entry["level"] == "info" and "json-logged connected" in entry["message"] for entry in entries)
     assert entries[0]["time"].endswith("Z")
+
+
+def test_https_with_http_certfile_and_keyfile(workdir):
+    import ssl
+    import urllib.request
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-keyout", str(workdir / "key.pem"), "-out", str(workdir / "cert.pem")],
+                   check=True, capture_output=True)
+    broker = HTTPTern(workdir, f"http_listener 0 127.0.0.1\nhttp_admin_token tls-token\n"
+                               f"http_certfile {workdir / 'cert.pem'}\nhttp_keyfile {workdir / 'key.pem'}")
+    try:
+        context = ssl.create_default_context(cafile=str(workdir / "cert.pem"))
+        context.check_hostname = False
+        request = urllib.request.Request(f"https://127.0.0.1:{broker.http_port}/api/v1/broker",
+                                         headers={"Authorization": "Bearer tls-token"})
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            assert response.status == 200
+            assert json.loads(response.read())["role"] == "admin"
+        # Plain HTTP on the TLS port gets no answer.
+        status = None
+        try:
+            status = broker.request("GET", "/health")[0]
+        except Exception:
+            pass
+        assert status != 200
+    finally:
+        assert broker.stop() == 0, broker.output()
+
+
+def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workdir):
+    from conftest import MosquittoBroker
+    from tern_broker import TernBroker
+    config = workdir / "tern.conf"
+    config.write_text("log_type notice\nlog_type subscribe\nlog_type unsubscribe\n")  # notice: the port line
+    tern = TernBroker("-c", str(config))
+    reference = MosquittoBroker(extra_config="log_type subscribe\nlog_type unsubscribe").start()
+    try:
+        for broker in (tern, reference):
+            client = Client(broker.port, client_id="subber", protocol=mqtt.MQTTv311)
+            client.subscribe("a/#", qos=1)
+            client.client.unsubscribe("a/#")
+            assert wait_until(lambda: re.search(r"subber a/#$", broker.output(), re.M), DEADLINE), broker.output()
+            assert re.search(r"subber 1 a/#$", broker.output(), re.M)
+            client.disconnect()
+        # Only those types: Tern logs no connection lines (information is not among them).
+        assert "connected from" not in tern.output()
+    finally:
+        assert tern.stop() == 0, tern.output()
+        reference.stop()
+        reference.cleanup()

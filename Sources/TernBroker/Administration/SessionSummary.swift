@@ -27,22 +27,3 @@ public struct SessionSummary: Sendable, Hashable {
     /// Messages dropped for this session because its queue was full.
     public var dropped: Int
 }
-
-/// A retained message as the admin API shows it.
-public struct RetainedSummary: Sendable, Hashable {
-    public var topic: String
-    public var payload: [UInt8]
-    public var qos: Int
-}
-
-/// Totals read for a metrics scrape, on the broker's event loop.
-public struct BrokerGauges: Sendable, Hashable {
-    public var connectedClients = 0
-    public var sessions = 0
-    public var subscriptions = 0
-    public var retainedMessages = 0
-    /// Outbound QoS 1 and 2 messages in flight, over every session.
-    public var inflightMessages = 0
-    /// Messages queued, over every session.
-    public var queuedMessages = 0
-}

@@ -13,6 +13,16 @@ extension MQTTServer {
     }
 }
 
+extension MQTTServer {
+    /// Logs every SUBSCRIBE and UNSUBSCRIBE filter (`log_type subscribe`, `log_type unsubscribe`).
+    public func logSubscriptions(subscribe: Bool, unsubscribe: Bool) async throws {
+        let state = self.state
+        try await loop.submit {
+            state.value.table.subscriptionLog = SubscriptionLog(subscribe: subscribe, unsubscribe: unsubscribe)
+        }.get()
+    }
+}
+
 extension MQTTServer.State {
     func publishSystemTopicsIfDue(now: NIODeadline, output: inout ConnectionTable.Output) {
         guard var publisher = systemTopics, publisher.isDue(at: now) else { return }
