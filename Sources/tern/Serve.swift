@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import NIOConcurrencyHelpers
 import TernAdmin
 import TernBroker
 import TernServer
@@ -75,7 +76,7 @@ struct Serve: AsyncParsableCommand {
         try await server.publishSystemTopics(every: configuration.sysInterval)
         try await server.logSubscriptions(subscribe: configuration.logging.kinds.contains(.subscribe),
                                           unsubscribe: configuration.logging.kinds.contains(.unsubscribe))
-        let adminBox = AdminBox()
+        let adminBox = NIOLockedValueBox<AdminServer?>(nil)  // the reload closure is made before the server
         let admin = try await Self.startAdmin(configuration, policy: adminPolicy, server: server, logger: logger) {
             guard let config else { return "no configuration file to reload" }
             if let failure = await Self.reload(config, port: port, into: authenticators, server: server,
@@ -83,9 +84,9 @@ struct Serve: AsyncParsableCommand {
             {
                 return failure
             }
-            return adminBox.admin?.reloadPolicy(configurationFile: config, port: port)
+            return adminBox.withLockedValue { $0 }?.reloadPolicy(configurationFile: config, port: port)
         }
-        adminBox.admin = admin
+        adminBox.withLockedValue { $0 = admin }
 
         for await signal in signals {
             if signal == SIGHUP {
@@ -272,10 +273,4 @@ private final class SignalSources: @unchecked Sendable {
     func cancel() {
         sources.forEach { $0.cancel() }
     }
-}
-
-/// The admin server, for the reload closure it is given before it exists.
-private final class AdminBox: @unchecked Sendable {
-    // Set once, before the HTTP listener can receive a reload request; read afterwards.
-    var admin: AdminServer?
 }

@@ -365,3 +365,16 @@ def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workd
         assert tern.stop() == 0, tern.output()
         reference.stop()
         reference.cleanup()
+
+
+def test_http_port_in_use_stops_the_broker(workdir):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = workdir / "tern.conf"
+        config.write_text(f"http_listener {taken.getsockname()[1]} 127.0.0.1\n")
+        result = subprocess.run([str(tern_binary()), "serve", "-c", str(config), "-p", "0"], capture_output=True,
+                                text=True, timeout=30)
+    assert result.returncode == 1
+    assert "http_listener" in result.stderr and "in use" in result.stderr
