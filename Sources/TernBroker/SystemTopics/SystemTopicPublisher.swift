@@ -134,8 +134,10 @@ extension Broker {
             for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payload.readableBytes }
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }
-        retainedMessages.forEachMatch(filter: "#") { _, message in storedBytes += message.payload.readableBytes }
-        retainedMessages.forEachMatch(filter: "$SYS/#") { _, message in storedBytes += message.payload.readableBytes }
+        // A walk of the trie, no allocation per message: acceptable every `sys_interval` seconds.
+        RetainedIndex.forEachValue(under: retainedMessages.root) { _, message in
+            storedBytes += message.payload.readableBytes
+        }
         let values = SystemTopicValues(
             statistics: statistics, wire: wire, connectedClients: connectedClientCount,
             disconnectedClients: disconnected, storedMessages: stored + retainedMessages.count,
