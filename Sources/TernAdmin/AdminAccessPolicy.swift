@@ -68,19 +68,13 @@ public struct AdminAccessPolicy: Sendable {
         else { return nil }
         let user = String(text[..<colon])
         let password = String(text[text.index(after: colon)...])
-        let role: AdminRole
-        if adminUsers.contains(user) {
-            role = .admin
-        } else if readOnlyUsers.contains(user) {
-            role = .readOnly
-        } else {
-            return nil
-        }
+        let role: AdminRole? = adminUsers.contains(user) ? .admin : readOnlyUsers.contains(user) ? .readOnly : nil
         guard let passwordFile else { return nil }
         let key = user + "\u{0}" + SHA256.hash(data: Array(password.utf8)).map { String($0, radix: 16) }.joined()
-        if verified.withLockedValue({ $0.contains(key) }) { return role }
+        if let role, verified.withLockedValue({ $0.contains(key) }) { return role }
+        // Checked even for a name that is no HTTP user, so that the answer takes as long as a wrong password.
         let matches = try? await threadPool.runIfActive { passwordFile.verify(username: user, password: password) }
-        guard matches == true else { return nil }
+        guard let role, matches == true else { return nil }
         verified.withLockedValue { _ = $0.insert(key) }
         return role
     }
