@@ -50,3 +50,28 @@ def test_dashboard_shows_a_connected_client_in_chromium():
             client.disconnect()
         finally:
             assert broker.stop() == 0, broker.output()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test installs it)")
+def test_dashboard_subscribes_through_the_websocket_listener():
+    with tempfile.TemporaryDirectory(prefix="tern-dashboard-") as directory:
+        directory = Path(directory)
+        ws_port = find_free_port()
+        settings = (f"listener {find_free_port()} 127.0.0.1\nallow_anonymous true\n"
+                    f"listener {ws_port} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
+                    "http_listener 0 127.0.0.1")
+        try:
+            broker = HTTPTern(directory, settings)
+        except RuntimeError as error:
+            if "websockets is not supported" in str(error):
+                pytest.skip("this build has no WebSocket listener")
+            raise
+        try:
+            client = Client(broker.port, client_id="ws-feeder")
+            client.publish("demo/ws/value", b"over-websocket-42", qos=1, retain=True)
+            url = f"http://127.0.0.1:{broker.http_port}/#subscribe=demo%2F%23"
+            result = chromium(directory / "profile", "--dump-dom", url)
+            assert "demo/ws/value (retained): over-websocket-42" in result.stdout, result.stderr[-2000:]
+            client.disconnect()
+        finally:
+            assert broker.stop() == 0, broker.output()

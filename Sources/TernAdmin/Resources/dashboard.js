@@ -169,9 +169,10 @@ function setupSubscribe() {
     document.getElementById("subscribe-form").hidden = true;
     return;
   }
-  document.getElementById("subscribe-form").addEventListener("submit", (event) => {
+  const form = document.getElementById("subscribe-form");
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const filter = event.target.filter.value;
+    const filter = form.filter.value;
     const subscribeNow = () => client.subscribe(filter);
     if (client) { subscribeNow(); return; }
     const url = (listener.tls ? "wss://" : "ws://") + location.hostname + ":" + listener.port + "/mqtt";
@@ -183,6 +184,12 @@ function setupSubscribe() {
       },
       (state) => { status.textContent = state; if (state === "connected") subscribeNow(); });
   });
+  // A link to the dashboard can subscribe at once: /#subscribe=sensors%2F%23
+  const linked = new URLSearchParams(location.hash.slice(1)).get("subscribe");
+  if (linked) {
+    form.filter.value = linked;
+    form.requestSubmit();
+  }
 }
 
 refresh();
