@@ -40,6 +40,7 @@ struct SessionDocument: ResponseCodable {
     var connected: Bool
     var protocolVersion: String
     var username: String?
+    var remoteAddress: String?
     var expiryInterval: UInt32?
     var expiresIn: Int64?
     var subscriptions: [SubscriptionDocument]
@@ -52,6 +53,7 @@ struct SessionDocument: ResponseCodable {
         connected = summary.connected
         protocolVersion = summary.protocolVersion
         username = summary.username
+        remoteAddress = summary.remoteAddress
         expiryInterval = summary.expiryInterval
         expiresIn = summary.expiresIn
         subscriptions = summary.subscriptions.map {

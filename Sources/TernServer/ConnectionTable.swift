@@ -51,6 +51,11 @@ final class ConnectionTable {
 
     var allConnections: [ConnectionID] { Array(entries.keys) }
 
+    /// The client's address, as logged (`127.0.0.1:50122`, `[::1]:50122`).
+    func remoteAddress(of id: ConnectionID) -> String? {
+        entries[id]?.channel.remoteAddress.map(MQTTServer.display)
+    }
+
     /// The local port a connection was accepted on: which listener it came through.
     func localPort(of id: ConnectionID) -> Int? {
         entries[id]?.channel.localAddress?.port

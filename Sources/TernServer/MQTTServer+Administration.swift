@@ -42,11 +42,11 @@ extension MQTTServer {
     }
 
     public func sessionSummaries() async throws -> [SessionSummary] {
-        try await onBrokerLoop { $0.broker.sessionSummaries(now: .now()) }
+        try await onBrokerLoop { state in state.broker.sessionSummaries(now: .now()).map { state.withAddress($0) } }
     }
 
     public func sessionSummary(clientID: String) async throws -> SessionSummary? {
-        try await onBrokerLoop { $0.broker.sessionSummary(clientID, now: .now()) }
+        try await onBrokerLoop { state in state.broker.sessionSummary(clientID, now: .now()).map(state.withAddress) }
     }
 
     /// Disconnects a connected client (MQTT 5: DISCONNECT 0x98); false when it is not connected.
@@ -96,5 +96,14 @@ extension MQTTServer {
             value.table.flushAll()
             return result
         }.get()
+    }
+}
+
+extension MQTTServer.State {
+    /// The summary with the client's address, which the table knows and the broker does not.
+    func withAddress(_ summary: SessionSummary) -> SessionSummary {
+        var summary = summary
+        summary.remoteAddress = summary.connection.flatMap(table.remoteAddress)
+        return summary
     }
 }

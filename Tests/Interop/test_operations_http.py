@@ -246,6 +246,7 @@ http_readonly_token readtoken""")
         assert [s["clientID"] for s in found] == ["watcher/1"]
         detail = call("GET", "/api/v1/sessions/{clientID}", "/api/v1/sessions/watcher%2F1", expect=200, **viewer)
         assert detail["connected"] and detail["protocolVersion"] == "5.0" and detail["expiryInterval"] == 300
+        assert detail["remoteAddress"].startswith("127.0.0.1:")
         assert detail["subscriptions"] == [{"topicFilter": "$share/group/shared/+", "qos": 0},
                                            {"topicFilter": "retained/#", "qos": 1}]
         assert detail["queued"] == 0 and detail["inflight"] == 0

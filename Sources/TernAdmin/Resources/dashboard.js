@@ -89,6 +89,7 @@ function renderClients(sessions) {
     element("td", { class: s.connected ? "connected" : "disconnected" }, s.connected ? "connected" : "disconnected"),
     element("td", {}, s.protocolVersion),
     element("td", {}, s.username || ""),
+    element("td", {}, s.remoteAddress || ""),
     element("td", {}, s.subscriptions.map((sub) => sub.topicFilter + " (QoS " + sub.qos + ")").join(", ")),
     element("td", {}, String(s.inflight)),
     element("td", {}, String(s.queued)),

@@ -18,7 +18,8 @@ extension Broker {
                 qos: Int(entry.options.qos.rawValue), subscriptionIdentifier: entry.identifier)
         }.sorted { $0.topicFilter < $1.topicFilter }
         return SessionSummary(
-            clientID: clientID, connected: session.connection != nil,
+            clientID: clientID, connected: session.connection != nil, connection: session.connection,
+            remoteAddress: nil,
             protocolVersion: Self.versionName(session.protocolVersion), username: connection?.username,
             expiryInterval: session.expiryInterval == UInt32.max ? nil : session.expiryInterval,
             expiresIn: session.expiresAt.map { max(0, ($0 - now).nanoseconds / 1_000_000_000) },

@@ -11,6 +11,10 @@ public struct SessionSummary: Sendable, Hashable {
 
     public var clientID: String
     public var connected: Bool
+    /// The live connection, for the server to add what it knows of it (the client's address).
+    public var connection: ConnectionID?
+    /// The client's network address while connected; the server fills it in.
+    public var remoteAddress: String?
     /// The MQTT version of the last connection: "3.1", "3.1.1" or "5.0".
     public var protocolVersion: String
     /// The user name of the live connection; nil when anonymous or disconnected.
