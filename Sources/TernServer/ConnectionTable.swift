@@ -22,6 +22,12 @@ final class ConnectionTable {
     private let threadPool: NIOThreadPool
     /// Called on the event loop with the outcome of an authentication.
     var authenticationCompleted: ((ConnectionID, AuthenticationResult) -> Void)?
+    /// Bytes, packets and sockets counted on this loop's connections, for `$SYS` and metrics.
+    var traffic = WireTraffic()
+    /// CONNECTs refused by a listener's authenticator (bad user name or password, not allowed in).
+    var authenticationFailures = 0
+    /// `log_type subscribe` and `unsubscribe`.
+    var subscriptionLog = SubscriptionLog()
 
     init(logger: Logger, threadPool: NIOThreadPool) {
         self.logger = logger
@@ -44,6 +50,16 @@ final class ConnectionTable {
     }
 
     var allConnections: [ConnectionID] { Array(entries.keys) }
+
+    /// The client's address, as logged (`127.0.0.1:50122`, `[::1]:50122`).
+    func remoteAddress(of id: ConnectionID) -> String? {
+        entries[id]?.channel.remoteAddress.map(MQTTServer.display)
+    }
+
+    /// The local port a connection was accepted on: which listener it came through.
+    func localPort(of id: ConnectionID) -> Int? {
+        entries[id]?.channel.localAddress?.port
+    }
 
     /// The authenticator of the listener a connection came through; nil for a listener that lets everyone in.
     func authenticator(of id: ConnectionID) -> (any ConnectionAuthenticator)? {
@@ -88,6 +104,8 @@ final class ConnectionTable {
             return
         }
         entry.handler.packetSent(packet)
+        traffic.packetsSent += 1
+        traffic.bytesSent += buffer.readableBytes
         entry.channel.write(buffer, promise: nil)
         unflushed.append(id)
     }
@@ -111,6 +129,7 @@ final class ConnectionTable {
             switch result {
             case .success(let outcome):
                 if case .refused(let reasonCode) = outcome {
+                    table.authenticationFailures += 1
                     // Never the password.
                     table.logger.notice("""
                         client '\(request.clientIdentifier)' refused (\(reasonCode)), user \

@@ -46,12 +46,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let id = table.register(channel: channel, handler: self, authenticator: authenticator)
         self.id = id
         remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
+        table.traffic.socketsOpened += 1
         broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let id, !failed else { return }
         var bytes = unwrapInboundIn(data)
+        table.traffic.bytesReceived += bytes.readableBytes
         if received == nil || received!.readableBytes == 0 {
             received = bytes
         } else {
@@ -61,6 +63,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let now = NIODeadline.now()
         do {
             while let packet = try decoder.decode(&received!) {
+                table.traffic.packetsReceived += 1
+                if table.subscriptionLog.isEnabled {
+                    table.subscriptionLog.log(packet, clientID: clientID ?? "", logger: logger)
+                }
                 if case .connect(let connect) = packet { clientID = connect.clientIdentifier }
                 broker.receive(packet, from: id, now: now, output: &output)
                 if failed { return }

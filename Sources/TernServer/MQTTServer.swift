@@ -29,16 +29,18 @@ public final class MQTTServer: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool
-    private let loop: EventLoop
-    private let state: NIOLoopBoundBox<State>
+    let loop: EventLoop
+    let state: NIOLoopBoundBox<State>
     private let logger: Logger
     private let connectionLogger: Logger
-    private let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
+    let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
 
-    private final class State {
+    final class State {
         let broker: Broker
         let table: ConnectionTable
         var tickTask: RepeatedTask?
+        /// `$SYS` topics; nil when `sys_interval` is 0.
+        var systemTopics: SystemTopicPublisher?
 
         init(broker: Broker, table: ConnectionTable) {
             self.broker = broker
@@ -124,7 +126,9 @@ public final class MQTTServer: Sendable {
                                                              delay: .milliseconds(250)) { _ in
                 let state = state.value
                 var output = state.table.output
-                state.broker.tick(now: .now(), output: &output)
+                let now = NIODeadline.now()
+                state.broker.tick(now: now, output: &output)
+                state.publishSystemTopicsIfDue(now: now, output: &output)
                 state.table.flushAll()
             }
         }.get()

@@ -27,15 +27,25 @@ struct LogDestinations {
             : kinds.contains(.warning) ? .warning
             : kinds.contains(.error) ? .error : .critical
         for destination in settings.destinations {
+            let output: LogFile
             switch destination {
-            case .stdout: handlers.append { StreamLogHandler.standardOutput(label: $0) }
-            case .stderr: handlers.append { StreamLogHandler.standardError(label: $0) }
-            case .file(let path):
-                let file = try LogFile(path: path)
-                handlers.append { StreamLogHandler(label: $0, stream: file) }
-            case .syslog: unsupported.append("syslog")
-            case .topic: unsupported.append("topic")
-            case .dlt: unsupported.append("dlt")
+            case .stdout: output = LogFile(descriptor: 1)
+            case .stderr: output = LogFile(descriptor: 2)
+            case .file(let path): output = try LogFile(path: path)
+            case .syslog: unsupported.append("syslog"); continue
+            case .topic: unsupported.append("topic"); continue
+            case .dlt: unsupported.append("dlt"); continue
+            }
+            switch settings.format {
+            case .text:
+                handlers.append { StreamLogHandler(label: $0, stream: output) }
+            case .json:
+                handlers.append { label in
+                    JSONLogHandler(label: label) { line in
+                        var output = output
+                        output.write(line)
+                    }
+                }
             }
         }
     }
@@ -59,6 +69,11 @@ struct LogDestinations {
 struct LogFile: TextOutputStream, Sendable {
     private let descriptor: Int32
     private let lock = NIOLock()
+
+    /// An already open descriptor (standard output or error).
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
 
     init(path: String) throws(LogFileError) {
         descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import NIOConcurrencyHelpers
+import TernAdmin
 import TernBroker
 import TernServer
 
@@ -81,8 +83,23 @@ struct Serve: AsyncParsableCommand {
                                        transport: transport))
             }
         }
+        let adminPolicy = try Self.adminPolicy(configuration)
         let signals = Self.signals()
         _ = try await server.start(listeners: listeners)
+        try await server.publishSystemTopics(every: configuration.sysInterval)
+        try await server.logSubscriptions(subscribe: configuration.logging.kinds.contains(.subscribe),
+                                          unsubscribe: configuration.logging.kinds.contains(.unsubscribe))
+        let adminBox = NIOLockedValueBox<AdminServer?>(nil)  // the reload closure is made before the server
+        let admin = try await Self.startAdmin(configuration, policy: adminPolicy, server: server, logger: logger) {
+            guard let config else { return "no configuration file to reload" }
+            if let failure = await Self.reload(config, port: port, into: authenticators, transports: transports,
+                                               server: server, logger: logger)
+            {
+                return failure
+            }
+            return adminBox.withLockedValue { $0 }?.reloadPolicy(configurationFile: config, port: port)
+        }
+        adminBox.withLockedValue { $0 = admin }
 
         for await signal in signals {
             if signal == SIGHUP {
@@ -90,14 +107,58 @@ struct Serve: AsyncParsableCommand {
                     logger.notice("received SIGHUP: no configuration file to reload")
                     continue
                 }
-                await Self.reload(config, port: port, into: authenticators, transports: transports, server: server,
-                                  logger: logger)
+                if await Self.reload(config, port: port, into: authenticators, transports: transports, server: server,
+                                     logger: logger) == nil,
+                   let failure = admin?.reloadPolicy(configurationFile: config, port: port)
+                {
+                    logger.error("reload of the http settings: \(failure)")
+                }
                 continue
             }
             logger.notice("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
             break
         }
+        await admin?.stop()
         try await server.shutdown()
+    }
+
+    /// Who may use the HTTP listener, checked before any listener opens: a listener without credentials off
+    /// loopback, or an unreadable password file, ends the process with status 1.
+    static func adminPolicy(_ configuration: BrokerConfiguration) throws -> AdminAccessPolicy? {
+        guard let http = configuration.http else { return nil }
+        do {
+            return try AdminAccessPolicy(settings: http, passwordFile: try http.passwordFile.map {
+                try PasswordFile.load(path: $0)
+            })
+        } catch {
+            printError("error: http_listener: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Starts the HTTP listener when the configuration has one; a listener that may not start as configured (no
+    /// credentials off loopback, unreadable password file, port taken) ends the process with status 1.
+    static func startAdmin(_ configuration: BrokerConfiguration, policy: AdminAccessPolicy?, server: MQTTServer,
+                           logger: Logger, reload: @escaping ConfigurationReloader) async throws -> AdminServer?
+    {
+        guard let http = configuration.http, let policy else { return nil }
+        do {
+            let metrics = MetricsExporter()
+            metrics.bootstrapMetricsSystem()
+            let webSockets = configuration.listeners.filter { $0.transport == .websockets }
+                .map { (port: $0.port, tls: $0.tls != nil) }
+            let admin = try AdminServer(
+                settings: http, policy: policy, mqtt: server, metrics: metrics, webSocketPorts: webSockets,
+                readiness: { ["listeners": server.listenersAreUp] }, reload: reload, logger: logger)
+            let address = try await admin.start()
+            let open = policy.isOpen ? " (open to everyone: loopback, no credentials configured)" : ""
+            logger.notice("http listening on \(AdminServer.display(address))\(open)")
+            return admin
+        } catch {
+            printError("error: http_listener: \(error)")
+            try? await server.shutdown()
+            throw ExitCode(1)
+        }
     }
 
     /// Reads the configuration and the security files of each listener, with the warnings to log; any error ends
@@ -134,8 +195,9 @@ struct Serve: AsyncParsableCommand {
 
     /// SIGHUP: reads the file again and swaps each listener's security in place; connected clients get the new
     /// access rules, and those no longer allowed are disconnected. A file that fails to load changes nothing.
+    @discardableResult
     static func reload(_ path: String, port: Int, into authenticators: [ListenerAuthenticator?],
-                       transports: [ListenerTransport], server: MQTTServer, logger: Logger) async
+                       transports: [ListenerTransport], server: MQTTServer, logger: Logger) async -> String?
     {
         logger.notice("received SIGHUP: reloading \(path)")
         let configuration: BrokerConfiguration
@@ -151,7 +213,7 @@ struct Serve: AsyncParsableCommand {
             }
         } catch {
             logger.error("reload failed, keeping the previous configuration: \(error)")
-            return
+            return "\(error)"
         }
         if securities.count != authenticators.count {
             logger.warning("listeners added or removed: that takes a restart; security is reloaded for the others")
@@ -171,8 +233,10 @@ struct Serve: AsyncParsableCommand {
         do {
             try await server.reauthorizeConnectedClients()
             logger.notice("reloaded \(path)")
+            return nil
         } catch {
             logger.error("reload: \(error)")
+            return "\(error)"
         }
     }
 

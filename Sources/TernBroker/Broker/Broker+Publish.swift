@@ -9,7 +9,7 @@ extension Broker {
     {
         guard let connection = connections[id] else { return }
         let version = connection.protocolVersion
-        statistics.messagesReceived += 1
+        statistics.recordReceived(publish.qos, payloadBytes: publish.payload.readableBytes)
 
         // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
         var topic = publish.topic
@@ -45,7 +45,7 @@ extension Broker {
             : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
                 ? .implementationSpecificError : nil
         if let refusal {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(refusal == .notAuthorized ? .notAuthorized : .tooLarge)
             let reasonCode: ReasonCode = version == .v5 ? refusal : .success
             switch publish.qos {
             case .atMostOnce: break
@@ -188,7 +188,7 @@ extension Broker {
             }
         }
         guard let member = target else {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(.sessionEnded)
             return
         }
         var targets: [ClientIdentifier: OutboundDelivery] = [:]
@@ -220,13 +220,15 @@ extension Broker {
             return
         }
         if delivery.qos == .atMostOnce && session.connection == nil && !settings.queueQoS0Messages {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(.offlineQoS0)
             return
         }
         if settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages {
             session.droppedMessages += 1
-            statistics.messagesDropped += 1
+            statistics.recordDrop(.queueFull)
         } else {
+            var delivery = delivery
+            delivery.queuedAt = now
             session.queue.append(delivery)
         }
         sessions[clientID] = session
@@ -240,7 +242,7 @@ extension Broker {
         guard let id = session.connection else { return }
         // Expired [MQTT-3.3.2-5], or not readable: a queued message may predate a resumption under another user.
         if delivery.message.isExpired(at: now) || !session.access.mayReceive(topic: delivery.message.topic) {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(delivery.message.isExpired(at: now) ? .expired : .notAuthorized)
             return
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
@@ -249,7 +251,7 @@ extension Broker {
             subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now), connection: id)
         let packet = Packet.publish(publish)
         if packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(.packetTooLarge)
             return
         }
         if let packetIdentifier {
@@ -257,7 +259,8 @@ extension Broker {
             session.inflightOrder.append(packetIdentifier)
         }
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
-        statistics.messagesSent += 1
+        statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payload.readableBytes)
+        statistics.deliveryLatency.record(delivery.queuedAt.map { now - $0 } ?? .nanoseconds(0))
         output.send(packet, to: id)
     }
 

@@ -199,6 +199,7 @@ public final class Broker {
         }
         for (clientID, session) in sessions {
             if let expiresAt = session.expiresAt, expiresAt <= now {
+                statistics.sessionsExpired += 1
                 endSession(clientID, now: now, output: &output)
             }
         }
@@ -263,7 +264,7 @@ public final class Broker {
             if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
                 redeliverToShareGroup(delivery, now: now, output: &output)
             } else {
-                statistics.messagesDropped += 1
+                statistics.recordDrop(.sessionEnded)
             }
         }
         if let will = delayedWills.removeValue(forKey: clientID) {

@@ -11,6 +11,8 @@ struct OutboundDelivery: Sendable {
     /// The shared subscription this delivery came through alone, if any: when the session ends before the
     /// message is acknowledged, another member of the group gets it.
     var sharedSubscription: SharedSubscription? = nil
+    /// When it went into the session's queue; nil when it was sent at once. For the delivery latency histogram.
+    var queuedAt: NIODeadline? = nil
 }
 
 /// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.

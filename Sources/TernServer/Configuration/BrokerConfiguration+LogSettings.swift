@@ -25,6 +25,13 @@ extension BrokerConfiguration {
         public var kinds: Set<Kind>
         /// Whether connects and disconnects are logged (`connection_messages`).
         public var connectionMessages: Bool
+        /// `log_format` (Tern): one line of text per entry, or one JSON object per line.
+        public var format: Format = .text
+
+        /// A `log_format` value.
+        public enum Format: String, Sendable, Equatable {
+            case text, json
+        }
 
         public init(destinations: [Destination] = [.stderr],
                     kinds: Set<Kind> = [.error, .warning, .notice, .information], connectionMessages: Bool = true)

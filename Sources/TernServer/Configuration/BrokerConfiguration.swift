@@ -59,6 +59,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var receiveMaximum: UInt16
     /// `connect_timeout` (Tern): seconds a new connection may take to send CONNECT.
     public var connectTimeout: Int
+    /// `http_listener` and the other `http_*` settings (Tern); nil when there is no HTTP listener.
+    public var http: HTTPSettings?
 
     /// The files read, main file first, then included files in the order read; as they were named.
     public var files: [String]
@@ -90,6 +92,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         topicAliasMaximum = 10
         receiveMaximum = 65_535
         connectTimeout = 10
+        http = nil
         files = []
     }
 

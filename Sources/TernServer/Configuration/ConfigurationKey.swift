@@ -59,6 +59,16 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case topicAliasMaximum = "topic_alias_maximum"
     case receiveMaximum = "receive_maximum"
     case connectTimeout = "connect_timeout"
+    case httpListener = "http_listener"
+    case httpAdminUsers = "http_admin_users"
+    case httpReadOnlyUsers = "http_readonly_users"
+    case httpAdminToken = "http_admin_token"
+    case httpReadOnlyToken = "http_readonly_token"
+    case httpPasswordFile = "http_password_file"
+    case httpCertfile = "http_certfile"
+    case httpKeyfile = "http_keyfile"
+    case httpProtectMetrics = "http_protect_metrics"
+    case logFormat = "log_format"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.
@@ -91,7 +101,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     var isText: Bool {
         switch self {
         case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
-             .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile:
+             .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile,
+             .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile, .httpCertfile, .httpKeyfile:
             true
         default:
             false

@@ -31,6 +31,9 @@ struct ConfigurationParser {
     private var logDestinationsWritten = false
     private var logKindsWritten = false
     private var logFile: ConfigurationLine?
+    /// Where the `http_*` settings other than `http_listener` were first written, for the error when
+    /// `http_listener` is missing.
+    private var firstHTTPSetting: ConfigurationLine?
     private var bridgeSeen = false
     private var mainFile = ""
 
@@ -54,6 +57,7 @@ struct ConfigurationParser {
     func resolve(defaultPort: Int) throws(ConfigurationDiagnostic) -> BrokerConfiguration {
         var configuration = draft
         configuration.perListenerSettings = perListenerSettings
+        try checkHTTP(configuration.http)
         if listeners.isEmpty {
             // Mosquitto 2.0 forces anonymous access on in this mode; Tern honours an explicit `allow_anonymous false`.
             configuration.isLocalOnly = true
@@ -70,6 +74,9 @@ struct ConfigurationParser {
                 resolved.append(try listener.resolved(security: security))
             }
             configuration.listeners = resolved
+        }
+        if configuration.http != nil && configuration.http?.passwordFile == nil {
+            configuration.http?.passwordFile = globalSecurity.passwordFile
         }
         return configuration
     }
@@ -340,8 +347,71 @@ struct ConfigurationParser {
             draft.receiveMaximum = UInt16(try integer(line, in: 1...65_535))
         case .connectTimeout:
             draft.connectTimeout = try integer(line, in: 1...86_400)
+        case .httpListener, .httpAdminUsers, .httpReadOnlyUsers, .httpAdminToken, .httpReadOnlyToken,
+             .httpPasswordFile, .httpCertfile, .httpKeyfile, .httpProtectMetrics:
+            try applyHTTP(key, line)
+        case .logFormat:
+            draft.logging.format = try choice(line, [("text", .text), ("json", .json)])
         default:
             preconditionFailure("\(key) is not a broker-wide setting")
+        }
+    }
+
+    /// The `http_*` settings (Tern's HTTP listener); they may come in any order, `http_listener` included.
+    private mutating func applyHTTP(_ key: ConfigurationKey, _ line: ConfigurationLine) throws(ConfigurationDiagnostic) {
+        var http = draft.http ?? BrokerConfiguration.HTTPSettings(port: -1)
+        if key != .httpListener && firstHTTPSetting == nil { firstHTTPSetting = line }
+        switch key {
+        case .httpListener:
+            let words = line.words
+            guard let first = words.first else { throw line.diagnostic("missing value") }
+            guard let port = Int(first), (0...65_535).contains(port) else {
+                throw line.diagnostic("\"\(first)\" is not a port between 0 and 65535")
+            }
+            guard words.count <= 2 else { throw line.diagnostic("expected a port and at most one address") }
+            if http.port >= 0 { throw line.diagnostic("only one http_listener may be given") }
+            http.port = port
+            http.address = words.count == 2 ? String(words[1]) : nil
+        case .httpAdminUsers:
+            http.adminUsers += line.words.map(String.init)
+            if http.adminUsers.isEmpty { throw line.diagnostic("missing value") }
+        case .httpReadOnlyUsers:
+            http.readOnlyUsers += line.words.map(String.init)
+            if http.readOnlyUsers.isEmpty { throw line.diagnostic("missing value") }
+        case .httpAdminToken:
+            http.adminToken = try text(line)
+        case .httpReadOnlyToken:
+            http.readOnlyToken = try text(line)
+        case .httpPasswordFile:
+            http.passwordFile = try path(line)
+        case .httpCertfile:
+            http.certificateFile = try path(line)
+        case .httpKeyfile:
+            http.keyFile = try path(line)
+        case .httpProtectMetrics:
+            http.protectMetrics = try bool(line)
+        default:
+            preconditionFailure("\(key) is not an http setting")
+        }
+        draft.http = http
+    }
+
+    /// The HTTP settings make sense together: a listener, a password file for named users, both TLS files.
+    private func checkHTTP(_ http: BrokerConfiguration.HTTPSettings?) throws(ConfigurationDiagnostic) {
+        guard let http else { return }
+        if http.port < 0, let line = firstHTTPSetting {
+            throw line.diagnostic("http settings need an \"http_listener PORT [ADDRESS]\" line")
+        }
+        if (http.certificateFile == nil) != (http.keyFile == nil) {
+            throw ConfigurationDiagnostic(file: draft.files.first ?? mainFile, line: nil,
+                                          message: "http_certfile and http_keyfile must be given together")
+        }
+        let users = !http.adminUsers.isEmpty || !http.readOnlyUsers.isEmpty
+        if users && http.passwordFile == nil && globalSecurity.passwordFile == nil {
+            throw ConfigurationDiagnostic(file: draft.files.first ?? mainFile, line: nil, message: """
+                http_admin_users and http_readonly_users log in with a password file: set password_file or \
+                http_password_file
+                """)
         }
     }
 

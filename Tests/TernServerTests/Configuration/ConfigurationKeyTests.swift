@@ -89,6 +89,19 @@ import Testing
         .global("topic_alias_maximum 65535") { $0.topicAliasMaximum == 65_535 },
         .global("receive_maximum 1") { $0.receiveMaximum == 1 },
         .global("connect_timeout 5") { $0.connectTimeout == 5 },
+        .global("log_format json") { $0.logging.format == .json },
+        .global("http_listener 8080 127.0.0.1") { $0.http?.port == 8080 && $0.http?.address == "127.0.0.1" },
+        .global("http_listener 0\nhttp_admin_token t\nhttp_readonly_token r") {
+            $0.http?.adminToken == "t" && $0.http?.readOnlyToken == "r"
+        },
+        .global("http_listener 80\nhttp_password_file admins\nhttp_admin_users a b\nhttp_readonly_users c") {
+            $0.http?.passwordFile == $1 + "/admins" && $0.http?.adminUsers == ["a", "b"]
+                && $0.http?.readOnlyUsers == ["c"]
+        },
+        .global("http_listener 80\nhttp_certfile c.pem\nhttp_keyfile k.pem\nhttp_protect_metrics true") {
+            $0.http?.certificateFile == $1 + "/c.pem" && $0.http?.keyFile == $1 + "/k.pem"
+                && $0.http?.protectMetrics == true
+        },
         // Security, broker-wide (per_listener_settings false).
         .global("allow_anonymous true") { $0.security.allowAnonymous && $0.listeners[0].security.allowAnonymous },
         .global("allow_anonymous false") { !$0.security.allowAnonymous },
