@@ -54,6 +54,17 @@ extension Broker {
             return
         }
 
+        // The store cannot keep it (a full disk): refused rather than acknowledged and lost.
+        if publish.qos != .atMostOnce && !acceptsDurableMessages {
+            statistics.messagesDropped += 1
+            guard version == .v5 else {
+                return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
+            }
+            let ack = PublishAckPacket(packetIdentifier: publish.packetIdentifier!, reasonCode: .quotaExceeded)
+            output.send(publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack), to: id)
+            return
+        }
+
         let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
         switch publish.qos {
         case .atMostOnce:
@@ -76,6 +87,9 @@ extension Broker {
                 // again (section 4.3.3, method B).
                 session.inboundQoS2.insert(packetIdentifier)
                 sessions[clientID] = session
+                if session.isStored {
+                    record(.inboundQoS2Added(clientID: clientID.string, packetIdentifier: packetIdentifier))
+                }
                 route(message, now: now, output: &output)
             }
             output.send(.pubrec(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
@@ -86,6 +100,9 @@ extension Broker {
                                             clientID: ClientIdentifier, output: inout Output)
     {
         let known = sessions[clientID]?.inboundQoS2.remove(ack.packetIdentifier) != nil
+        if known && sessions[clientID]?.isStored == true {
+            record(.inboundQoS2Removed(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
+        }
         let reasonCode: ReasonCode =
             known || connections[id]?.protocolVersion != .v5 ? .success : .packetIdentifierNotFound
         output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
@@ -100,7 +117,12 @@ extension Broker {
     func route<Output: BrokerOutput>(_ message: ApplicationMessage, now: NIODeadline, output: inout Output) -> Int {
         if message.retain {
             // An empty payload clears the retained message and is never stored itself [MQTT-3.3.1-6, MQTT-3.3.1-7].
-            retainedMessages.set(message.topic, message.payload.readableBytes == 0 ? nil : message)
+            if message.payload.readableBytes == 0 {
+                if retainedMessages.set(message.topic, nil) != nil { record(.retainedCleared(topic: message.topic)) }
+            } else {
+                retainedMessages.set(message.topic, message)
+                record(.retainedSet(StoredMessage(message, clock: storeClock)))
+            }
         }
         var targets: [ClientIdentifier: OutboundDelivery] = [:]
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
@@ -215,6 +237,12 @@ extension Broker {
         if settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages {
             session.droppedMessages += 1
             statistics.messagesDropped += 1
+        } else if session.isStored && recordsStoreChanges {
+            var delivery = delivery
+            delivery.storeSequence = nextSequence()
+            record(.messageQueued(clientID: clientID.string, StoredQueuedMessage(
+                sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
+            session.queue.append(delivery)
         } else {
             session.queue.append(delivery)
         }
@@ -244,6 +272,11 @@ extension Broker {
         if let packetIdentifier {
             session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
             session.inflightOrder.append(packetIdentifier)
+            if session.isStored && recordsStoreChanges {
+                record(.inflightSaved(clientID: session.clientID.string, StoredInflight(
+                    packetIdentifier: packetIdentifier, order: nextSequence(), released: false,
+                    delivery: storedDelivery(delivery))))
+            }
         }
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
         statistics.messagesSent += 1
@@ -282,6 +315,9 @@ extension Broker {
         while let next = session.queue.first {
             if next.qos != .atMostOnce && session.inflight.count >= window { break }
             session.queue.removeFirst()
+            if session.isStored {
+                record(.messageDequeued(clientID: clientID.string, sequence: next.storeSequence))
+            }
             send(next, session: &session, now: now, output: &output)
         }
         sessions[clientID] = session
@@ -293,9 +329,17 @@ extension Broker {
         guard var session = sessions[clientID],
             session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
         else { return }
-        session.removeInflight(ack.packetIdentifier)
+        removeInflight(ack.packetIdentifier, from: &session)
         sessions[clientID] = session
         drainQueue(clientID, now: now, output: &output)
+    }
+
+    /// Removes an acknowledged message from the session's window (and from the store).
+    func removeInflight(_ packetIdentifier: UInt16, from session: inout ClientSession) {
+        session.removeInflight(packetIdentifier)
+        if session.isStored {
+            record(.inflightDeleted(clientID: session.clientID.string, packetIdentifier: packetIdentifier))
+        }
     }
 
     func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
@@ -311,7 +355,7 @@ extension Broker {
         }
         if !ack.reasonCode.isSuccess {
             // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
-            session.removeInflight(ack.packetIdentifier)
+            removeInflight(ack.packetIdentifier, from: &session)
             sessions[clientID] = session
             drainQueue(clientID, now: now, output: &output)
             return
@@ -319,6 +363,9 @@ extension Broker {
         inflight.stage = .released
         session.inflight[ack.packetIdentifier] = inflight
         sessions[clientID] = session
+        if session.isStored {
+            record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
+        }
         output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
     }
 
@@ -328,7 +375,7 @@ extension Broker {
         guard var session = sessions[clientID], let inflight = session.inflight[ack.packetIdentifier],
             inflight.stage == .released
         else { return }
-        session.removeInflight(ack.packetIdentifier)
+        removeInflight(ack.packetIdentifier, from: &session)
         sessions[clientID] = session
         drainQueue(clientID, now: now, output: &output)
     }

@@ -11,6 +11,8 @@ struct OutboundDelivery: Sendable {
     /// The shared subscription this delivery came through alone, if any: when the session ends before the
     /// message is acknowledged, another member of the group gets it.
     var sharedSubscription: SharedSubscription? = nil
+    /// The message's key in the store's queue while it is queued for a stored session.
+    var storeSequence: UInt64 = 0
 }
 
 /// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.
@@ -55,6 +57,8 @@ struct ClientSession: Sendable {
     var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
     var will: LastWill?
     var droppedMessages = 0
+    /// Whether the store holds this session (it outlives its connection; see `Broker.recordSession`).
+    var isStored = false
 
     init(clientID: ClientIdentifier, protocolVersion: ProtocolVersion, expiryInterval: UInt32) {
         self.clientID = clientID

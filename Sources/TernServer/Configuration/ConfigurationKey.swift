@@ -57,6 +57,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case topicAliasMaximum = "topic_alias_maximum"
     case receiveMaximum = "receive_maximum"
     case connectTimeout = "connect_timeout"
+    case persistenceCommitWindow = "persistence_commit_window"
+    case persistenceSync = "persistence_sync"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.

@@ -318,6 +318,10 @@ struct ConfigurationParser {
             draft.persistence.file = try text(line)
         case .autosaveInterval:
             draft.persistence.autosaveInterval = max(0, try integer(line))
+        case .persistenceCommitWindow:
+            draft.persistence.commitWindowMilliseconds = try integer(line, in: 0...1000)
+        case .persistenceSync:
+            draft.persistence.sync = try choice(line, SQLiteStore.SyncMode.allCases.map { ($0.rawValue, $0) })
         case .logDest:
             try applyLogDestination(line)
         case .logType:
