@@ -36,6 +36,8 @@ public final class MQTTServer: Sendable {
         let broker: Broker
         let table: ConnectionTable
         var tickTask: RepeatedTask?
+        /// Queue-limit drops already logged.
+        var loggedQueueDrops = 0
 
         init(broker: Broker, table: ConnectionTable) {
             self.broker = broker
@@ -173,6 +175,14 @@ public final class MQTTServer: Sendable {
                 var output = state.table.output
                 state.broker.tick(now: .now(), output: &output)
                 state.table.flushAll()
+                let drops = state.broker.statistics.queuedMessagesDropped
+                if drops > state.loggedQueueDrops {
+                    logger.warning("""
+                        \(drops - state.loggedQueueDrops) messages dropped: queue limits reached \
+                        (max_queued_messages, max_queued_bytes, max_queued_messages_total); \(drops) in all
+                        """)
+                    state.loggedQueueDrops = drops
+                }
             }
         }.get()
         return bound

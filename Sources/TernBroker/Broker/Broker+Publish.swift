@@ -234,17 +234,23 @@ extension Broker {
             statistics.messagesDropped += 1
             return
         }
-        if settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages {
+        let size = delivery.message.payload.readableBytes
+        if (settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages)
+            || (settings.maximumQueuedBytes > 0 && session.queuedBytes + size > settings.maximumQueuedBytes)
+            || (settings.maximumQueuedMessagesInTotal > 0
+                && statistics.messagesQueued >= settings.maximumQueuedMessagesInTotal)
+        {
             session.droppedMessages += 1
             statistics.messagesDropped += 1
-        } else if session.isStored && recordsStoreChanges {
-            var delivery = delivery
-            delivery.storeSequence = nextSequence()
-            record(.messageQueued(clientID: clientID.string, StoredQueuedMessage(
-                sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
-            session.queue.append(delivery)
+            statistics.queuedMessagesDropped += 1
         } else {
-            session.queue.append(delivery)
+            var delivery = delivery
+            if session.isStored && recordsStoreChanges {
+                delivery.storeSequence = nextSequence()
+                record(.messageQueued(clientID: clientID.string, StoredQueuedMessage(
+                    sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
+            }
+            enqueue(delivery, in: &session)
         }
         sessions[clientID] = session
     }
@@ -314,7 +320,7 @@ extension Broker {
         let window = inflightWindow(session)
         while let next = session.queue.first {
             if next.qos != .atMostOnce && session.inflight.count >= window { break }
-            session.queue.removeFirst()
+            dequeueFirst(from: &session)
             if session.isStored {
                 record(.messageDequeued(clientID: clientID.string, sequence: next.storeSequence))
             }

@@ -267,6 +267,7 @@ public final class Broker {
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
+        statistics.messagesQueued -= session.queue.count
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
         // What a shared subscription gave this session and it never acknowledged goes to another member.

@@ -57,6 +57,8 @@ struct ClientSession: Sendable {
     var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
     var will: LastWill?
     var droppedMessages = 0
+    /// Payload bytes of the queued messages.
+    var queuedBytes = 0
     /// Whether the store holds this session (it outlives its connection; see `Broker.recordSession`).
     var isStored = false
 

@@ -57,6 +57,20 @@ extension Broker {
                          sharedSubscription: stored.sharedSubscription)
     }
 
+    /// Appends to the session's queue, keeping the per-session and broker-wide counts that the queue limits
+    /// (`max_queued_messages`, `max_queued_bytes`, `max_queued_messages_total`) are checked against.
+    func enqueue(_ delivery: OutboundDelivery, in session: inout ClientSession) {
+        session.queue.append(delivery)
+        session.queuedBytes += delivery.message.payload.readableBytes
+        statistics.messagesQueued += 1
+    }
+
+    func dequeueFirst(from session: inout ClientSession) {
+        let delivery = session.queue.removeFirst()
+        session.queuedBytes -= delivery.message.payload.readableBytes
+        statistics.messagesQueued -= 1
+    }
+
     func nextSequence() -> UInt64 {
         defer { nextStoreSequence += 1 }
         return nextStoreSequence
@@ -132,7 +146,7 @@ extension Broker {
                 }
                 var delivery = outboundDelivery(queued.delivery)
                 delivery.storeSequence = queued.sequence
-                session.queue.append(delivery)
+                enqueue(delivery, in: &session)
             }
             session.inboundQoS2 = Set(stored.inboundQoS2)
             sessions[clientID] = session

@@ -59,6 +59,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case connectTimeout = "connect_timeout"
     case persistenceCommitWindow = "persistence_commit_window"
     case persistenceSync = "persistence_sync"
+    case maxQueuedMessagesTotal = "max_queued_messages_total"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.

@@ -298,6 +298,8 @@ struct ConfigurationParser {
             draft.maxQueuedMessages = max(0, try integer(line))
         case .maxQueuedBytes:
             draft.maxQueuedBytes = max(0, try integer(line))
+        case .maxQueuedMessagesTotal:
+            draft.maxQueuedMessagesTotal = max(0, try integer(line))
         case .queueQoS0Messages:
             draft.queueQoS0Messages = try bool(line)
         case .retainAvailable:

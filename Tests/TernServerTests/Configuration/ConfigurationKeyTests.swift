@@ -72,6 +72,7 @@ import Testing
         .global("autosave_interval 60") { $0.persistence.autosaveInterval == 60 },
         .global("autosave_interval -1") { $0.persistence.autosaveInterval == 0 },
         .global("persistence false") { !$0.persistence.enabled },
+        .global("max_queued_messages_total 100000") { $0.maxQueuedMessagesTotal == 100_000 },
         .global("persistence_commit_window 2") { $0.persistence.commitWindowMilliseconds == 2 },
         .global("persistence_sync normal") { $0.persistence.sync == .normal },
         .global("persistence_sync off") { $0.persistence.sync == .off },

@@ -179,6 +179,36 @@ struct DurabilityTests {
         }
     }
 
+    @Test("queue limits: per session in messages and in payload bytes, and for all sessions together; the limits hold for what was restored",
+          arguments: StoreKind.allCases)
+    func queueLimits(kind: StoreKind) throws {
+        var settings = BrokerSettings()
+        settings.maximumQueuedMessages = 5
+        settings.maximumQueuedBytes = 10
+        settings.maximumQueuedMessagesInTotal = 7
+        try withBroker(kind, settings: settings) { broker in
+            for name in ["a", "b", "c"] {
+                let (id, _) = try broker.connect(name)
+                try broker.subscribe(id, "\(name)/#", qos: .atLeastOnce)
+                try broker.disconnect(id)
+            }
+            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+            for index in 0..<6 { try broker.publish(publisher, "a/x", "\(index)", qos: .atLeastOnce) }  // 5 fit
+            try broker.publish(publisher, "b/x", "0123456789", qos: .atLeastOnce)  // 10 bytes fit
+            try broker.publish(publisher, "b/x", "1", qos: .atLeastOnce)  // one byte too many
+            try broker.restart()
+            let (publisher2, _) = try broker.connect("pub2", cleanStart: true, expiry: 0)
+            try broker.publish(publisher2, "c/x", "1", qos: .atLeastOnce)  // 7th queued in all: fits
+            try broker.publish(publisher2, "c/x", "2", qos: .atLeastOnce)  // 8th: over the total
+            #expect(broker.broker.statistics.messagesQueued == 7)
+            #expect(try broker.store.queuedCount(clientID: "a") == 5)
+            #expect(try broker.store.queuedCount(clientID: "b") == 1)
+            #expect(try broker.store.queuedCount(clientID: "c") == 1)
+            let (a, _) = try broker.connect("a")
+            #expect(broker.publishes(to: a).map(\.payloadString) == ["0", "1", "2", "3", "4"])
+        }
+    }
+
     @Test("while the store refuses commits, QoS 1 and 2 publications get 0x97 Quota Exceeded; QoS 0 goes through")
     func storeRefusing() throws {
         try withBroker(.memory) { broker in
