@@ -130,7 +130,10 @@ def throughput(port: int, publishers: int, messages: int, window: int, payload_s
     for index in range(publishers):
         top_up(index)
     while received < total or sum(acked) < total:
-        for key, _ in selector.select(timeout=10):
+        events = selector.select(timeout=10)
+        if not events:
+            raise TimeoutError(f"stalled: sent {sent}, acknowledged {acked}, received {received}")
+        for key, _ in events:
             role, index = key.data
             connection = subscriber if role == "sub" else pubs[index]
             try:
@@ -208,9 +211,12 @@ def run_throughput(arguments):
             ("Mosquitto 2, persistence true", ["mosquitto", "-c", mosquitto_config, "-v"]),
         ]
         for name, command in brokers:
-            process, port, _, _ = start(command)
+            process, port, _, log = start(command)
             try:
                 rate = throughput(port, arguments.publishers, arguments.messages, arguments.window)
+            except Exception:
+                print(open(log).read()[-3000:], file=sys.stderr)
+                raise
             finally:
                 process.terminate()
                 process.wait()

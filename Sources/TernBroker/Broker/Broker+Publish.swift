@@ -220,14 +220,20 @@ extension Broker {
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier, now: NIODeadline,
                                        output: inout Output)
     {
-        guard var session = sessions[clientID] else { return }
+        guard let index = sessions.index(forKey: clientID) else { return }
+        // In place: a copy of the session would copy its whole queue at the first append.
+        deliver(delivery, session: &sessions.values[index], now: now, output: &output)
+    }
+
+    private func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
+                                               now: NIODeadline, output: inout Output)
+    {
         // Whatever filter matched, a client receives only topics it may read.
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
         if session.connection != nil && session.queue.isEmpty
             && (delivery.qos == .atMostOnce || session.inflight.count < inflightWindow(session))
         {
             send(delivery, session: &session, now: now, output: &output)
-            sessions[clientID] = session
             return
         }
         if delivery.qos == .atMostOnce && session.connection == nil && !settings.queueQoS0Messages {
@@ -247,12 +253,11 @@ extension Broker {
             var delivery = delivery
             if session.isStored && recordsStoreChanges {
                 delivery.storeSequence = nextSequence()
-                record(.messageQueued(clientID: clientID.string, StoredQueuedMessage(
+                record(.messageQueued(clientID: session.clientID.string, StoredQueuedMessage(
                     sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
             }
             enqueue(delivery, in: &session)
         }
-        sessions[clientID] = session
     }
 
     /// Sends one delivery to the connected client: a packet identifier for QoS 1 and 2, the size check against
@@ -316,17 +321,23 @@ extension Broker {
 
     /// Moves queued messages into the window while it has room.
     func drainQueue<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
-        guard var session = sessions[clientID], session.connection != nil else { return }
+        guard let index = sessions.index(forKey: clientID), sessions.values[index].connection != nil else { return }
+        // In place, as in `deliver`.
+        drainQueue(session: &sessions.values[index], now: now, output: &output)
+    }
+
+    private func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline,
+                                                  output: inout Output)
+    {
         let window = inflightWindow(session)
         while let next = session.queue.first {
             if next.qos != .atMostOnce && session.inflight.count >= window { break }
             dequeueFirst(from: &session)
             if session.isStored {
-                record(.messageDequeued(clientID: clientID.string, sequence: next.storeSequence))
+                record(.messageDequeued(clientID: session.clientID.string, sequence: next.storeSequence))
             }
             send(next, session: &session, now: now, output: &output)
         }
-        sessions[clientID] = session
     }
 
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
