@@ -7,6 +7,10 @@ import TernBroker
 /// The live connections of one event loop, by the identifiers the broker knows them by, and the broker output
 /// that writes to them. Writes are not flushed one by one: a connection written to is marked, and all marked
 /// connections are flushed once at the end of the event-loop work that wrote to them.
+///
+/// With a store, the end of that work also takes the broker's durable changes and submits them to the store
+/// writer; what the work wrote (acknowledgements among it) is held, unflushed, until the commit is confirmed
+/// (`commitCompleted`), so no acknowledgement precedes its commit. Closes wait the same way.
 final class ConnectionTable {
     struct Entry {
         let channel: Channel
@@ -28,6 +32,14 @@ final class ConnectionTable {
     var authenticationFailures = 0
     /// `log_type subscribe` and `unsubscribe`.
     var subscriptionLog = SubscriptionLog()
+
+    /// The broker whose changes are committed, and the writer that commits them; nil without a store.
+    var durability: (broker: Broker, writer: StoreWriter)?
+    /// Connections with writes waiting for the commit of a batch, by that batch's number.
+    private var held: [ConnectionID: UInt64] = [:]
+    /// Connections closed by the broker in the current turn, and closes waiting for a commit.
+    private var closing: [(ConnectionID, Channel)] = []
+    private var heldCloses: [(channel: Channel, batch: UInt64)] = []
 
     init(logger: Logger, threadPool: NIOThreadPool) {
         self.logger = logger
@@ -66,12 +78,64 @@ final class ConnectionTable {
         entries[id]?.authenticator
     }
 
-    /// Flushes every connection written to since the last call.
+    /// Flushes every connection written to since the last call; with a store, first submits the changes made
+    /// since the last call, and holds the writes until they are committed.
     func flushAll() {
+        var batch: UInt64?
+        if let durability, durability.broker.hasStoreChanges {
+            batch = durability.writer.submit(durability.broker.takeStoreChanges())
+        }
         for id in unflushed {
-            entries[id]?.channel.flush()
+            if let batch {
+                held[id] = batch
+            } else if held[id] == nil {
+                entries[id]?.channel.flush()
+            }  // else: goes out with the writes held before it
         }
         unflushed.removeAll(keepingCapacity: true)
+        for (id, channel) in closing {
+            if let waitFor = batch ?? held.removeValue(forKey: id) {
+                held[id] = nil
+                heldCloses.append((channel, waitFor))
+            } else {
+                Self.flushAndClose(channel)
+            }
+        }
+        closing.removeAll(keepingCapacity: true)
+    }
+
+    /// Every batch up to `batch` is committed: what waited for them goes out.
+    func commitCompleted(through batch: UInt64) {
+        for (id, waitFor) in held where waitFor <= batch {
+            held[id] = nil
+            entries[id]?.channel.flush()
+        }
+        heldCloses.removeAll { close in
+            guard close.batch <= batch else { return false }
+            Self.flushAndClose(close.channel)
+            return true
+        }
+    }
+
+    /// The commit of the batches up to `batch` failed: what they acknowledged is not kept, so those writes are
+    /// never sent; their connections are closed (their clients retry on a new connection).
+    func commitFailed(through batch: UInt64) {
+        for (id, waitFor) in held where waitFor <= batch {
+            held[id] = nil
+            entries[id]?.channel.close(promise: nil)
+        }
+        heldCloses.removeAll { close in
+            guard close.batch <= batch else { return false }
+            close.channel.close(promise: nil)
+            return true
+        }
+    }
+
+    private static func flushAndClose(_ channel: Channel) {
+        // Close once what was written before has gone out.
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     /// The `BrokerOutput` over this table.
@@ -148,10 +212,10 @@ final class ConnectionTable {
     fileprivate func close(_ id: ConnectionID) {
         guard let entry = entries.removeValue(forKey: id) else { return }
         entry.handler.closeRequested()
-        // Close once what was written before has gone out.
-        let channel = entry.channel
-        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
-            channel.close(promise: nil)
+        if durability != nil {
+            closing.append((id, entry.channel))  // flushAll decides whether it waits for a commit
+        } else {
+            Self.flushAndClose(entry.channel)
         }
     }
 }

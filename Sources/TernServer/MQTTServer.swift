@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
@@ -34,6 +35,8 @@ public final class MQTTServer: Sendable {
     private let logger: Logger
     private let connectionLogger: Logger
     let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
+    private let store: (any BrokerStore & Sendable)?
+    private let writer: StoreWriter?
 
     final class State {
         let broker: Broker
@@ -41,6 +44,8 @@ public final class MQTTServer: Sendable {
         var tickTask: RepeatedTask?
         /// `$SYS` topics; nil when `sys_interval` is 0.
         var systemTopics: SystemTopicPublisher?
+        /// Queue-limit drops already logged.
+        var loggedQueueDrops = 0
 
         init(broker: Broker, table: ConnectionTable) {
             self.broker = broker
@@ -48,26 +53,83 @@ public final class MQTTServer: Sendable {
         }
     }
 
-    /// - Parameter connectionMessages: whether each connect and disconnect is logged (Mosquitto's
-    ///   `connection_messages`); when false they are logged at debug level only.
-    public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true) {
+    /// A server whose broker keeps its state in `store` (nil: in memory only). Changes are committed by one
+    /// writer thread; `commitWindow` is how long it waits for more changes to join a commit.
+    /// `connectionMessages`: whether each connect and disconnect is logged (Mosquitto's `connection_messages`);
+    /// when false they are logged at debug level only.
+    public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true,
+                store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero)
+    {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.loop = group.next()
+        let loop = group.next()
+        self.loop = loop
         self.logger = logger
         var connectionLogger = logger
         if !connectionMessages && connectionLogger.logLevel < .notice { connectionLogger.logLevel = .notice }
         self.connectionLogger = connectionLogger
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
-        self.state = NIOLoopBoundBox.makeBoxSendingValue(
+        let state = NIOLoopBoundBox.makeBoxSendingValue(
             State(broker: Broker(settings: settings), table: ConnectionTable(logger: logger, threadPool: threadPool)),
             eventLoop: loop)
+        self.state = state
+        self.store = store
+        self.writer = store.map { store in
+            StoreWriter(store: store, commitWindow: commitWindow) { outcome in
+                loop.execute {
+                    let value = state.value
+                    switch outcome {
+                    case .committed(let batch):
+                        if !value.broker.acceptsDurableMessages {
+                            logger.notice("the store accepts commits again")
+                            value.broker.acceptsDurableMessages = true
+                        }
+                        value.table.commitCompleted(through: batch)
+                    case .failed(let batch, let error):
+                        if value.broker.acceptsDurableMessages {
+                            logger.error("""
+                                cannot commit to the store: \(error); QoS 1 and 2 publications are refused \
+                                until it accepts commits again
+                                """)
+                            value.broker.acceptsDurableMessages = false
+                        }
+                        value.table.commitFailed(through: batch)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads the store into the broker; called before any listener opens.
+    private func restore() async throws {
+        guard let store, let writer else { return }
+        let started = ContinuousClock.now
+        let stored = try store.load()
+        let loaded = ContinuousClock.now - started
+        let state = self.state
+        writer.start()
+        try await loop.submit {
+            let value = state.value
+            let now = NIODeadline.now()
+            value.broker.recordsStoreChanges = true
+            value.broker.storeClock = StoreClock(
+                now: now, wallClockNow: Int64(Date().timeIntervalSince1970 * 1000))
+            value.table.durability = (value.broker, writer)
+            var output = value.table.output
+            value.broker.restore(stored, now: now, output: &output)
+            value.table.flushAll()
+        }.get()
+        logger.notice("""
+            restored \(stored.sessions.count) sessions and \(stored.retained.count) retained messages in \
+            \(ContinuousClock.now - started) (read in \(loaded))
+            """)
     }
 
     /// Binds every listener; returns the addresses actually bound (with the chosen port when 0 was asked).
     /// A listener whose address cannot be bound (an IPv6 loopback on a host without IPv6) is skipped with a
     /// warning as long as another one could be bound.
     public func start(listeners: [Listener]) async throws -> [SocketAddress] {
+        try await restore()
         let state = self.state
         let logger = self.logger
         let connectionLogger = self.connectionLogger
@@ -130,6 +192,14 @@ public final class MQTTServer: Sendable {
                 state.broker.tick(now: now, output: &output)
                 state.publishSystemTopicsIfDue(now: now, output: &output)
                 state.table.flushAll()
+                let drops = state.broker.statistics.queuedMessagesDropped
+                if drops > state.loggedQueueDrops {
+                    logger.warning("""
+                        \(drops - state.loggedQueueDrops) messages dropped: queue limits reached \
+                        (max_queued_messages, max_queued_bytes, max_queued_messages_total); \(drops) in all
+                        """)
+                    state.loggedQueueDrops = drops
+                }
             }
         }.get()
         return bound
@@ -162,6 +232,15 @@ public final class MQTTServer: Sendable {
             state.broker.shutdown(output: &output)
             state.table.flushAll()
         }.get()
+        // What the last turns changed is committed before the process ends.
+        if let writer {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                Thread {
+                    writer.stop()
+                    continuation.resume()
+                }.start()
+            }
+        }
         // Give the close writes a moment to leave, bounded.
         try? await loop.scheduleTask(in: .milliseconds(100)) {}.futureResult.get()
         try await group.shutdownGracefully()

@@ -21,7 +21,10 @@ struct Serve: AsyncParsableCommand {
             With no options the broker listens on 127.0.0.1 and ::1, port 1883, and accepts anonymous clients \
             there only, as Mosquitto 2.0 does by default. With -c it reads a mosquitto.conf-style file (see \
             docs/configuration.md); SIGHUP reloads the file's password and ACL files, allow_anonymous and the \
-            listeners' TLS certificates.
+            listeners' TLS certificates. Sessions, subscriptions, messages in flight and queued, and retained \
+            messages are kept in ./tern-data/tern.sqlite (or --data-dir, or persistence_location) and survive a \
+            restart or a crash; `persistence false` in the file keeps everything in memory (see \
+            docs/persistence.md).
             """)
 
     @Option(name: [.short, .long], help: "A configuration file in mosquitto.conf syntax.")
@@ -33,6 +36,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: [.short, .long], help: "Increase logging: -v for connection details, -vv for debugging.")
     var verbose: Int = 0
+
+    @Option(name: .customLong("data-dir"),
+            help: "The directory of the broker's store (default: ./tern-data, or persistence_location).")
+    var dataDirectory: String?
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
@@ -73,9 +80,24 @@ struct Serve: AsyncParsableCommand {
         let authenticators: [ListenerAuthenticator?] =
             config == nil ? configuration.listeners.map { _ in nil } : securities.map(ListenerAuthenticator.init)
 
+        let persistence = configuration.persistence
+        var store: SQLiteStore?
+        if persistence.enabled {
+            let directory = dataDirectory ?? persistence.directory
+            do {
+                store = try SQLiteStore(directory: directory, syncMode: persistence.sync)
+            } catch {
+                Self.printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            logger.notice("keeping state in \(store!.path) (synchronous \(persistence.sync.rawValue))")
+        } else {
+            logger.notice("persistence false: state is kept in memory only and lost when the broker stops")
+        }
         let transports = try Self.transports(of: configuration, logger: logger)
         let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger,
-                                connectionMessages: configuration.logging.connectionMessages)
+                                connectionMessages: configuration.logging.connectionMessages, store: store,
+                                commitWindow: .milliseconds(Int64(persistence.commitWindowMilliseconds)))
         var listeners: [MQTTServer.Listener] = []
         for ((listener, authenticator), transport) in zip(zip(configuration.listeners, authenticators), transports) {
             for host in Self.hosts(of: listener) {
@@ -85,7 +107,12 @@ struct Serve: AsyncParsableCommand {
         }
         let adminPolicy = try Self.adminPolicy(configuration)
         let signals = Self.signals()
-        _ = try await server.start(listeners: listeners)
+        do {
+            _ = try await server.start(listeners: listeners)
+        } catch let error as StoreError {
+            Self.printError("error: \(error)")
+            throw ExitCode(1)
+        }
         try await server.publishSystemTopics(every: configuration.sysInterval)
         try await server.logSubscriptions(subscribe: configuration.logging.kinds.contains(.subscribe),
                                           unsubscribe: configuration.logging.kinds.contains(.unsubscribe))

@@ -1,8 +1,10 @@
 """Starts the `tern` binary for interoperability tests and waits until it listens."""
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,13 +23,21 @@ def tern_binary() -> Path:
 
 
 class TernBroker:
-    """A `tern serve -p 0` process; `port` is read from its `listening on 127.0.0.1:PORT` log line."""
+    """A `tern serve -p 0` process; `port` is read from its `listening on 127.0.0.1:PORT` log line.
 
-    def __init__(self, *args: str, deadline: float = 20.0):
+    Each broker keeps its store in a data directory of its own: `data_dir` if given (kept after `stop`, so that
+    a test can restart a broker on it), else a fresh temporary one (removed by `stop`)."""
+
+    def __init__(self, *args: str, deadline: float = 20.0, data_dir: str | os.PathLike | None = None):
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tern-{os.getpid()}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
+        self.temporary_data_dir = None
+        if data_dir is None:
+            self.temporary_data_dir = tempfile.mkdtemp(prefix="tern-data-")
+            data_dir = self.temporary_data_dir
+        self.data_dir = Path(data_dir)
         self.process = subprocess.Popen(
-            [str(tern_binary()), "serve", "-p", "0", *args],
+            [str(tern_binary()), "serve", "-p", "0", "--data-dir", str(data_dir), *args],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.host = "127.0.0.1"
         self.port = None
@@ -57,4 +67,13 @@ class TernBroker:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        if self.temporary_data_dir:
+            shutil.rmtree(self.temporary_data_dir, ignore_errors=True)
         return self.process.returncode
+
+    def kill(self) -> None:
+        """Ends the broker with SIGKILL, as a crash would: nothing is flushed or saved on the way out."""
+        self.process.kill()
+        self.process.wait()
+        if not self.log.closed:
+            self.log.flush()

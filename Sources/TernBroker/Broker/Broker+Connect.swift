@@ -69,6 +69,7 @@ extension Broker {
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize
         sessions[clientID] = session
+        recordSession(clientID)
 
         var keepAlive = connect.keepAlive
         var properties = Properties()

@@ -60,6 +60,17 @@ extension Broker {
             return
         }
 
+        // The store cannot keep it (a full disk): refused rather than acknowledged and lost.
+        if publish.qos != .atMostOnce && !acceptsDurableMessages {
+            statistics.messagesDropped += 1
+            guard version == .v5 else {
+                return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
+            }
+            let ack = PublishAckPacket(packetIdentifier: publish.packetIdentifier!, reasonCode: .quotaExceeded)
+            output.send(publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack), to: id)
+            return
+        }
+
         let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
         switch publish.qos {
         case .atMostOnce:
@@ -82,6 +93,9 @@ extension Broker {
                 // again (section 4.3.3, method B).
                 session.inboundQoS2.insert(packetIdentifier)
                 sessions[clientID] = session
+                if session.isStored {
+                    record(.inboundQoS2Added(clientID: clientID.string, packetIdentifier: packetIdentifier))
+                }
                 route(message, now: now, output: &output)
             }
             output.send(.pubrec(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
@@ -92,6 +106,9 @@ extension Broker {
                                             clientID: ClientIdentifier, output: inout Output)
     {
         let known = sessions[clientID]?.inboundQoS2.remove(ack.packetIdentifier) != nil
+        if known && sessions[clientID]?.isStored == true {
+            record(.inboundQoS2Removed(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
+        }
         let reasonCode: ReasonCode =
             known || connections[id]?.protocolVersion != .v5 ? .success : .packetIdentifierNotFound
         output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
@@ -106,7 +123,12 @@ extension Broker {
     func route<Output: BrokerOutput>(_ message: ApplicationMessage, now: NIODeadline, output: inout Output) -> Int {
         if message.retain {
             // An empty payload clears the retained message and is never stored itself [MQTT-3.3.1-6, MQTT-3.3.1-7].
-            retainedMessages.set(message.topic, message.payload.readableBytes == 0 ? nil : message)
+            if message.payload.readableBytes == 0 {
+                if retainedMessages.set(message.topic, nil) != nil { record(.retainedCleared(topic: message.topic)) }
+            } else {
+                retainedMessages.set(message.topic, message)
+                record(.retainedSet(StoredMessage(message, clock: storeClock)))
+            }
         }
         var targets: [ClientIdentifier: OutboundDelivery] = [:]
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
@@ -209,29 +231,45 @@ extension Broker {
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier, now: NIODeadline,
                                        output: inout Output)
     {
-        guard var session = sessions[clientID] else { return }
+        guard let index = sessions.index(forKey: clientID) else { return }
+        // In place: a copy of the session would copy its whole queue at the first append.
+        deliver(delivery, session: &sessions.values[index], now: now, output: &output)
+    }
+
+    private func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
+                                               now: NIODeadline, output: inout Output)
+    {
         // Whatever filter matched, a client receives only topics it may read.
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
         if session.connection != nil && session.queue.isEmpty
             && (delivery.qos == .atMostOnce || session.inflight.count < inflightWindow(session))
         {
             send(delivery, session: &session, now: now, output: &output)
-            sessions[clientID] = session
             return
         }
         if delivery.qos == .atMostOnce && session.connection == nil && !settings.queueQoS0Messages {
             statistics.recordDrop(.offlineQoS0)
             return
         }
-        if settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages {
+        let size = delivery.message.payload.readableBytes
+        if (settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages)
+            || (settings.maximumQueuedBytes > 0 && session.queuedBytes + size > settings.maximumQueuedBytes)
+            || (settings.maximumQueuedMessagesInTotal > 0
+                && statistics.messagesQueued >= settings.maximumQueuedMessagesInTotal)
+        {
             session.droppedMessages += 1
             statistics.recordDrop(.queueFull)
+            statistics.queuedMessagesDropped += 1
         } else {
             var delivery = delivery
             delivery.queuedAt = now
-            session.queue.append(delivery)
+            if session.isStored && recordsStoreChanges {
+                delivery.storeSequence = nextSequence()
+                record(.messageQueued(clientID: session.clientID.string, StoredQueuedMessage(
+                    sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
+            }
+            enqueue(delivery, in: &session)
         }
-        sessions[clientID] = session
     }
 
     /// Sends one delivery to the connected client: a packet identifier for QoS 1 and 2, the size check against
@@ -257,6 +295,11 @@ extension Broker {
         if let packetIdentifier {
             session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
             session.inflightOrder.append(packetIdentifier)
+            if session.isStored && recordsStoreChanges {
+                record(.inflightSaved(clientID: session.clientID.string, StoredInflight(
+                    packetIdentifier: packetIdentifier, order: nextSequence(), released: false,
+                    delivery: storedDelivery(delivery))))
+            }
         }
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
         statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payload.readableBytes)
@@ -291,14 +334,23 @@ extension Broker {
 
     /// Moves queued messages into the window while it has room.
     func drainQueue<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
-        guard var session = sessions[clientID], session.connection != nil else { return }
+        guard let index = sessions.index(forKey: clientID), sessions.values[index].connection != nil else { return }
+        // In place, as in `deliver`.
+        drainQueue(session: &sessions.values[index], now: now, output: &output)
+    }
+
+    private func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline,
+                                                  output: inout Output)
+    {
         let window = inflightWindow(session)
         while let next = session.queue.first {
             if next.qos != .atMostOnce && session.inflight.count >= window { break }
-            session.queue.removeFirst()
+            dequeueFirst(from: &session)
+            if session.isStored {
+                record(.messageDequeued(clientID: session.clientID.string, sequence: next.storeSequence))
+            }
             send(next, session: &session, now: now, output: &output)
         }
-        sessions[clientID] = session
     }
 
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
@@ -307,9 +359,17 @@ extension Broker {
         guard var session = sessions[clientID],
             session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
         else { return }
-        session.removeInflight(ack.packetIdentifier)
+        removeInflight(ack.packetIdentifier, from: &session)
         sessions[clientID] = session
         drainQueue(clientID, now: now, output: &output)
+    }
+
+    /// Removes an acknowledged message from the session's window (and from the store).
+    func removeInflight(_ packetIdentifier: UInt16, from session: inout ClientSession) {
+        session.removeInflight(packetIdentifier)
+        if session.isStored {
+            record(.inflightDeleted(clientID: session.clientID.string, packetIdentifier: packetIdentifier))
+        }
     }
 
     func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
@@ -325,7 +385,7 @@ extension Broker {
         }
         if !ack.reasonCode.isSuccess {
             // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
-            session.removeInflight(ack.packetIdentifier)
+            removeInflight(ack.packetIdentifier, from: &session)
             sessions[clientID] = session
             drainQueue(clientID, now: now, output: &output)
             return
@@ -333,6 +393,9 @@ extension Broker {
         inflight.stage = .released
         session.inflight[ack.packetIdentifier] = inflight
         sessions[clientID] = session
+        if session.isStored {
+            record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
+        }
         output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
     }
 
@@ -342,7 +405,7 @@ extension Broker {
         guard var session = sessions[clientID], let inflight = session.inflight[ack.packetIdentifier],
             inflight.stage == .released
         else { return }
-        session.removeInflight(ack.packetIdentifier)
+        removeInflight(ack.packetIdentifier, from: &session)
         sessions[clientID] = session
         drainQueue(clientID, now: now, output: &output)
     }

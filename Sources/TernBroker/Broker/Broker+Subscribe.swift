@@ -44,6 +44,10 @@ extension Broker {
                 filter, shareGroup: shared?.shareName, subscriber: clientID, options: options,
                 identifier: identifier)
             session.subscriptions[subscription.topicFilter] = identifier
+            if session.isStored {
+                record(.subscriptionSaved(clientID: clientID.string, StoredSubscription(
+                    topicFilter: subscription.topicFilter, options: options, identifier: identifier)))
+            }
             reasonCodes.append(ReasonCode(rawValue: options.qos.rawValue))
             // Retained messages on subscribe, per Retain Handling; never for shared subscriptions
             // [MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.8.4-4].
@@ -70,7 +74,10 @@ extension Broker {
                     subscriptionIdentifiers: identifier.map { [$0] } ?? [])
                 deliver(delivery, to: clientID, now: now, output: &output)
             }
-            for topic in expired { retainedMessages.set(topic, nil) }
+            for topic in expired {
+                retainedMessages.set(topic, nil)
+                record(.retainedCleared(topic: topic))
+            }
         }
     }
 
@@ -83,7 +90,9 @@ extension Broker {
             let shared = try? SharedSubscription(parsing: topicFilter)
             let removed = subscriptionIndex.unsubscribe(
                 shared?.topicFilter ?? topicFilter, shareGroup: shared?.shareName, subscriber: clientID)
-            session.subscriptions[topicFilter] = nil
+            if session.subscriptions.removeValue(forKey: topicFilter) != nil && session.isStored {
+                record(.subscriptionDeleted(clientID: clientID.string, topicFilter: topicFilter))
+            }
             reasonCodes.append(removed ? .success : .noSubscriptionExisted)
         }
         sessions[clientID] = session

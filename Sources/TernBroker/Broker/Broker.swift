@@ -20,6 +20,17 @@ public final class Broker {
     /// Round-robin position per shared subscription (`group` + filter).
     var shareCursors: [String: Int] = [:]
 
+    /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
+    public var recordsStoreChanges = false
+    /// Converts deadlines to the wall-clock times a store keeps.
+    public var storeClock = StoreClock()
+    /// While false, the store cannot keep what QoS 1 and 2 publications need: they are refused (MQTT 5: reason
+    /// code 0x97 Quota Exceeded; 3.1.1: the connection is closed) rather than acknowledged.
+    public var acceptsDurableMessages = true
+    var storeChanges: [StoreChange] = []
+    /// Orders queued and inflight messages in the store.
+    var nextStoreSequence: UInt64 = 1
+
     public init(settings: BrokerSettings = BrokerSettings()) {
         self.settings = settings
     }
@@ -195,6 +206,7 @@ public final class Broker {
         }
         for (clientID, will) in delayedWills where will.deadline <= now {
             delayedWills[clientID] = nil
+            recordSession(clientID)
             route(will.message, now: now, output: &output)
         }
         for (clientID, session) in sessions {
@@ -249,13 +261,19 @@ public final class Broker {
                 delayedWills[clientID] = (now + .seconds(Int64(delay)), message)
             }
         }
-        if session.expiryInterval == 0 { endSession(clientID, now: now, output: &output) }
+        if session.expiryInterval == 0 {
+            endSession(clientID, now: now, output: &output)
+        } else {
+            recordSession(clientID)
+        }
     }
 
     /// Discards a session: its subscriptions and queued messages. A will still delayed is published now, since
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
+        statistics.messagesQueued -= session.queue.count
+        if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
         // What a shared subscription gave this session and it never acknowledged goes to another member.
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
@@ -276,7 +294,8 @@ public final class Broker {
 extension Broker {
     /// The server is stopping: MQTT 5 clients get DISCONNECT 0x8B, every connection closes, and no will is
     /// published (the clients did nothing wrong).
-    public func shutdown<Output: BrokerOutput>(output: inout Output) {
+    /// Sessions that outlive their connection start expiring at `now`.
+    public func shutdown<Output: BrokerOutput>(now: NIODeadline = .now(), output: inout Output) {
         for connection in Array(connections.values) {
             if connection.clientID != nil && connection.protocolVersion == .v5 {
                 output.send(.disconnect(DisconnectPacket(reasonCode: .serverShuttingDown)), to: connection.id)
@@ -284,6 +303,10 @@ extension Broker {
             if let clientID = connection.clientID {
                 sessions[clientID]?.will = nil
                 sessions[clientID]?.connection = nil
+                if let session = sessions[clientID], session.expiryInterval != UInt32.max {
+                    sessions[clientID]?.expiresAt = now + .seconds(Int64(session.expiryInterval))
+                }
+                if sessions[clientID]?.isStored == true { recordSession(clientID) }
             }
             connections[connection.id] = nil
             output.close(connection.id)

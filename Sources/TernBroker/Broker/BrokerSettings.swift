@@ -16,6 +16,10 @@ public struct BrokerSettings: Sendable {
     public var maximumInflightMessages: Int = 20
     /// Messages queued per offline or busy session (Mosquitto's `max_queued_messages`); 0 means no limit.
     public var maximumQueuedMessages: Int = 1000
+    /// Payload bytes queued per session (Mosquitto's `max_queued_bytes`); 0 means no limit.
+    public var maximumQueuedBytes: Int = 0
+    /// Messages queued for all sessions together (Tern's `max_queued_messages_total`); 0 means no limit.
+    public var maximumQueuedMessagesInTotal: Int = 0
     /// Whether QoS 0 messages are queued for offline persistent sessions (Mosquitto's `queue_qos0_messages`).
     public var queueQoS0Messages = false
     /// Keep alive imposed on clients (MQTT 5 Server Keep Alive); nil accepts the client's value.

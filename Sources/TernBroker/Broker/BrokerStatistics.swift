@@ -10,6 +10,10 @@ public struct BrokerStatistics: Sendable, Hashable {
     /// Messages not delivered to a subscriber: queue full, expired, too large for it, or QoS 0 to an offline one;
     /// and publications refused (not authorized, above `message_size_limit`). By cause in `drops`.
     public var messagesDropped = 0
+    /// Of those, messages dropped because a queue limit was reached.
+    public var queuedMessagesDropped = 0
+    /// Messages queued for sessions now (offline, or with a full inflight window).
+    public var messagesQueued = 0
     public var connectionsAccepted = 0
     public var connectionsRefused = 0
     /// The highest number of clients connected at once.

@@ -13,6 +13,8 @@ struct OutboundDelivery: Sendable {
     var sharedSubscription: SharedSubscription? = nil
     /// When it went into the session's queue; nil when it was sent at once. For the delivery latency histogram.
     var queuedAt: NIODeadline? = nil
+    /// The message's key in the store's queue while it is queued for a stored session.
+    var storeSequence: UInt64 = 0
 }
 
 /// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.
@@ -57,6 +59,10 @@ struct ClientSession: Sendable {
     var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
     var will: LastWill?
     var droppedMessages = 0
+    /// Payload bytes of the queued messages.
+    var queuedBytes = 0
+    /// Whether the store holds this session (it outlives its connection; see `Broker.recordSession`).
+    var isStored = false
 
     init(clientID: ClientIdentifier, protocolVersion: ProtocolVersion, expiryInterval: UInt32) {
         self.clientID = clientID

@@ -1,22 +1,35 @@
 extension BrokerConfiguration {
-    /// Mosquitto's in-memory database saved to disk (`persistence`, `persistence_location`, `persistence_file`,
-    /// `autosave_interval`). Tern's own store will read these to choose where it keeps its data.
+    /// Where and how the broker keeps its state: Mosquitto's `persistence`, `persistence_location`,
+    /// `persistence_file`, `autosave_interval`, and Tern's `persistence_commit_window` and `persistence_sync`.
+    ///
+    /// Unlike Mosquitto, persistence is on unless the file says `persistence false`: the state lives in a SQLite
+    /// store (`tern.sqlite`) in `location`, `./tern-data` by default (see docs/persistence.md).
     public struct Persistence: Sendable, Equatable {
         public var enabled: Bool
-        /// Absolute directory of the database; nil means the current directory at load time.
+        /// Absolute directory of the store; nil means `tern-data` in the current directory.
         public var location: String?
-        /// File name of the database inside `location`.
+        /// Mosquitto's database file name; parsed, not used: Tern's store is always `tern.sqlite`.
         public var file: String
-        /// Seconds between saves; 0 saves only at shutdown.
+        /// Mosquitto's seconds between saves; parsed, not used: Tern commits every change before acknowledging.
         public var autosaveInterval: Int
+        /// How long the store writer waits for more changes to join a commit, in milliseconds.
+        public var commitWindowMilliseconds: Int
+        /// How hard each commit is synced to disk.
+        public var sync: SQLiteStore.SyncMode
 
-        public init(enabled: Bool = false, location: String? = nil, file: String = "mosquitto.db",
-                    autosaveInterval: Int = 1800)
+        public init(enabled: Bool = true, location: String? = nil, file: String = "mosquitto.db",
+                    autosaveInterval: Int = 1800, commitWindowMilliseconds: Int = 0,
+                    sync: SQLiteStore.SyncMode = .full)
         {
             self.enabled = enabled
             self.location = location
             self.file = file
             self.autosaveInterval = autosaveInterval
+            self.commitWindowMilliseconds = commitWindowMilliseconds
+            self.sync = sync
         }
+
+        /// The directory of the store: `location`, or `tern-data` in the current directory.
+        public var directory: String { location ?? "tern-data" }
     }
 }

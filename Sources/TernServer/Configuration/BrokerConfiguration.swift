@@ -34,6 +34,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var maxQueuedMessages: Int
     /// `max_queued_bytes`: bytes queued per client beyond those in flight; 0 means no limit.
     public var maxQueuedBytes: Int
+    /// `max_queued_messages_total` (Tern's): messages queued for all sessions together; 0 means no limit.
+    public var maxQueuedMessagesTotal: Int
     /// `queue_qos0_messages`: whether QoS 0 messages are queued for disconnected persistent sessions.
     public var queueQoS0Messages: Bool
     /// `retain_available`: whether retained messages are supported.
@@ -80,6 +82,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         maxInflightBytes = 0
         maxQueuedMessages = 1000
         maxQueuedBytes = 0
+        maxQueuedMessagesTotal = 0
         queueQoS0Messages = false
         retainAvailable = true
         persistentClientExpiration = nil
@@ -137,6 +140,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.retainAvailable = retainAvailable
         settings.maximumInflightMessages = maxInflightMessages
         settings.maximumQueuedMessages = maxQueuedMessages
+        settings.maximumQueuedBytes = maxQueuedBytes
+        settings.maximumQueuedMessagesInTotal = maxQueuedMessagesTotal
         settings.queueQoS0Messages = queueQoS0Messages
         settings.serverKeepAlive = serverKeepAlive
         settings.maximumKeepAlive = maxKeepAlive ?? 0

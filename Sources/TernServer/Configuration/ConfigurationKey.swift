@@ -69,6 +69,9 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case httpKeyfile = "http_keyfile"
     case httpProtectMetrics = "http_protect_metrics"
     case logFormat = "log_format"
+    case persistenceCommitWindow = "persistence_commit_window"
+    case persistenceSync = "persistence_sync"
+    case maxQueuedMessagesTotal = "max_queued_messages_total"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.

@@ -307,6 +307,8 @@ struct ConfigurationParser {
             draft.maxQueuedMessages = max(0, try integer(line))
         case .maxQueuedBytes:
             draft.maxQueuedBytes = max(0, try integer(line))
+        case .maxQueuedMessagesTotal:
+            draft.maxQueuedMessagesTotal = max(0, try integer(line))
         case .queueQoS0Messages:
             draft.queueQoS0Messages = try bool(line)
         case .retainAvailable:
@@ -327,6 +329,10 @@ struct ConfigurationParser {
             draft.persistence.file = try text(line)
         case .autosaveInterval:
             draft.persistence.autosaveInterval = max(0, try integer(line))
+        case .persistenceCommitWindow:
+            draft.persistence.commitWindowMilliseconds = try integer(line, in: 0...1000)
+        case .persistenceSync:
+            draft.persistence.sync = try choice(line, SQLiteStore.SyncMode.allCases.map { ($0.rawValue, $0) })
         case .logDest:
             try applyLogDestination(line)
         case .logType:

@@ -31,8 +31,10 @@ import Testing
         #expect(!configuration.upgradeOutgoingQoS)
         #expect(!configuration.setTCPNoDelay)
         #expect(configuration.sysInterval == 10)
-        #expect(configuration.persistence == .init(enabled: false, location: nil, file: "mosquitto.db",
-                                                   autosaveInterval: 1800))
+        // Tern's one deliberate difference: persistence is on (Mosquitto's default is off).
+        #expect(configuration.persistence == .init(enabled: true, location: nil, file: "mosquitto.db",
+                                                   autosaveInterval: 1800, commitWindowMilliseconds: 0, sync: .full))
+        #expect(configuration.persistence.directory == "tern-data")
         #expect(configuration.logging.destinations == [.stderr])
         #expect(configuration.logging.kinds == [.error, .warning, .notice, .information])
         #expect(configuration.logging.connectionMessages)

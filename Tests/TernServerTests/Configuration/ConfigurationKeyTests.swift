@@ -71,6 +71,11 @@ import Testing
         .global("persistence_file tern.db") { $0.persistence.file == "tern.db" },
         .global("autosave_interval 60") { $0.persistence.autosaveInterval == 60 },
         .global("autosave_interval -1") { $0.persistence.autosaveInterval == 0 },
+        .global("persistence false") { !$0.persistence.enabled },
+        .global("max_queued_messages_total 100000") { $0.maxQueuedMessagesTotal == 100_000 },
+        .global("persistence_commit_window 2") { $0.persistence.commitWindowMilliseconds == 2 },
+        .global("persistence_sync normal") { $0.persistence.sync == .normal },
+        .global("persistence_sync off") { $0.persistence.sync == .off },
         // Logging.
         .global("log_dest stdout") { $0.logging.destinations == [.stdout] },
         .global("log_dest none") { $0.logging.destinations.isEmpty },
@@ -171,6 +176,7 @@ import Testing
         ("topic_alias_maximum -1", "topic_alias_maximum: -1 is not between 0 and 65535"),
         ("receive_maximum 0", "receive_maximum: 0 is not between 1 and 65535"),
         ("connect_timeout 0", "connect_timeout: 0 is not between 1 and 86400"),
+        ("persistence_commit_window 1001", "persistence_commit_window: 1001 is not between 0 and 1000"),
         ("connect_timeout 10s", #"connect_timeout: "10s" is not a number"#),
         // Switches.
         ("queue_qos0_messages yes", #"queue_qos0_messages: "yes" is not true or false"#),

@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import TernBroker
+
+/// The one thread that commits the broker's changes to its store (group commit).
+///
+/// The event loop submits each turn's changes as a numbered batch and goes on; the writer takes every batch
+/// pending, optionally waits `commitWindow` for more, commits them all in one transaction (one sync for many
+/// clients), then reports the highest batch number committed. Batches are committed in order, so "batch n is
+/// committed" means every batch up to n is. A failed commit is reported, and its changes are retried, first,
+/// with the next commit (every change is idempotent), at the latest after `retryInterval`.
+final class StoreWriter: @unchecked Sendable {
+    // Mutable state is guarded by `condition`; `store` is used by the writer thread only once started.
+    enum Outcome: Sendable {
+        case committed(through: UInt64)
+        case failed(through: UInt64, Error)
+    }
+
+    private let store: any BrokerStore & Sendable
+    private let commitWindow: TimeAmount
+    private let retryInterval: TimeInterval = 1
+    private let report: @Sendable (Outcome) -> Void
+    private let condition = NSCondition()
+    private var pending: [StoreChange] = []
+    private var lastSubmitted: UInt64 = 0
+    private var stopping = false
+    private var thread: Thread?
+    private let finished = NSCondition()
+    private var isFinished = false
+
+    init(store: any BrokerStore & Sendable, commitWindow: TimeAmount,
+         report: @escaping @Sendable (Outcome) -> Void)
+    {
+        self.store = store
+        self.commitWindow = commitWindow
+        self.report = report
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "tern-store-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Hands one turn's changes to the writer; returns the batch's number.
+    func submit(_ changes: [StoreChange]) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        lastSubmitted += 1
+        pending.append(contentsOf: changes)
+        condition.signal()
+        return lastSubmitted
+    }
+
+    /// Commits what is pending, then stops the thread; returns when it has stopped.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        finished.lock()
+        while !isFinished && thread != nil { finished.wait() }
+        finished.unlock()
+    }
+
+    private func run() {
+        var retry: [StoreChange] = []
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopping {
+                if retry.isEmpty {
+                    condition.wait()
+                } else if !condition.wait(until: Date(timeIntervalSinceNow: retryInterval)) {
+                    break
+                }
+            }
+            if pending.isEmpty && retry.isEmpty && stopping {
+                condition.unlock()
+                break
+            }
+            if commitWindow > .zero && !stopping {
+                // Let other turns' changes join this commit.
+                condition.unlock()
+                Thread.sleep(forTimeInterval: Double(commitWindow.nanoseconds) / 1e9)
+                condition.lock()
+            }
+            var changes = retry
+            changes.append(contentsOf: pending)
+            pending.removeAll(keepingCapacity: true)
+            let through = lastSubmitted
+            let giveUp = stopping && !retry.isEmpty
+            condition.unlock()
+            do {
+                try store.commit(changes)
+                retry = []
+                report(.committed(through: through))
+            } catch {
+                retry = changes
+                report(.failed(through: through, error))
+                if giveUp { break }  // stopping, and the store still fails: what is lost was never acknowledged
+            }
+        }
+        finished.lock()
+        isFinished = true
+        finished.broadcast()
+        finished.unlock()
+    }
+}
