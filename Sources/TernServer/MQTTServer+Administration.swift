@@ -41,6 +41,11 @@ extension MQTTServer {
         return !channels.isEmpty && channels.allSatisfy(\.isActive)
     }
 
+    /// Whether the store accepts commits (true without a store); false while commits fail, e.g. on a full disk.
+    public func storeAcceptsCommits() async -> Bool {
+        (try? await onBrokerLoop { state in state.broker.acceptsDurableMessages }) ?? false
+    }
+
     public func sessionSummaries() async throws -> [SessionSummary] {
         try await onBrokerLoop { state in state.broker.sessionSummaries(now: .now()).map { state.withAddress($0) } }
     }

@@ -176,7 +176,7 @@ struct Serve: AsyncParsableCommand {
                 .map { (port: $0.port, tls: $0.tls != nil) }
             let admin = try AdminServer(
                 settings: http, policy: policy, mqtt: server, metrics: metrics, webSocketPorts: webSockets,
-                readiness: { ["listeners": server.listenersAreUp] }, reload: reload, logger: logger)
+                readiness: { ["listeners": server.listenersAreUp, "store": await server.storeAcceptsCommits()] }, reload: reload, logger: logger)
             let address = try await admin.start()
             let open = policy.isOpen ? " (open to everyone: loopback, no credentials configured)" : ""
             logger.notice("http listening on \(AdminServer.display(address))\(open)")

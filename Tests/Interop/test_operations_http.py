@@ -126,7 +126,7 @@ def test_loopback_listener_without_password_file_is_open(workdir):
             checker.check("GET", path, status, body, headers)
             assert status == 200
         status, document = broker.json("GET", "/ready")
-        assert document == {"status": "ready", "checks": {"listeners": True}}
+        assert document == {"status": "ready", "checks": {"listeners": True, "store": True}}
         assert broker.json("GET", "/api/v1/broker")[1]["role"] == "admin"
         assert "open to everyone" in broker.output()
     finally:

@@ -62,7 +62,7 @@ extension Broker {
 
         // The store cannot keep it (a full disk): refused rather than acknowledged and lost.
         if publish.qos != .atMostOnce && !acceptsDurableMessages {
-            statistics.messagesDropped += 1
+            statistics.recordDrop(.storeUnavailable)
             guard version == .v5 else {
                 return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
             }

@@ -15,6 +15,8 @@ public enum DropCause: String, Sendable, CaseIterable {
     case expired
     /// Its session ended (expired, cleaned) while the message was queued or in flight.
     case sessionEnded = "session_ended"
+    /// A QoS 1 or 2 publication refused while the store cannot commit (a full disk).
+    case storeUnavailable = "store_unavailable"
 }
 
 /// Drops, by cause.
@@ -37,6 +39,7 @@ extension DropCause {
         case .offlineQoS0: 4
         case .expired: 5
         case .sessionEnded: 6
+        case .storeUnavailable: 7
         }
     }
 }

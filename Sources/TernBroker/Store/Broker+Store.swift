@@ -141,7 +141,7 @@ extension Broker {
                 nextStoreSequence = max(nextStoreSequence, queued.sequence + 1)
                 if queued.delivery.message.isExpired(atWallClock: wallNow) {
                     record(.messageDequeued(clientID: clientID.string, sequence: queued.sequence))
-                    statistics.messagesDropped += 1
+                    statistics.recordDrop(.expired)
                     continue
                 }
                 var delivery = outboundDelivery(queued.delivery)
