@@ -222,6 +222,15 @@ extension Broker {
     // MARK: Outbound delivery and acknowledgements
 
     /// The number of QoS 1 and 2 messages that may be in flight to the session's client.
+    /// Whether one more QoS 1 or 2 message with `size` payload bytes fits the session's window: the count (above)
+    /// and, with `max_inflight_bytes`, the payload bytes in flight (a message alone always fits, as in Mosquitto).
+    func hasInflightRoom(_ session: ClientSession, adding size: Int) -> Bool {
+        guard session.inflight.count < inflightWindow(session) else { return false }
+        guard settings.maximumInflightBytes > 0, !session.inflight.isEmpty else { return true }
+        let bytes = session.inflight.values.reduce(0) { $0 + $1.delivery.message.payload.readableBytes }
+        return bytes + size <= settings.maximumInflightBytes
+    }
+
     func inflightWindow(_ session: ClientSession) -> Int {
         let own = settings.maximumInflightMessages > 0 ? settings.maximumInflightMessages : Int.max
         return min(session.receiveMaximum, own)
@@ -242,7 +251,8 @@ extension Broker {
         // Whatever filter matched, a client receives only topics it may read.
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
         if session.connection != nil && session.queue.isEmpty
-            && (delivery.qos == .atMostOnce || session.inflight.count < inflightWindow(session))
+            && (delivery.qos == .atMostOnce
+                || hasInflightRoom(session, adding: delivery.message.payload.readableBytes))
         {
             send(delivery, session: &session, now: now, output: &output)
             return
@@ -342,9 +352,10 @@ extension Broker {
     private func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline,
                                                   output: inout Output)
     {
-        let window = inflightWindow(session)
         while let next = session.queue.first {
-            if next.qos != .atMostOnce && session.inflight.count >= window { break }
+            if next.qos != .atMostOnce && !hasInflightRoom(session, adding: next.message.payload.readableBytes) {
+                break
+            }
             dequeueFirst(from: &session)
             if session.isStored {
                 record(.messageDequeued(clientID: session.clientID.string, sequence: next.storeSequence))

@@ -14,6 +14,8 @@ public struct BrokerSettings: Sendable {
     /// Outbound QoS 1 and 2 messages in flight per client, in addition to the client's own Receive Maximum
     /// (Mosquitto's `max_inflight_messages`; 0 means no limit of the broker's own).
     public var maximumInflightMessages: Int = 20
+    /// Outbound QoS 1 and 2 payload bytes in flight per client (Mosquitto's `max_inflight_bytes`); 0 means no limit.
+    public var maximumInflightBytes: Int = 0
     /// Messages queued per offline or busy session (Mosquitto's `max_queued_messages`); 0 means no limit.
     public var maximumQueuedMessages: Int = 1000
     /// Payload bytes queued per session (Mosquitto's `max_queued_bytes`); 0 means no limit.

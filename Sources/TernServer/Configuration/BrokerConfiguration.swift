@@ -139,6 +139,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.topicAliasMaximum = topicAliasMaximum
         settings.retainAvailable = retainAvailable
         settings.maximumInflightMessages = maxInflightMessages
+        settings.maximumInflightBytes = maxInflightBytes
         settings.maximumQueuedMessages = maxQueuedMessages
         settings.maximumQueuedBytes = maxQueuedBytes
         settings.maximumQueuedMessagesInTotal = maxQueuedMessagesTotal

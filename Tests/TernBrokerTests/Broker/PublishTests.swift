@@ -398,3 +398,28 @@ struct MosquittoLimitTests {
         #expect(harness.publishes(to: sub).map(\.qos) == [.exactlyOnce])
     }
 }
+
+@Suite("max_inflight_bytes")
+struct InflightBytesTests {
+    @Test("QoS 1 messages wait in the queue while the payload bytes in flight would pass the limit")
+    func inflightBytes() {
+        var settings = BrokerSettings()
+        settings.maximumInflightBytes = 10
+        let harness = BrokerHarness(settings: settings)
+        let (sub, _) = harness.connect("sub")
+        harness.subscribe(sub, "t", qos: .atLeastOnce)
+        let (pub, _) = harness.connect("pub")
+        for (n, payload) in ["123456", "7890", "abcdefghijkl", "x"].enumerated() {
+            harness.publish(pub, "t", payload, qos: .atLeastOnce, packetIdentifier: UInt16(n + 1))
+        }
+        // 6 + 4 bytes fit; the 12-byte message waits (and then goes alone, as nothing else is in flight).
+        #expect(harness.publishes(to: sub).map(\.payloadString) == ["123456", "7890"])
+        for publish in harness.publishes(to: sub) {
+            harness.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!)), from: sub)
+        }
+        #expect(harness.publishes(to: sub).map(\.payloadString) == ["123456", "7890", "abcdefghijkl"])
+        harness.send(.puback(PublishAckPacket(packetIdentifier: harness.publishes(to: sub)[2].packetIdentifier!)),
+                     from: sub)
+        #expect(harness.publishes(to: sub).map(\.payloadString).last == "x")
+    }
+}
