@@ -21,10 +21,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     private let authenticator: (any ConnectionAuthenticator)?
 
-    init(broker: Broker, table: ConnectionTable, authenticator: (any ConnectionAuthenticator)?, logger: Logger) {
+    private let clientIdentifiers: ClientIdentifierRules?
+
+    init(broker: Broker, table: ConnectionTable, authenticator: (any ConnectionAuthenticator)?,
+         clientIdentifiers: ClientIdentifierRules? = nil, logger: Logger)
+    {
         self.broker = broker
         self.table = table
         self.authenticator = authenticator
+        self.clientIdentifiers = clientIdentifiers
         self.logger = logger
         self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.settings.maximumPacketSize)
     }
@@ -47,7 +52,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.id = id
         remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
         table.traffic.socketsOpened += 1
-        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil)
+        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil,
+                                clientIdentifiers: clientIdentifiers)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -17,14 +17,17 @@ public final class MQTTServer: Sendable {
         public var authenticator: (any ConnectionAuthenticator)?
         /// TLS, WebSocket and the connection limit; nil for plain TCP without a limit.
         public var transport: ListenerTransport?
+        /// The listener's own client identifier rules (`per_listener_settings`); nil uses the broker's.
+        public var clientIdentifiers: ClientIdentifierRules?
 
         public init(host: String, port: Int, authenticator: (any ConnectionAuthenticator)? = nil,
-                    transport: ListenerTransport? = nil)
+                    transport: ListenerTransport? = nil, clientIdentifiers: ClientIdentifierRules? = nil)
         {
             self.host = host
             self.port = port
             self.authenticator = authenticator
             self.transport = transport
+            self.clientIdentifiers = clientIdentifiers
         }
     }
 
@@ -149,6 +152,7 @@ public final class MQTTServer: Sendable {
                 // loopback addresses on one port.
                 let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
                 let authenticator = listener.authenticator
+                let clientIdentifiers = listener.clientIdentifiers
                 let transport = listener.transport ?? ListenerTransport()
                 var bootstrap = ServerBootstrap(group: group)
                 if listener.host.contains(":") {
@@ -165,7 +169,8 @@ public final class MQTTServer: Sendable {
                         channel.eventLoop.makeCompletedFuture {
                             try transport.configure(channel, logger: logger) {
                                 MQTTConnectionHandler(broker: state.value.broker, table: state.value.table,
-                                                      authenticator: authenticator, logger: connectionLogger)
+                                                      authenticator: authenticator,
+                                                      clientIdentifiers: clientIdentifiers, logger: connectionLogger)
                             }
                         }
                     }

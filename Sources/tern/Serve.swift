@@ -54,16 +54,6 @@ struct Serve: AsyncParsableCommand {
             if !configuration.isLocalOnly && port != 1883 {
                 warnings.append("-p \(port) ignored: \(config) defines its listeners")
             }
-            let broad = configuration.security
-            for listener in configuration.listeners
-            where listener.security.autoIDPrefix != broad.autoIDPrefix
-                || listener.security.allowZeroLengthClientID != broad.allowZeroLengthClientID
-            {
-                warnings.append("""
-                    listener \(listener.port): auto_id_prefix and allow_zero_length_clientid apply to the whole \
-                    broker in this version; the broker-wide values are used
-                    """)
-            }
         }
         do {
             let destinations = try LogDestinations(configuration.logging, verbose: verbose)
@@ -101,8 +91,11 @@ struct Serve: AsyncParsableCommand {
         var listeners: [MQTTServer.Listener] = []
         for ((listener, authenticator), transport) in zip(zip(configuration.listeners, authenticators), transports) {
             for host in Self.hosts(of: listener) {
+                let clientIdentifiers = ClientIdentifierRules(
+                    allowZeroLength: listener.security.allowZeroLengthClientID,
+                    assignedPrefix: listener.security.autoIDPrefix)
                 listeners.append(.init(host: host, port: listener.port, authenticator: authenticator,
-                                       transport: transport))
+                                       transport: transport, clientIdentifiers: clientIdentifiers))
             }
         }
         let adminPolicy = try Self.adminPolicy(configuration)

@@ -142,6 +142,7 @@ class Session:
             assert wait_until(lambda: self.connack is not None, DEADLINE), "no CONNACK"
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
+        self.connack_properties = properties
         self.connack = reason_code
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
@@ -460,3 +461,11 @@ def test_log_dest_file_and_connection_messages(start, workdir):
     assert "listening on" not in broker.output()  # not on standard error any more
     time.sleep(0.2)  # the disconnect is logged right after the client leaves, if at all
     assert "quiet-client" not in log.read_text()
+
+
+@pytest.mark.parametrize("kind", ["tern", "mosquitto"])
+def test_per_listener_client_identifier_settings(start, kind):
+    broker = start(kind, "per_listener_settings true\nallow_anonymous true\nauto_id_prefix plant-\n")
+    client = Session(broker, "")
+    assert client.connack_code == 0
+    assert client.connack_properties.AssignedClientIdentifier.startswith("plant-")

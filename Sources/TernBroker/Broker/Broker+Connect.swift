@@ -20,10 +20,11 @@ extension Broker {
         var assignedClientID: String?
         if connect.clientIdentifier.isEmpty {
             // 3.1.1 allows an empty identifier only with Clean Session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 3.1 never.
-            let allowed = settings.allowZeroLengthClientID
+            let rules = connections[id]?.clientIdentifiers
+            let allowed = (rules?.allowZeroLength ?? settings.allowZeroLengthClientID)
                 && (version == .v5 || (version == .v3_1_1 && connect.cleanStart))
             guard allowed else { return refuse(.clientIdentifierNotValid) }
-            clientID = ClientIdentifier(makeClientIdentifier())
+            clientID = ClientIdentifier(makeClientIdentifier(prefix: rules?.assignedPrefix))
             if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
         }
 
@@ -142,7 +143,7 @@ extension Broker {
         endConnection(id, clientID: clientID, publishWill: publishWill, now: now, output: &output)
     }
 
-    func makeClientIdentifier() -> String {
+    func makeClientIdentifier(prefix: String? = nil) -> String {
         var generator = SystemRandomNumberGenerator()
         let a = generator.next() as UInt64
         let b = generator.next() as UInt64
@@ -150,6 +151,6 @@ extension Broker {
             let digits = String(value, radix: 16)
             return String(repeating: "0", count: 16 - digits.count) + digits
         }
-        return settings.assignedClientIDPrefix + hex(a) + hex(b)
+        return (prefix ?? settings.assignedClientIDPrefix) + hex(a) + hex(b)
     }
 }

@@ -46,10 +46,15 @@ public final class Broker {
 
     /// A network connection was accepted; it must send CONNECT within the connect timeout. With
     /// `requiresAuthentication`, its CONNECT is checked through `BrokerOutput.authenticate` before it is accepted.
-    public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false) {
-        connections[id] = ClientConnection(
+    /// - Parameter clientIdentifiers: the listener's own rules for client identifiers; nil uses the settings'.
+    public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false,
+                                 clientIdentifiers: ClientIdentifierRules? = nil)
+    {
+        var connection = ClientConnection(
             id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)),
             requiresAuthentication: requiresAuthentication, lastActivity: now)
+        connection.clientIdentifiers = clientIdentifiers
+        connections[id] = connection
     }
 
     /// A packet arrived on a connection.

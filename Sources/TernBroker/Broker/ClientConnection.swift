@@ -21,6 +21,8 @@ struct ClientConnection: Sendable {
     var username: String?
     /// The access control list the connection was accepted under; compiled into the session's rules on CONNECT.
     var accessControl: AccessControlList?
+    /// The listener's rules for client identifiers, when it has its own.
+    var clientIdentifiers: ClientIdentifierRules?
     /// Known once CONNECT has been read.
     var protocolVersion: ProtocolVersion = .v5
     /// Seconds; 0 means no keep alive.

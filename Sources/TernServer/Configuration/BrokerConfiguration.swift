@@ -130,8 +130,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// The broker core's settings for this configuration.
     ///
     /// With `perListenerSettings`, `allow_zero_length_clientid` and `auto_id_prefix` may differ per listener while
-    /// the core has one value of each: they come from the broker-wide `security` (`tern serve` warns when a
-    /// listener asks for other values).
+    /// the core has one value of each: they come from the broker-wide `security` here, and `tern serve` gives
+    /// each listener its own (`MQTTServer.Listener.clientIdentifiers`).
     public func brokerSettings() -> BrokerSettings {
         var settings = BrokerSettings()
         if let maxPacketSize { settings.maximumPacketSize = maxPacketSize }

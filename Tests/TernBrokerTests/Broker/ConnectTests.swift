@@ -193,6 +193,24 @@ struct ConnectTests {
         #expect(harness.isClosed(v5))
     }
 
+    @Test("a listener's own client identifier rules: its prefix for assigned identifiers, its zero-length rule")
+    func listenerClientIdentifierRules() {
+        let harness = BrokerHarness()
+        let id = ConnectionID(900)
+        harness.broker.connectionOpened(id, now: harness.now, clientIdentifiers: ClientIdentifierRules(
+            allowZeroLength: true, assignedPrefix: "plant-"))
+        harness.send(.connect(ConnectPacket(clientIdentifier: "")), from: id)
+        let assigned = harness.packets(to: id).compactMap { packet -> String? in
+            if case .connack(let connack) = packet { connack.properties.assignedClientIdentifier } else { nil }
+        }
+        #expect(assigned.count == 1 && assigned[0].hasPrefix("plant-"))
+        let strict = ConnectionID(901)
+        harness.broker.connectionOpened(strict, now: harness.now, clientIdentifiers: ClientIdentifierRules(
+            allowZeroLength: false, assignedPrefix: "auto-"))
+        harness.send(.connect(ConnectPacket(clientIdentifier: "")), from: strict)
+        #expect(harness.packets(to: strict) == [.connack(ConnAckPacket(reasonCode: .clientIdentifierNotValid))])
+    }
+
     @Test("[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (v3 form) and a close")
     func unsupportedLevel() {
         let harness = BrokerHarness()
