@@ -118,7 +118,7 @@ final class TestBroker: @unchecked Sendable {
     func configuration(_ version: ProtocolVersion = .v5, clientIdentifier: String = "") -> MQTTClientConfiguration {
         var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, protocolVersion: version,
                                                     clientIdentifier: clientIdentifier)
-        configuration.connectTimeout = .seconds(5)
+        configuration.connectTimeout = .seconds(20)  // generous: TLS handshakes on a loaded 2-core machine
         return configuration
     }
 
@@ -220,7 +220,7 @@ final class MessageCollector: Sendable {
     var error: (any Error)? { box.withLock { $0.1 } }
 
     /// Waits until `count` messages arrived (or `seconds` pass) and returns what arrived.
-    func wait(for count: Int, within seconds: Double = 5) async throws -> [MQTTMessage] {
+    func wait(for count: Int, within seconds: Double = 20) async throws -> [MQTTMessage] {
         _ = try await eventually(within: seconds) { messages.count >= count }
         return messages
     }
