@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import NIOCore
 import TernBroker
@@ -92,7 +93,11 @@ final class StoreWriter: @unchecked Sendable {
             let giveUp = stopping && !retry.isEmpty
             condition.unlock()
             do {
+                let started = DispatchTime.now().uptimeNanoseconds
                 try store.commit(changes)
+                // Looked up per commit: the metrics backend is bootstrapped after the writer starts.
+                CoreMetrics.Timer(label: "tern_store_commit_duration_seconds")
+                    .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 retry = []
                 report(.committed(through: through))
             } catch {
