@@ -187,20 +187,29 @@ struct Serve: AsyncParsableCommand {
         -> (configuration: BrokerConfiguration, securities: [ListenerSecurity], warnings: [String])
     {
         do {
-            let (configuration, diagnostics) = try BrokerConfiguration.load(path: path, port: port)
-            var warnings = diagnostics.map(\.description)
-            try refuseUnimplemented(configuration)
-            var securities: [ListenerSecurity] = []
-            for listener in configuration.listeners {
-                let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
-                warnings += aclWarnings
-                securities.append(security)
-            }
-            return (configuration, securities, warnings)
+            return try read(path, port: port, checking: refuseUnimplemented)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// The configuration file and the security files of each listener, with the warnings of both; `check` runs on
+    /// the configuration before the security files are read. Throws the first problem.
+    static func read(_ path: String, port: Int,
+                     checking check: (BrokerConfiguration) throws -> Void = { _ in }) throws
+        -> (configuration: BrokerConfiguration, securities: [ListenerSecurity], warnings: [String])
+    {
+        let (configuration, diagnostics) = try BrokerConfiguration.load(path: path, port: port)
+        var warnings = diagnostics.map(\.description)
+        try check(configuration)
+        var securities: [ListenerSecurity] = []
+        for listener in configuration.listeners {
+            let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
+            warnings += aclWarnings
+            securities.append(security)
+        }
+        return (configuration, securities, warnings)
     }
 
     /// Settings that parse but that this build cannot honour yet: refused rather than silently ignored.
@@ -221,16 +230,11 @@ struct Serve: AsyncParsableCommand {
     {
         logger.notice("received SIGHUP: reloading \(path)")
         let configuration: BrokerConfiguration
-        var securities: [ListenerSecurity] = []
+        let securities: [ListenerSecurity]
         do {
-            let (loaded, warnings) = try BrokerConfiguration.load(path: path, port: port)
+            let warnings: [String]
+            (configuration, securities, warnings) = try read(path, port: port)
             for warning in warnings { logger.warning("\(warning)") }
-            configuration = loaded
-            for listener in configuration.listeners {
-                let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
-                for warning in aclWarnings { logger.warning("\(warning)") }
-                securities.append(security)
-            }
         } catch {
             logger.error("reload failed, keeping the previous configuration: \(error)")
             return "\(error)"
