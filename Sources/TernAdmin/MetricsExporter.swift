@@ -82,6 +82,7 @@ public actor MetricsExporter {
         set("tern_retained_messages", [], snapshot.gauges.retainedMessages)
         set("tern_inflight_messages", [], snapshot.gauges.inflightMessages)
         set("tern_queued_messages", [], snapshot.gauges.queuedMessages)
+        set("tern_queued_messages_in_store_only", [], snapshot.gauges.queuedMessagesInStoreOnly)
         set("tern_uptime_seconds", [], Int((ContinuousClock.now - started).components.seconds))
         return registry.emitToString() + Self.histogramText(
             "tern_delivery_latency_seconds", statistics.deliveryLatency)

@@ -35,6 +35,8 @@ final class ConnectionTable {
 
     /// The broker whose changes are committed, and the writer that commits them; nil without a store.
     var durability: (broker: Broker, writer: StoreWriter)?
+    /// Reads a page of a stored queue for the broker (see `Broker.takeQueuePageRequests`); set with `durability`.
+    var readQueuePage: ((QueuePageRequest) -> Void)?
     /// Connections with writes waiting for the commit of a batch, by that batch's number.
     private var held: [ConnectionID: UInt64] = [:]
     /// Connections closed by the broker in the current turn, and closes waiting for a commit.
@@ -84,6 +86,10 @@ final class ConnectionTable {
         var batch: UInt64?
         if let durability, durability.broker.hasStoreChanges {
             batch = durability.writer.submit(durability.broker.takeStoreChanges())
+        }
+        if let durability, let readQueuePage {
+            // After the submit: the read waits for this turn's batch, which may hold the messages it asks for.
+            for request in durability.broker.takeQueuePageRequests() { readQueuePage(request) }
         }
         for id in unflushed {
             if let batch {

@@ -40,6 +40,8 @@ public final class MQTTServer: Sendable {
     let channels: NIOLockedValueBox<[Channel]> = NIOLockedValueBox([])
     private let store: (any BrokerStore & Sendable)?
     private let writer: StoreWriter?
+    /// Queued messages per stored session loaded at start-up (`BrokerSettings.queuePageSize`).
+    private let queuePageSize: Int
 
     final class State {
         let broker: Broker
@@ -64,6 +66,7 @@ public final class MQTTServer: Sendable {
                 store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero)
     {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.queuePageSize = settings.queuePageSize
         let loop = group.next()
         self.loop = loop
         self.logger = logger
@@ -107,9 +110,9 @@ public final class MQTTServer: Sendable {
     private func restore() async throws {
         guard let store, let writer else { return }
         let started = ContinuousClock.now
-        let stored = try store.load()
+        let stored = try store.load(queueHeadLimit: queuePageSize)
         let loaded = ContinuousClock.now - started
-        let state = self.state
+        let state = self.state, logger = self.logger, loop = self.loop
         writer.start()
         try await loop.submit {
             let value = state.value
@@ -118,6 +121,9 @@ public final class MQTTServer: Sendable {
             value.broker.storeClock = StoreClock(
                 now: now, wallClockNow: Int64(Date().timeIntervalSince1970 * 1000))
             value.table.durability = (value.broker, writer)
+            value.table.readQueuePage = { request in
+                Self.readQueuePage(request, writer: writer, state: state, loop: loop, logger: logger)
+            }
             var output = value.table.output
             value.broker.restore(stored, now: now, output: &output)
             value.table.flushAll()
@@ -126,6 +132,29 @@ public final class MQTTServer: Sendable {
             restored \(stored.sessions.count) sessions and \(stored.retained.count) retained messages in \
             \(ContinuousClock.now - started) (read in \(loaded))
             """)
+    }
+
+    /// Reads a page of a stored queue on the store writer and hands it to the broker on the event loop; a failed
+    /// read is tried again a second later (the messages stay counted, and in the store).
+    private static func readQueuePage(_ request: QueuePageRequest, writer: StoreWriter,
+                                      state: NIOLoopBoundBox<State>, loop: any EventLoop, logger: Logger)
+    {
+        writer.readQueuePage(request) { result in
+            loop.execute {
+                let value = state.value
+                switch result {
+                case .success(let messages):
+                    var output = value.table.output
+                    value.broker.receiveQueuePage(request, messages: messages, now: .now(), output: &output)
+                    value.table.flushAll()
+                case .failure(let error):
+                    logger.error("cannot read the queue of \(request.clientID) from the store: \(error)")
+                    loop.scheduleTask(in: .seconds(1)) {
+                        readQueuePage(request, writer: writer, state: state, loop: loop, logger: logger)
+                    }
+                }
+            }
+        }
     }
 
     /// Binds every listener; returns the addresses actually bound (with the chosen port when 0 was asked).

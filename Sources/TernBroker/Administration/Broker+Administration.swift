@@ -23,7 +23,7 @@ extension Broker {
             protocolVersion: Self.versionName(session.protocolVersion), username: connection?.username,
             expiryInterval: session.expiryInterval == UInt32.max ? nil : session.expiryInterval,
             expiresIn: session.expiresAt.map { max(0, ($0 - now).nanoseconds / 1_000_000_000) },
-            subscriptions: subscriptions, inflight: session.inflight.count, queued: session.queue.count,
+            subscriptions: subscriptions, inflight: session.inflight.count, queued: session.queuedCount,
             dropped: session.droppedMessages)
     }
 
@@ -36,7 +36,8 @@ extension Broker {
         gauges.retainedMessages = retainedMessages.count
         for session in sessions.values {
             gauges.inflightMessages += session.inflight.count
-            gauges.queuedMessages += session.queue.count
+            gauges.queuedMessages += session.queuedCount
+            gauges.queuedMessagesInStoreOnly += session.queuedInStoreOnly
         }
         return gauges
     }

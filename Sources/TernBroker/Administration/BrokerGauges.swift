@@ -8,4 +8,6 @@ public struct BrokerGauges: Sendable, Hashable {
     public var inflightMessages = 0
     /// Messages queued, over every session.
     public var queuedMessages = 0
+    /// Of those, messages in the store only, not in memory (see `BrokerSettings.queuePageSize`).
+    public var queuedMessagesInStoreOnly = 0
 }

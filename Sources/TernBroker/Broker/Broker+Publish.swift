@@ -250,7 +250,7 @@ extension Broker {
     {
         // Whatever filter matched, a client receives only topics it may read.
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
-        if session.connection != nil && session.queue.isEmpty
+        if session.connection != nil && session.queuedCount == 0
             && (delivery.qos == .atMostOnce
                 || hasInflightRoom(session, adding: delivery.message.payload.readableBytes))
         {
@@ -262,7 +262,7 @@ extension Broker {
             return
         }
         let size = delivery.message.payload.readableBytes
-        if (settings.maximumQueuedMessages > 0 && session.queue.count >= settings.maximumQueuedMessages)
+        if (settings.maximumQueuedMessages > 0 && session.queuedCount >= settings.maximumQueuedMessages)
             || (settings.maximumQueuedBytes > 0 && session.queuedBytes + size > settings.maximumQueuedBytes)
             || (settings.maximumQueuedMessagesInTotal > 0
                 && statistics.messagesQueued >= settings.maximumQueuedMessagesInTotal)

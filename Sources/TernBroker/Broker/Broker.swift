@@ -28,6 +28,8 @@ public final class Broker {
     /// code 0x97 Quota Exceeded; 3.1.1: the connection is closed) rather than acknowledged.
     public var acceptsDurableMessages = true
     var storeChanges: [StoreChange] = []
+    /// Pages of stored queues to read (see `takeQueuePageRequests`).
+    var queuePageRequests: [QueuePageRequest] = []
     /// Orders queued and inflight messages in the store.
     var nextStoreSequence: UInt64 = 1
 
@@ -277,10 +279,11 @@ public final class Broker {
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
-        statistics.messagesQueued -= session.queue.count
+        statistics.messagesQueued -= session.queuedCount
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
-        // What a shared subscription gave this session and it never acknowledged goes to another member.
+        // What a shared subscription gave this session and it never acknowledged goes to another member (of its
+        // queue, what is in memory; messages in the store only are dropped with the session).
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
             .map(\.delivery) + session.queue
         for delivery in owed {

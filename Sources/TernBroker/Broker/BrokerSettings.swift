@@ -22,6 +22,9 @@ public struct BrokerSettings: Sendable {
     public var maximumQueuedBytes: Int = 0
     /// Messages queued for all sessions together (Tern's `max_queued_messages_total`); 0 means no limit.
     public var maximumQueuedMessagesInTotal: Int = 0
+    /// With a store: how many queued messages of a stored session are kept in memory; the rest stays in the
+    /// store and is read back this many at a time as the queue drains. 0 keeps every queued message in memory.
+    public var queuePageSize: Int = 100
     /// Whether QoS 0 messages are queued for offline persistent sessions (Mosquitto's `queue_qos0_messages`).
     public var queueQoS0Messages = false
     /// Keep alive imposed on clients (MQTT 5 Server Keep Alive); nil accepts the client's value.

@@ -59,10 +59,21 @@ struct ClientSession: Sendable {
     var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
     var will: LastWill?
     var droppedMessages = 0
-    /// Payload bytes of the queued messages.
+    /// Payload bytes of the queued messages, those in the store only included.
     var queuedBytes = 0
+    /// Queued messages kept in the store only (see `Broker.enqueue`): they come after those in `queue`, and
+    /// are read back a page at a time as the queue drains.
+    var queuedInStoreOnly = 0
+    /// The store sequence of the last queued message read into memory (or queued in memory): the next page
+    /// starts after it.
+    var lastSequenceInMemory: UInt64 = 0
+    /// Whether a page of the stored queue has been asked for and not yet received.
+    var awaitsQueuePage = false
     /// Whether the store holds this session (it outlives its connection; see `Broker.recordSession`).
     var isStored = false
+
+    /// Queued messages, in memory and in the store only; what the queue limits count.
+    var queuedCount: Int { queue.count + queuedInStoreOnly }
 
     init(clientID: ClientIdentifier, protocolVersion: ProtocolVersion, expiryInterval: UInt32) {
         self.clientID = clientID

@@ -25,9 +25,12 @@ extension Broker {
 
     /// Records the session's own fields after a change to them; a session that now ends with its connection
     /// is removed from the store instead.
+    ///
+    /// A session whose queue is partly in the store only stays stored until it ends, even with expiry 0: its
+    /// stored queue is still to be read.
     func recordSession(_ clientID: ClientIdentifier) {
         guard recordsStoreChanges, var session = sessions[clientID] else { return }
-        if session.expiryInterval > 0 {
+        if session.expiryInterval > 0 || session.queuedInStoreOnly > 0 {
             session.isStored = true
             let will = session.connection != nil ? session.will.flatMap { will in
                 session.access.mayPublish(topic: will.topic) ? will : nil
@@ -55,20 +58,6 @@ extension Broker {
         OutboundDelivery(message: stored.message.applicationMessage(clock: storeClock), qos: stored.qos,
                          retain: stored.retain, subscriptionIdentifiers: stored.subscriptionIdentifiers,
                          sharedSubscription: stored.sharedSubscription)
-    }
-
-    /// Appends to the session's queue, keeping the per-session and broker-wide counts that the queue limits
-    /// (`max_queued_messages`, `max_queued_bytes`, `max_queued_messages_total`) are checked against.
-    func enqueue(_ delivery: OutboundDelivery, in session: inout ClientSession) {
-        session.queue.append(delivery)
-        session.queuedBytes += delivery.message.payload.readableBytes
-        statistics.messagesQueued += 1
-    }
-
-    func dequeueFirst(from session: inout ClientSession) {
-        let delivery = session.queue.removeFirst()
-        session.queuedBytes -= delivery.message.payload.readableBytes
-        statistics.messagesQueued -= 1
     }
 
     func nextSequence() -> UInt64 {
@@ -147,6 +136,13 @@ extension Broker {
                 var delivery = outboundDelivery(queued.delivery)
                 delivery.storeSequence = queued.sequence
                 enqueue(delivery, in: &session)
+            }
+            if stored.unloadedQueue.count > 0 {
+                // The rest of a long queue stays in the store until the queue drains (see `enqueue`).
+                session.queuedInStoreOnly = stored.unloadedQueue.count
+                session.queuedBytes += stored.unloadedQueue.payloadBytes
+                statistics.messagesQueued += stored.unloadedQueue.count
+                nextStoreSequence = max(nextStoreSequence, stored.unloadedQueue.lastSequence + 1)
             }
             session.inboundQoS2 = Set(stored.inboundQoS2)
             sessions[clientID] = session

@@ -12,9 +12,20 @@ public final class InMemoryStore: BrokerStore, Sendable {
 
     public init() {}
 
-    public func loadSessions() throws -> [StoredSessionState] {
+    public func loadSessions(queueHeadLimit: Int) throws -> [StoredSessionState] {
         contents.withLockedValue { contents in
-            contents.sessions.keys.sorted().map { contents.sessions[$0]! }
+            contents.sessions.keys.sorted().map { clientID in
+                var state = contents.sessions[clientID]!
+                if state.queue.count > queueHeadLimit {
+                    let rest = state.queue[queueHeadLimit...]
+                    state.unloadedQueue = StoredQueueExtent(
+                        count: rest.count,
+                        payloadBytes: rest.reduce(0) { $0 + $1.delivery.message.payload.readableBytes },
+                        lastSequence: rest.last!.sequence)
+                    state.queue.removeSubrange(queueHeadLimit...)
+                }
+                return state
+            }
         }
     }
 
@@ -28,6 +39,14 @@ public final class InMemoryStore: BrokerStore, Sendable {
 
     public func queuedCount(clientID: String) throws -> Int {
         contents.withLockedValue { $0.sessions[clientID]?.queue.count ?? 0 }
+    }
+
+    public func queuedMessages(clientID: String, after sequence: UInt64, limit: Int) throws
+        -> [StoredQueuedMessage]
+    {
+        contents.withLockedValue { contents in
+            Array((contents.sessions[clientID]?.queue ?? []).lazy.filter { $0.sequence > sequence }.prefix(limit))
+        }
     }
 
     public func commit(_ changes: [StoreChange]) throws {

@@ -92,14 +92,30 @@ public struct StoredQueuedMessage: Sendable, Hashable {
     }
 }
 
+/// The part of a session's queue a store did not load: how many messages, their payload bytes and the last
+/// sequence among them.
+public struct StoredQueueExtent: Sendable, Hashable {
+    public var count: Int
+    public var payloadBytes: Int
+    public var lastSequence: UInt64
+
+    public init(count: Int = 0, payloadBytes: Int = 0, lastSequence: UInt64 = 0) {
+        self.count = count
+        self.payloadBytes = payloadBytes
+        self.lastSequence = lastSequence
+    }
+}
+
 /// Everything a store holds for one session.
 public struct StoredSessionState: Sendable, Hashable {
     public var session: StoredSession
     public var subscriptions: [StoredSubscription]
     /// In the order sent.
     public var inflight: [StoredInflight]
-    /// In queue order.
+    /// In queue order; with a head limit (`SessionStore.loadSessions(queueHeadLimit:)`), the first messages only.
     public var queue: [StoredQueuedMessage]
+    /// The queued messages after `queue`, not loaded.
+    public var unloadedQueue = StoredQueueExtent()
     /// Inbound QoS 2 packet identifiers awaiting PUBREL.
     public var inboundQoS2: [UInt16]
 

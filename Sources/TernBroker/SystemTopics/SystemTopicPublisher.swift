@@ -129,8 +129,8 @@ extension Broker {
         var shared = 0
         for session in sessions.values {
             if session.connection == nil { disconnected += 1 }
-            stored += session.queue.count + session.inflight.count
-            for delivery in session.queue { storedBytes += delivery.message.payload.readableBytes }
+            stored += session.queuedCount + session.inflight.count
+            storedBytes += session.queuedBytes
             for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payload.readableBytes }
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }

@@ -16,11 +16,15 @@ extension BrokerConfiguration {
         public var commitWindowMilliseconds: Int
         /// How hard each commit is synced to disk.
         public var sync: SQLiteStore.SyncMode
+        /// `queue_page_size` (Tern's): queued messages of a stored session kept in memory; the rest is read back
+        /// from the store this many at a time. 0 keeps whole queues in memory.
+        public var queuePageSize: Int
 
         public init(enabled: Bool = true, location: String? = nil, file: String = "mosquitto.db",
                     autosaveInterval: Int = 1800, commitWindowMilliseconds: Int = 0,
-                    sync: SQLiteStore.SyncMode = .full)
+                    sync: SQLiteStore.SyncMode = .full, queuePageSize: Int = 100)
         {
+            self.queuePageSize = queuePageSize
             self.enabled = enabled
             self.location = location
             self.file = file

@@ -144,6 +144,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.maximumQueuedBytes = maxQueuedBytes
         settings.maximumQueuedMessagesInTotal = maxQueuedMessagesTotal
         settings.queueQoS0Messages = queueQoS0Messages
+        settings.queuePageSize = persistence.queuePageSize
         settings.serverKeepAlive = serverKeepAlive
         settings.maximumKeepAlive = maxKeepAlive ?? 0
         settings.connectTimeout = Int64(connectTimeout)

@@ -71,6 +71,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case logFormat = "log_format"
     case persistenceCommitWindow = "persistence_commit_window"
     case persistenceSync = "persistence_sync"
+    case queuePageSize = "queue_page_size"
     case maxQueuedMessagesTotal = "max_queued_messages_total"
 
     enum Scope: Sendable {

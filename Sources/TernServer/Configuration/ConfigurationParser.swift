@@ -333,6 +333,8 @@ struct ConfigurationParser {
             draft.persistence.commitWindowMilliseconds = try integer(line, in: 0...1000)
         case .persistenceSync:
             draft.persistence.sync = try choice(line, SQLiteStore.SyncMode.allCases.map { ($0.rawValue, $0) })
+        case .queuePageSize:
+            draft.persistence.queuePageSize = try integer(line, in: 0...1_000_000)
         case .logDest:
             try applyLogDestination(line)
         case .logType:

@@ -95,7 +95,7 @@ public final class SQLiteStore: BrokerStore, Sendable {
         }
     }
 
-    static let migrationIdentifiers = ["v1"]
+    static let migrationIdentifiers = ["v1", "v2"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -159,12 +159,16 @@ public final class SQLiteStore: BrokerStore, Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            // Queues are read back a page at a time: their byte counts come from this column, not the blobs.
+            try db.execute(sql: "ALTER TABLE queued ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
     // MARK: Loading
 
-    public func loadSessions() throws -> [StoredSessionState] {
+    public func loadSessions(queueHeadLimit: Int) throws -> [StoredSessionState] {
         try read { db in
             var states: [String: StoredSessionState] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM session") {
@@ -203,12 +207,31 @@ public final class SQLiteStore: BrokerStore, Sendable {
                     order: UInt64(row["sequence"] as Int64), released: row["released"],
                     delivery: try Self.delivery(row)))
             }
-            let queued = try Row.fetchCursor(db, sql: "SELECT * FROM queued ORDER BY sequence")
-            while let row = try queued.next() {
+            // The first `queueHeadLimit` messages of each queue; the rest is counted.
+            let head = try Row.fetchCursor(db, sql: """
+                SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY sequence) AS position
+                               FROM queued)
+                WHERE position <= ? ORDER BY sequence
+                """, arguments: [Int64(clamping: queueHeadLimit)])
+            while let row = try head.next() {
                 let clientID: String = row["client_id"]
                 guard states[clientID] != nil else { continue }
                 states[clientID]!.queue.append(StoredQueuedMessage(
                     sequence: UInt64(row["sequence"] as Int64), delivery: try Self.delivery(row)))
+            }
+            if queueHeadLimit < Int.max {
+                let rest = try Row.fetchAll(db, sql: """
+                    SELECT client_id, COUNT(*) AS count, SUM(payload_bytes) AS bytes, MAX(sequence) AS last
+                    FROM (SELECT client_id, sequence, payload_bytes,
+                                 ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY sequence) AS position
+                          FROM queued)
+                    WHERE position > ? GROUP BY client_id
+                    """, arguments: [Int64(queueHeadLimit)])
+                for row in rest {
+                    let clientID: String = row["client_id"]
+                    states[clientID]?.unloadedQueue = StoredQueueExtent(
+                        count: row["count"], payloadBytes: row["bytes"], lastSequence: UInt64(row["last"] as Int64))
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM inbound_qos2") {
                 let clientID: String = row["client_id"]
@@ -247,6 +270,18 @@ public final class SQLiteStore: BrokerStore, Sendable {
     public func queuedCount(clientID: String) throws -> Int {
         try read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM queued WHERE client_id = ?", arguments: [clientID]) ?? 0
+        }
+    }
+
+    public func queuedMessages(clientID: String, after sequence: UInt64, limit: Int) throws
+        -> [StoredQueuedMessage]
+    {
+        try read { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT * FROM queued WHERE client_id = ? AND sequence > ? ORDER BY sequence LIMIT ?
+                """), arguments: [clientID, Int64(sequence), Int64(limit)]).map { row in
+                StoredQueuedMessage(sequence: UInt64(row["sequence"] as Int64), delivery: try Self.delivery(row))
+            }
         }
     }
 
@@ -318,11 +353,12 @@ public final class SQLiteStore: BrokerStore, Sendable {
             let delivery = queued.delivery
             try run("""
                 INSERT OR REPLACE INTO queued (sequence, client_id, qos, retain, message, expires_at, publisher,
-                    shared)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    shared, payload_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [Int64(queued.sequence), clientID, delivery.qos.rawValue, delivery.retain,
                       StoredMessageCoding.encode(delivery), delivery.message.expiresAt, delivery.message.publisher,
-                      StoredMessageCoding.sharedName(delivery.sharedSubscription)])
+                      StoredMessageCoding.sharedName(delivery.sharedSubscription),
+                      delivery.message.payload.readableBytes])
         case .messageDequeued(_, let sequence):
             try run("DELETE FROM queued WHERE sequence = ?", [Int64(sequence)])
         case .inboundQoS2Added(let clientID, let packetIdentifier):

@@ -10,6 +10,9 @@ import TernBroker
 /// clients), then reports the highest batch number committed. Batches are committed in order, so "batch n is
 /// committed" means every batch up to n is. A failed commit is reported, and its changes are retried, first,
 /// with the next commit (every change is idempotent), at the latest after `retryInterval`.
+///
+/// The writer also reads pages of stored queues (`readQueuePage`): a read waits until every batch submitted
+/// before it is committed, so it sees every message the broker queued before it asked.
 final class StoreWriter: @unchecked Sendable {
     // Mutable state is guarded by `condition`; `store` is used by the writer thread only once started.
     enum Outcome: Sendable {
@@ -24,6 +27,13 @@ final class StoreWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [StoreChange] = []
     private var lastSubmitted: UInt64 = 0
+    private var committedThrough: UInt64 = 0
+    private struct QueueRead {
+        let request: QueuePageRequest
+        let afterBatch: UInt64
+        let completion: @Sendable (Result<[StoredQueuedMessage], Error>) -> Void
+    }
+    private var reads: [QueueRead] = []
     private var stopping = false
     private var thread: Thread?
     private let finished = NSCondition()
@@ -54,6 +64,34 @@ final class StoreWriter: @unchecked Sendable {
         return lastSubmitted
     }
 
+    /// Reads a page of a session's queue once the batches submitted so far are committed; `completion` runs on
+    /// the writer thread.
+    func readQueuePage(_ request: QueuePageRequest,
+                       completion: @escaping @Sendable (Result<[StoredQueuedMessage], Error>) -> Void)
+    {
+        condition.lock()
+        defer { condition.unlock() }
+        reads.append(QueueRead(request: request, afterBatch: lastSubmitted, completion: completion))
+        condition.signal()
+    }
+
+    /// Takes the reads whose batches are committed; call with `condition` locked.
+    private func takeDueReads() -> [QueueRead] {
+        guard reads.contains(where: { $0.afterBatch <= committedThrough }) else { return [] }
+        let due = reads.filter { $0.afterBatch <= committedThrough }
+        reads.removeAll { $0.afterBatch <= committedThrough }
+        return due
+    }
+
+    private func perform(_ reads: [QueueRead]) {
+        for read in reads {
+            read.completion(Result {
+                try store.queuedMessages(clientID: read.request.clientID, after: read.request.after,
+                                         limit: read.request.limit)
+            })
+        }
+    }
+
     /// Commits what is pending, then stops the thread; returns when it has stopped.
     func stop() {
         condition.lock()
@@ -69,16 +107,20 @@ final class StoreWriter: @unchecked Sendable {
         var retry: [StoreChange] = []
         while true {
             condition.lock()
-            while pending.isEmpty && !stopping {
+            var due = takeDueReads()
+            while pending.isEmpty && !stopping && due.isEmpty {
                 if retry.isEmpty {
                     condition.wait()
                 } else if !condition.wait(until: Date(timeIntervalSinceNow: retryInterval)) {
                     break
                 }
+                due = takeDueReads()
             }
-            if pending.isEmpty && retry.isEmpty && stopping {
+            if pending.isEmpty && retry.isEmpty {
                 condition.unlock()
-                break
+                if stopping { break }
+                perform(due)
+                continue
             }
             if commitWindow > .zero && !stopping {
                 // Let other turns' changes join this commit.
@@ -99,12 +141,16 @@ final class StoreWriter: @unchecked Sendable {
                 CoreMetrics.Timer(label: "tern_store_commit_duration_seconds")
                     .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 retry = []
+                condition.lock()
+                committedThrough = through
+                condition.unlock()
                 report(.committed(through: through))
             } catch {
                 retry = changes
                 report(.failed(through: through, error))
                 if giveUp { break }  // stopping, and the store still fails: what is lost was never acknowledged
             }
+            perform(due)
         }
         finished.lock()
         isFinished = true

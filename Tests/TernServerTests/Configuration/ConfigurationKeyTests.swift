@@ -76,6 +76,8 @@ import Testing
         .global("persistence_commit_window 2") { $0.persistence.commitWindowMilliseconds == 2 },
         .global("persistence_sync normal") { $0.persistence.sync == .normal },
         .global("persistence_sync off") { $0.persistence.sync == .off },
+        .global("queue_page_size 500") { $0.persistence.queuePageSize == 500 && $0.brokerSettings().queuePageSize == 500 },
+        .global("queue_page_size 0") { $0.persistence.queuePageSize == 0 },
         // Logging.
         .global("log_dest stdout") { $0.logging.destinations == [.stdout] },
         .global("log_dest none") { $0.logging.destinations.isEmpty },

@@ -209,6 +209,86 @@ struct DurabilityTests {
         }
     }
 
+    @Test("a long queue stays in the store: a page of it in memory, the rest read back in order as the window drains, across a restart too",
+          arguments: StoreKind.allCases)
+    func longQueueIsPaged(kind: StoreKind) throws {
+        var settings = BrokerSettings()
+        settings.queuePageSize = 10
+        settings.maximumQueuedMessages = 0
+        try withBroker(kind, settings: settings) { broker in
+            let (subscriber, _) = try broker.connect("sub")
+            try broker.subscribe(subscriber, "t", qos: .atLeastOnce)
+            try broker.disconnect(subscriber)
+            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+            for index in 0..<95 {
+                try broker.publish(publisher, "t", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+            }
+            #expect(broker.broker.gauges().queuedMessages == 95)
+            #expect(broker.broker.gauges().queuedMessagesInStoreOnly == 85)
+            #expect(try broker.store.queuedCount(clientID: "sub") == 95)
+            try broker.restart()
+            #expect(broker.broker.gauges().queuedMessagesInStoreOnly == 85)
+
+            // Receive Maximum 4: the queue goes out four at a time, each acknowledgement making room for one more.
+            var received: [String] = []
+            let (again, connack) = try broker.connect("sub", receiveMaximum: 4)
+            #expect(connack?.sessionPresent == true)
+            var sent = broker.publishes(to: again)
+            #expect(sent.count == 4)
+            while received.count < 95 {
+                guard let next = sent.first else { break }
+                sent.removeFirst()
+                received.append(next.payloadString)
+                let before = broker.publishes(to: again).count
+                try broker.send(.puback(PublishAckPacket(packetIdentifier: next.packetIdentifier!)), from: again)
+                sent += broker.publishes(to: again).dropFirst(before)
+                #expect(broker.broker.gauges().inflightMessages <= 4)
+            }
+            #expect(received == (0..<95).map { "\($0)" })
+            #expect(broker.broker.gauges().queuedMessages == 0)
+            #expect(try broker.store.queuedCount(clientID: "sub") == 0)
+            #expect(broker.pageReads >= 8)
+
+            // New messages for a connected client whose queue has drained go out at once again.
+            let (publisher2, _) = try broker.connect("pub2", cleanStart: true, expiry: 0)
+            try broker.publish(publisher2, "t", "after", qos: .atLeastOnce)
+            #expect(broker.publishes(to: again).last?.payloadString == "after")
+        }
+    }
+
+    @Test("messages queued while a page is being read come after it; a session with messages in the store only stays stored until it ends",
+          arguments: StoreKind.allCases)
+    func queueOrderWhilePaging(kind: StoreKind) throws {
+        var settings = BrokerSettings()
+        settings.queuePageSize = 4
+        settings.maximumQueuedMessages = 0
+        try withBroker(kind, settings: settings) { broker in
+            let (subscriber, _) = try broker.connect("sub")
+            try broker.subscribe(subscriber, "t", qos: .atLeastOnce)
+            try broker.disconnect(subscriber)
+            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+            for index in 0..<12 {
+                try broker.publish(publisher, "t", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+            }
+            // Resumes with Session Expiry 0: the session now ends with this connection, but its queue is in the store.
+            let (again, _) = try broker.connect("sub", expiry: 0, receiveMaximum: 2)
+            var received: [String] = []
+            var next = 100
+            while let publish = broker.publishes(to: again).dropFirst(received.count).first {
+                received.append(publish.payloadString)
+                if received.count == 3 {
+                    // Queued behind the stored ones while the broker works through them.
+                    try broker.publish(publisher, "t", "late", qos: .atLeastOnce, packetIdentifier: UInt16(next))
+                    next += 1
+                }
+                try broker.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!)), from: again)
+            }
+            #expect(received == (0..<12).map { "\($0)" } + ["late"])
+            try broker.disconnect(again)
+            #expect(try broker.store.sessionCount() == 0)
+        }
+    }
+
     @Test("while the store refuses commits, QoS 1 and 2 publications get 0x97 Quota Exceeded; QoS 0 goes through")
     func storeRefusing() throws {
         try withBroker(.memory) { broker in

@@ -47,11 +47,26 @@ final class DurableBroker {
         broker.recordsStoreChanges = true
     }
 
+    /// Commits the recorded changes, then answers the broker's requests for pages of stored queues (as the
+    /// server's writer does, after the commit), until it asks for no more.
     func commit() throws {
-        let changes = broker.takeStoreChanges()
-        committed += changes
-        try store.commit(changes)
+        while true {
+            let changes = broker.takeStoreChanges()
+            committed += changes
+            try store.commit(changes)
+            let requests = broker.takeQueuePageRequests()
+            if requests.isEmpty { return }
+            pageReads += requests.count
+            for request in requests {
+                let messages = try store.queuedMessages(clientID: request.clientID, after: request.after,
+                                                        limit: request.limit)
+                broker.receiveQueuePage(request, messages: messages, now: now, output: &output)
+            }
+        }
     }
+
+    /// Pages of stored queues read so far.
+    private(set) var pageReads = 0
 
     /// A new broker, `seconds` later, from what the store holds.
     func restart(after seconds: Int64 = 0) throws {
@@ -59,7 +74,7 @@ final class DurableBroker {
         broker = Broker(settings: settings)
         broker.recordsStoreChanges = true
         output = RecordedOutput()
-        broker.restore(try store.load(), now: now, output: &output)
+        broker.restore(try store.load(queueHeadLimit: settings.queuePageSize), now: now, output: &output)
         try commit()
     }
 
@@ -76,14 +91,17 @@ final class DurableBroker {
 
     @discardableResult
     func connect(_ clientID: String, cleanStart: Bool = false, expiry: UInt32 = 3600, will: LastWill? = nil,
-                 version: ProtocolVersion = .v5) throws -> (ConnectionID, ConnAckPacket?)
+                 version: ProtocolVersion = .v5, receiveMaximum: UInt16? = nil) throws
+        -> (ConnectionID, ConnAckPacket?)
     {
         nextConnection += 1
         let id = ConnectionID(nextConnection)
         broker.connectionOpened(id, now: now)
+        var properties: Properties = version == .v5 && expiry > 0 ? [.sessionExpiryInterval(expiry)] : []
+        if let receiveMaximum { properties.receiveMaximum = receiveMaximum }
         try send(.connect(ConnectPacket(
             protocolVersion: version, cleanStart: cleanStart, keepAlive: 0, clientIdentifier: clientID, will: will,
-            properties: version == .v5 && expiry > 0 ? [.sessionExpiryInterval(expiry)] : [])), from: id)
+            properties: properties)), from: id)
         let connack = packets(to: id).compactMap { if case .connack(let c) = $0 { c } else { nil } }.last
         return (id, connack)
     }
