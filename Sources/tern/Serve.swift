@@ -73,6 +73,9 @@ struct Serve: AsyncParsableCommand {
         let persistence = configuration.persistence
         var store: SQLiteStore?
         if persistence.enabled {
+            // A file-size limit (`ulimit -f`) reached by the store must fail the commit, which the broker survives
+            // (it refuses QoS 1 and 2 until commits work again), not kill the process with SIGXFSZ.
+            signal(SIGXFSZ, SIG_IGN)
             let directory = dataDirectory ?? persistence.directory
             do {
                 store = try SQLiteStore(directory: directory, syncMode: persistence.sync)

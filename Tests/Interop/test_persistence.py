@@ -6,6 +6,7 @@ subscribers (QoS 2: exactly once), and that sessions and retained messages are b
 kept across the restart, as a real client keeps its session state, and reconnects with Clean Start 0.
 """
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -314,3 +315,112 @@ def test_a_long_offline_queue_stays_on_disk_and_drains_in_order_after_a_restart(
         subscriber.disconnect()
     finally:
         broker.stop()
+
+
+class V5Client:
+    """A clean paho MQTT 5 client that records each QoS 1 publication's PUBACK reason code and what it receives."""
+
+    def __init__(self, broker, client_id: str):
+        self.lock = threading.Lock()
+        self.outcomes: dict[int, int] = {}
+        self.received: list[str] = []
+        self.connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                                  reconnect_on_failure=False)
+        self.client.on_connect = lambda *args: self.connected.set()
+        self.client.on_publish = self._on_publish
+        self.client.on_message = lambda c, u, message: self._record(message.payload.decode())
+        self.client.connect(broker.host, broker.port, keepalive=30)
+        self.client.loop_start()
+        assert self.connected.wait(DEADLINE), f"{client_id} did not connect"
+
+    def _record(self, payload: str):
+        with self.lock:
+            self.received.append(payload)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        with self.lock:
+            self.outcomes[mid] = reason_code.value
+
+    def outcome(self, mid: int):
+        with self.lock:
+            return self.outcomes.get(mid)
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_full_disk_refuses_qos1_with_quota_exceeded_then_recovers(data_dir):
+    """The store's files hit a size limit (`prlimit --fsize`, as a full disk would stop them growing): the commit
+    fails, the broker refuses QoS 1 publications with PUBACK 0x97 instead of acknowledging what it cannot keep,
+    QoS 0 still flows, and once the limit is lifted QoS 1 is accepted again."""
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    broker = TernBroker(data_dir=data_dir)
+    clients = []
+    try:
+        watcher = V5Client(broker, "full-disk-watcher")
+        clients.append(watcher)
+        done = threading.Event()
+        watcher.client.on_subscribe = lambda *args: done.set()
+        watcher.client.subscribe("disk/#", 0)
+        assert done.wait(DEADLINE)
+        # An offline persistent session: what is published for it must be kept.
+        keeper = Peer("full-disk-keeper", broker)
+        keeper.subscribe("disk/#", 1)
+        keeper.disconnect()
+        store_files = list(Path(data_dir).glob("tern.sqlite*"))
+        limit = max(path.stat().st_size for path in store_files) + 64 * 1024
+        subprocess.run(["prlimit", "--pid", str(broker.process.pid), f"--fsize={limit}:unlimited"], check=True)
+
+        # Fill up: 16 KB QoS 1 messages until the store refuses one (the publisher whose write failed is
+        # disconnected; a new one is then told 0x97).
+        padding = "y" * 16_384
+        refused = None
+        for attempt in range(10):
+            publisher = V5Client(broker, f"full-disk-publisher-{attempt}")
+            clients.append(publisher)
+            for index in range(200):
+                mid = publisher.client.publish("disk/big", padding, 1).mid
+                try:
+                    wait_until(lambda: publisher.outcome(mid) is not None or not publisher.client.is_connected(),
+                               deadline=5, what="an answer")
+                except TimeoutError:
+                    break
+                if publisher.outcome(mid) == 0x97:
+                    refused = publisher
+                    break
+                if not publisher.client.is_connected():
+                    break
+            if refused:
+                break
+        assert refused is not None, "the broker never refused a QoS 1 publication"
+        assert "cannot commit to the store" in broker.output()
+
+        # QoS 0 still goes through to a subscriber; QoS 1 is still refused. (Connections that were sent writes
+        # of the failed commit were closed: a new subscriber.)
+        watcher = V5Client(broker, "full-disk-watcher-2")
+        clients.append(watcher)
+        done = threading.Event()
+        watcher.client.on_subscribe = lambda *args: done.set()
+        watcher.client.subscribe("disk/#", 0)
+        assert done.wait(DEADLINE)
+        refused.client.publish("disk/small", "qos0 while full", 0)
+        wait_until(lambda: "qos0 while full" in watcher.received, what="the QoS 0 message")
+        mid = refused.client.publish("disk/small", "refused", 1).mid
+        wait_until(lambda: refused.outcome(mid) is not None, what="PUBACK")
+        assert refused.outcome(mid) == 0x97
+        assert "refused" not in watcher.received
+
+        # Space again: the writer retries, commits, and QoS 1 is accepted.
+        subprocess.run(["prlimit", "--pid", str(broker.process.pid), "--fsize=unlimited:unlimited"], check=True)
+        wait_until(lambda: "the store accepts commits again" in broker.output(), what="the store to recover")
+        mid = refused.client.publish("disk/small", "accepted", 1).mid
+        wait_until(lambda: refused.outcome(mid) is not None, what="PUBACK")
+        assert refused.outcome(mid) == 0
+        wait_until(lambda: "accepted" in watcher.received, what="the QoS 1 message")
+    finally:
+        for client in clients:
+            client.close()
+        assert broker.stop() == 0, broker.output()
