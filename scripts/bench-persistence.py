@@ -3,6 +3,7 @@
 
 usage: scripts/bench-persistence.py throughput TERN_BINARY [--publishers N] [--messages N] [--window N]
        scripts/bench-persistence.py startup TERN_BINARY [--sessions N] [--retained N]
+       scripts/bench-persistence.py retained TERN_BINARY [--retained N]
 
 throughput: P raw-socket MQTT 3.1.1 publishers each send M QoS 1 messages with W unacknowledged at a time; one
 persistent subscriber (Clean Session 0, QoS 1 on bench/#) receives and acknowledges them all. The rate is
@@ -12,6 +13,13 @@ Everything runs on 127.0.0.1 in one Python process (non-blocking sockets, one se
 
 startup: fills a store with N sessions (one subscription each) and R retained messages, then times
 `tern serve` from exec to its "listening on" line.
+
+retained: publishes R retained messages (MQTT 3.1.1, QoS 0, topics sensors/{i // 1000}/{i % 1000}/temperature)
+to a fresh broker, then times wildcard subscribes from new clean clients, from SUBSCRIBE to the last retained
+message received: `sensors/+/7/temperature` (R / 1000 matches), `sensors/{R / 2000}/#` (1000), and `#` (all R) at QoS 0
+and at QoS 1 (the subscriber acknowledges each message; the broker paces by its inflight window). Tern with its
+store, Tern with `persistence false`, and Mosquitto with `max_queued_messages 0`; also each broker's RSS once the
+retained messages are in.
 """
 import argparse
 import os
@@ -44,8 +52,8 @@ def connect_packet(client_id: str, clean: bool) -> bytes:
     return b"\x10" + remaining_length(len(body)) + body
 
 
-def subscribe_packet(topic_filter: str) -> bytes:
-    body = (1).to_bytes(2, "big") + string(topic_filter.encode()) + b"\x01"
+def subscribe_packet(topic_filter: str, qos: int = 1) -> bytes:
+    body = (1).to_bytes(2, "big") + string(topic_filter.encode()) + bytes([qos])
     return b"\x82" + remaining_length(len(body)) + body
 
 
@@ -264,9 +272,101 @@ def run_startup(arguments):
               f"{seconds:.1f} s | {restored} |")
 
 
+def rss_megabytes(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load_retained(port: int, count: int):
+    publisher = Connection(port, "retained-loader", clean=True)
+    chunk = bytearray()
+    for i in range(count):
+        topic = f"sensors/{i // 1000}/{i % 1000}/temperature".encode()
+        body = string(topic) + b"21.5"
+        chunk += b"\x31" + remaining_length(len(body)) + body
+        if len(chunk) > 1 << 16:
+            publisher.sock.sendall(chunk)
+            chunk = bytearray()
+    publisher.sock.sendall(bytes(chunk) + b"\xc0\x00")  # PINGREQ: answered once every PUBLISH before it is handled
+    while publisher.read_blocking()[0] != 0xD0:
+        pass
+    publisher.sock.close()
+
+
+def time_subscribe(port: int, topic_filter: str, qos: int, expected: int, client_id: str) -> float:
+    subscriber = Connection(port, client_id, clean=True)
+    started = time.monotonic()
+    subscriber.sock.sendall(subscribe_packet(topic_filter, qos))
+    received = 0
+    while received < expected:
+        chunk = subscriber.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError(f"closed after {received} of {expected} retained messages")
+        subscriber.buffer += chunk
+        acks = bytearray()
+        for first, body in subscriber.packets():
+            if first & 0xF0 != 0x30:
+                continue
+            received += 1
+            if (first >> 1) & 3:
+                topic_length = int.from_bytes(body[:2], "big")
+                acks += puback_packet(int.from_bytes(body[2 + topic_length:4 + topic_length], "big"))
+        if acks:
+            subscriber.sock.sendall(acks)
+    elapsed = time.monotonic() - started
+    subscriber.sock.close()
+    return elapsed
+
+
+def run_retained(arguments):
+    count = arguments.retained
+    cases = [("sensors/+/7/temperature", count // 1000), (f"sensors/{count // 2000}/#", 1000), ("#", count)]
+    with tempfile.TemporaryDirectory() as directory:
+        settings = "allow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 20\n"
+        memory_config = os.path.join(directory, "memory.conf")
+        with open(memory_config, "w") as file:
+            file.write("listener 0 127.0.0.1\npersistence false\n" + settings)
+        durable_config = os.path.join(directory, "durable.conf")
+        with open(durable_config, "w") as file:
+            file.write("listener 0 127.0.0.1\n" + settings)
+        port = free_port()
+        mosquitto_config = os.path.join(directory, "mosquitto.conf")
+        with open(mosquitto_config, "w") as file:
+            file.write(f"listener {port} 127.0.0.1\n" + settings)
+        brokers = [
+            ("Tern, store", [arguments.binary, "serve", "-c", durable_config, "--data-dir", f"{directory}/durable"]),
+            ("Tern, persistence false", [arguments.binary, "serve", "-c", memory_config]),
+            ("Mosquitto 2", ["mosquitto", "-c", mosquitto_config]),
+        ]
+        header = ["broker", f"load {count:,} retained", "RSS after"]
+        header += [f"`{topic_filter}` QoS {qos} ({expected:,})" for topic_filter, expected in cases for qos in (0, 1)]
+        print("| " + " | ".join(header) + " |")
+        print("|---" * len(header) + "|")
+        for name, command in brokers:
+            process, port, _, log = start(command)
+            try:
+                started = time.monotonic()
+                load_retained(port, count)
+                row = [name, f"{time.monotonic() - started:.1f} s", f"{rss_megabytes(process.pid):,.0f} MB"]
+                for index, (topic_filter, expected) in enumerate(cases):
+                    for qos in (0, 1):
+                        seconds = time_subscribe(port, topic_filter, qos, expected, f"retained-sub-{index}-{qos}")
+                        row.append(f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s")
+                print("| " + " | ".join(row) + " |", flush=True)
+            except Exception:
+                print(open(log).read()[-3000:], file=sys.stderr)
+                raise
+            finally:
+                process.terminate()
+                process.wait()
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["throughput", "startup"])
+    parser.add_argument("mode", choices=["throughput", "startup", "retained"])
     parser.add_argument("binary")
     parser.add_argument("--publishers", type=int, default=8)
     parser.add_argument("--messages", type=int, default=20_000)
@@ -276,6 +376,8 @@ def main():
     arguments = parser.parse_args()
     if arguments.mode == "throughput":
         run_throughput(arguments)
+    elif arguments.mode == "retained":
+        run_retained(arguments)
     else:
         run_startup(arguments)
 
