@@ -35,6 +35,10 @@ final class ConnectionTable {
 
     /// The broker whose changes are committed, and the writer that commits them; nil without a store.
     var durability: (broker: Broker, writer: StoreWriter)?
+    /// The broker this table's connections talk to; set once by the server.
+    var broker: Broker?
+    /// Whether a turn is scheduled to send more retained messages (see `continueRetained`).
+    private var retainedTurnScheduled = false
     /// Reads a page of a stored queue for the broker (see `Broker.takeQueuePageRequests`); set with `durability`.
     var readQueuePage: ((QueuePageRequest) -> Void)?
     /// Connections with writes waiting for the commit of a batch, by that batch's number.
@@ -83,6 +87,7 @@ final class ConnectionTable {
     /// Flushes every connection written to since the last call; with a store, first submits the changes made
     /// since the last call, and holds the writes until they are committed.
     func flushAll() {
+        if let broker, broker.hasPendingRetained { continueRetained(broker) }
         var batch: UInt64?
         if let durability, durability.broker.hasStoreChanges {
             batch = durability.writer.submit(durability.broker.takeStoreChanges())
@@ -108,6 +113,26 @@ final class ConnectionTable {
             }
         }
         closing.removeAll(keepingCapacity: true)
+    }
+
+    /// Retained messages of SUBSCRIBEs that are still owed: the next batch for each client whose socket takes more
+    /// (one that does not is resumed by `MQTTConnectionHandler.channelWritabilityChanged`). While some client got
+    /// a batch and has more to come, another turn is scheduled, after the I/O already waiting.
+    private func continueRetained(_ broker: Broker) {
+        var output = self.output
+        var more = false
+        let now = NIODeadline.now()
+        for id in broker.connectionsAwaitingRetained {
+            guard let channel = entries[id]?.channel, channel.isWritable else { continue }
+            if broker.continueRetained(to: id, now: now, output: &output) { more = true }
+        }
+        guard more, !retainedTurnScheduled, let loop = entries.values.first?.channel.eventLoop else { return }
+        retainedTurnScheduled = true
+        let table = NIOLoopBound(self, eventLoop: loop)
+        loop.execute {
+            table.value.retainedTurnScheduled = false
+            table.value.flushAll()
+        }
     }
 
     /// Every batch up to `batch` is committed: what waited for them goes out.

@@ -94,6 +94,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // The socket drained: retained messages still owed to this client may go on (see ConnectionTable).
+        if context.channel.isWritable && broker.hasPendingRetained { table.flushAll() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if let id {
             table.remove(id)

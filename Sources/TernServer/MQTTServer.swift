@@ -75,9 +75,10 @@ public final class MQTTServer: Sendable {
         self.connectionLogger = connectionLogger
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
-        let state = NIOLoopBoundBox.makeBoxSendingValue(
-            State(broker: Broker(settings: settings), table: ConnectionTable(logger: logger, threadPool: threadPool)),
-            eventLoop: loop)
+        let broker = Broker(settings: settings)
+        let table = ConnectionTable(logger: logger, threadPool: threadPool)
+        table.broker = broker
+        let state = NIOLoopBoundBox.makeBoxSendingValue(State(broker: broker, table: table), eventLoop: loop)
         self.state = state
         self.store = store
         self.writer = store.map { store in

@@ -62,22 +62,8 @@ extension Broker {
         output.send(.suback(SubAckPacket(packetIdentifier: subscribe.packetIdentifier, reasonCodes: reasonCodes)),
                     to: id)
         for (filter, options) in retainedToSend {
-            var expired: [String] = []
-            retainedMessages.forEachMatch(filter: filter) { topic, message in
-                if message.isExpired(at: now) {
-                    expired.append(topic)
-                    return
-                }
-                // Sent with the retain flag set [MQTT-3.3.1-8].
-                let delivery = OutboundDelivery(
-                    message: message, qos: outgoingQoS(message.qos, granted: options.qos), retain: true,
-                    subscriptionIdentifiers: identifier.map { [$0] } ?? [])
-                deliver(delivery, to: clientID, now: now, output: &output)
-            }
-            for topic in expired {
-                retainedMessages.set(topic, nil)
-                record(.retainedCleared(topic: topic))
-            }
+            startRetained(filter: filter, options: options, identifier: identifier, to: clientID, now: now,
+                          output: &output)
         }
     }
 
@@ -94,6 +80,9 @@ extension Broker {
                 record(.subscriptionDeleted(clientID: clientID.string, topicFilter: topicFilter))
             }
             reasonCodes.append(removed ? .success : .noSubscriptionExisted)
+            // Retained messages still owed for the filter are not sent any more.
+            pendingRetained[clientID]?.removeAll { $0.filter == topicFilter }
+            if pendingRetained[clientID]?.isEmpty == true { pendingRetained[clientID] = nil }
         }
         sessions[clientID] = session
         // UNSUBACK even when nothing matched [MQTT-3.10.4-5].

@@ -28,6 +28,8 @@ public final class Broker {
     /// code 0x97 Quota Exceeded; 3.1.1: the connection is closed) rather than acknowledged.
     public var acceptsDurableMessages = true
     var storeChanges: [StoreChange] = []
+    /// Retained messages of SUBSCRIBEs still to send, by subscriber (see `continueRetained`).
+    var pendingRetained: [ClientIdentifier: [PendingRetained]] = [:]
     /// Pages of stored queues to read (see `takeQueuePageRequests`).
     var queuePageRequests: [QueuePageRequest] = []
     /// Orders queued and inflight messages in the store.
@@ -271,6 +273,7 @@ public final class Broker {
         if session.expiryInterval == 0 {
             endSession(clientID, now: now, output: &output)
         } else {
+            queuePendingRetained(clientID, now: now, output: &output)
             recordSession(clientID)
         }
     }
@@ -279,6 +282,7 @@ public final class Broker {
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
+        pendingRetained[clientID] = nil
         statistics.messagesQueued -= session.queuedCount
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
@@ -314,6 +318,7 @@ extension Broker {
                 if let session = sessions[clientID], session.expiryInterval != UInt32.max {
                     sessions[clientID]?.expiresAt = now + .seconds(Int64(session.expiryInterval))
                 }
+                if sessions[clientID]?.expiryInterval ?? 0 > 0 { queuePendingRetained(clientID, now: now, output: &output) }
                 if sessions[clientID]?.isStored == true { recordSession(clientID) }
             }
             connections[connection.id] = nil

@@ -22,6 +22,9 @@ public struct BrokerSettings: Sendable {
     public var maximumQueuedBytes: Int = 0
     /// Messages queued for all sessions together (Tern's `max_queued_messages_total`); 0 means no limit.
     public var maximumQueuedMessagesInTotal: Int = 0
+    /// Retained messages sent on SUBSCRIBE at a time: the next batch goes when the subscriber has taken this one
+    /// (see `Broker.continueRetained`).
+    public var retainedBatchSize: Int = 1000
     /// With a store: how many queued messages of a stored session are kept in memory; the rest stays in the
     /// store and is read back this many at a time as the queue drains. 0 keeps every queued message in memory.
     public var queuePageSize: Int = 100

@@ -13,6 +13,9 @@ public struct RetainedIndex<Value> {
 
     /// The number of topics with a retained value.
     public private(set) var count = 0
+    /// Changes with every set or removal: a `RetainedMatchCursor` made at the same generation sees what the index
+    /// holds now.
+    public private(set) var generation: UInt64 = 0
 
     /// An empty index.
     public init() {}
@@ -37,6 +40,7 @@ public struct RetainedIndex<Value> {
         let previous = node.entry?.value
         if previous == nil { count += 1 }
         node.entry = (topic, value)
+        generation &+= 1
         return previous
     }
 
@@ -55,6 +59,7 @@ public struct RetainedIndex<Value> {
         let previous = node.entry?.value
         node.entry = nil
         count -= 1
+        generation &+= 1
         while let (parent, level) = path.popLast(), node.isEmpty {
             parent.children.removeNode(for: level)
             node = parent

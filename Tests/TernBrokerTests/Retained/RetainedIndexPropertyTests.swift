@@ -42,6 +42,33 @@ import Testing
         }
     }
 
+    /// A cursor taken a few matches at a time visits what one whole walk does, each match once.
+    @Test func cursorInStepsMatchesTheWholeWalk() async {
+        await propertyCheck(count: 60, input: zip(Self.operation.array(of: 1...80), Gen.int(in: 1...7))) { pair in
+            let (ops, step) = pair
+            var index = RetainedIndex<Int>()
+            for (topic, value) in ops { index.set(TopicUniverse.shared.topics[topic], value) }
+            for filter in TopicUniverse.shared.filters {
+                var cursor = RetainedMatchCursor(index, filter: filter)
+                var seen: [String: Int] = [:]
+                var visits = 0
+                while !cursor.isFinished {
+                    var taken = 0
+                    cursor.next { topic, value in
+                        guard taken < step else { return false }
+                        taken += 1
+                        visits += 1
+                        seen[topic] = value
+                        return true
+                    }
+                }
+                let expected = Dictionary(index.matches(filter: filter).map { ($0.topic, $0.value) },
+                                          uniquingKeysWith: { first, _ in first })
+                #expect(seen == expected && visits == expected.count, "filter \(filter), step \(step), \(ops)")
+            }
+        }
+    }
+
     @Test func snapshotsSurviveWritesToCopies() async {
         let input = zip(Self.operation.array(of: 0...60), Self.operation.array(of: 1...60))
         await propertyCheck(count: 100, input: input) { pair in

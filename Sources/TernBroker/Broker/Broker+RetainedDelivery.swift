@@ -1,0 +1,127 @@
+import DequeModule
+import MQTTCore
+import NIOCore
+
+/// The retained messages of one SUBSCRIBE that are still to be sent.
+struct PendingRetained {
+    var cursor: RetainedMatchCursor<ApplicationMessage>
+    /// The filter as subscribed (never a shared one: those get no retained messages).
+    let filter: String
+    let options: SubscriptionOptions
+    let identifier: UInt32?
+    /// The retained index's generation when the cursor was made.
+    let generation: UInt64
+}
+
+/// Retained messages on SUBSCRIBE, paced. A wildcard subscription can match a million retained messages: rather
+/// than hand them all to the subscriber's socket or queue in one go, the broker sends a batch
+/// (`BrokerSettings.retainedBatchSize`) and goes on as the client takes them — QoS 1 and 2 as its window frees,
+/// QoS 0 as its socket drains (the server calls `continueRetained` at the end of each event-loop turn for the
+/// connections whose socket is writable). Memory stays at one batch per subscriber.
+extension Broker {
+    /// Starts sending the retained messages `filter` matches [MQTT-3.3.1-9]: the first batch now.
+    func startRetained<Output: BrokerOutput>(filter: String, options: SubscriptionOptions, identifier: UInt32?,
+                                             to clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
+    {
+        guard !retainedMessages.isEmpty else { return }
+        var pending = pendingRetained.removeValue(forKey: clientID) ?? []
+        pending.removeAll { $0.filter == filter }  // a new SUBSCRIBE to the filter starts over
+        pending.append(PendingRetained(cursor: RetainedMatchCursor(retainedMessages, filter: filter), filter: filter,
+                                       options: options, identifier: identifier,
+                                       generation: retainedMessages.generation))
+        pendingRetained[clientID] = pending
+        _ = continueRetained(clientID, now: now, output: &output)
+    }
+
+    /// Whether some client has retained messages of a SUBSCRIBE still to receive.
+    public var hasPendingRetained: Bool { !pendingRetained.isEmpty }
+
+    /// The connections whose client has retained messages of a SUBSCRIBE still to receive.
+    public var connectionsAwaitingRetained: [ConnectionID] {
+        pendingRetained.keys.compactMap { sessions[$0]?.connection }
+    }
+
+    /// Sends the next batch of retained messages a connection's SUBSCRIBEs still owe its client, as far as its
+    /// queue has room; returns whether it sent any and more remain (then the server calls again next turn).
+    public func continueRetained<Output: BrokerOutput>(to connection: ConnectionID, now: NIODeadline,
+                                                       output: inout Output) -> Bool
+    {
+        guard case .connected(let clientID) = connections[connection]?.state else { return false }
+        return continueRetained(clientID, now: now, output: &output)
+    }
+
+    func continueRetained<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline,
+                                                output: inout Output) -> Bool
+    {
+        guard var pending = pendingRetained.removeValue(forKey: clientID) else { return false }
+        var sent = 0
+        var expired: [String] = []
+        while var head = pending.first {
+            // Unchanged since the cursor was made: its snapshot is the index. Otherwise each topic is looked up
+            // again, so that a subscriber never gets an older retained message after a newer one.
+            let current = head.generation == retainedMessages.generation
+            var full = false
+            head.cursor.next { topic, snapshot in
+                guard let message = current ? snapshot : retainedMessages.value(for: topic) else { return true }
+                guard hasRoomForRetained(clientID, size: message.payload.readableBytes, sent: sent) else {
+                    full = true
+                    return false
+                }
+                if message.isExpired(at: now) {
+                    expired.append(topic)
+                    return true
+                }
+                // Sent with the retain flag set [MQTT-3.3.1-8].
+                deliver(OutboundDelivery(message: message, qos: outgoingQoS(message.qos, granted: head.options.qos),
+                                         retain: true, subscriptionIdentifiers: head.identifier.map { [$0] } ?? []),
+                        to: clientID, now: now, output: &output)
+                sent += 1
+                return true
+            }
+            if full {
+                pending[pending.startIndex] = head
+                break
+            }
+            pending.removeFirst()
+        }
+        for topic in expired where retainedMessages.value(for: topic)?.isExpired(at: now) == true {
+            retainedMessages.set(topic, nil)
+            record(.retainedCleared(topic: topic))
+        }
+        if !pending.isEmpty { pendingRetained[clientID] = pending }
+        return sent > 0 && !pending.isEmpty
+    }
+
+    /// Whether one more retained message may go to the client now: it is connected, this batch is not used up,
+    /// and its queue (what waits for its window) holds less than a batch and is within the queue limits.
+    private func hasRoomForRetained(_ clientID: ClientIdentifier, size: Int, sent: Int) -> Bool {
+        guard sent < settings.retainedBatchSize, let session = sessions[clientID], session.connection != nil else {
+            return false
+        }
+        let queued = session.queuedCount
+        return queued < settings.retainedBatchSize
+            && (settings.maximumQueuedMessages <= 0 || queued < settings.maximumQueuedMessages)
+            && (settings.maximumQueuedBytes <= 0 || queued == 0
+                || session.queuedBytes + size <= settings.maximumQueuedBytes)
+    }
+
+    /// The connection ended and its session stays: what its SUBSCRIBEs still owed goes to the session as to any
+    /// offline subscriber (QoS 1 and 2 queued within the limits, QoS 0 dropped).
+    func queuePendingRetained<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline,
+                                                    output: inout Output)
+    {
+        guard let pending = pendingRetained.removeValue(forKey: clientID) else { return }
+        for var entry in pending {
+            let current = entry.generation == retainedMessages.generation
+            entry.cursor.next { topic, snapshot in
+                guard let message = current ? snapshot : retainedMessages.value(for: topic),
+                    !message.isExpired(at: now)
+                else { return true }
+                deliver(OutboundDelivery(message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
+                                         retain: true, subscriptionIdentifiers: entry.identifier.map { [$0] } ?? []),
+                        to: clientID, now: now, output: &output)
+                return true
+            }
+        }
+    }
+}
