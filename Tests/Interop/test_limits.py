@@ -254,7 +254,7 @@ def test_publish_rate_paces_the_publisher_without_disconnecting(start):
 
 
 def test_stalled_subscriber_beside_a_healthy_one(start):
-    tern = start()  # max_write_buffer: its default, 1 MiB
+    tern = start("sys_interval 1")  # max_write_buffer: its default, 1 MiB
     bystander = Bystander(tern.port)
     # A subscriber that never reads, with a small receive buffer so its socket fills quickly.
     stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -286,6 +286,10 @@ def test_stalled_subscriber_beside_a_healthy_one(start):
     except BlockingIOError:
         pass
     assert buffered < len(payload) * count * 3 // 4
+    # The drops are counted (`$SYS/broker/publish/messages/dropped`, metrics: cause slow_consumer).
+    watcher = Client(tern.port, "watcher")
+    watcher.subscribe("$SYS/broker/publish/messages/dropped")
+    assert wait_until(lambda: any(int(m.payload) > 0 for m in watcher.received()), 5)
     stalled.close()
 
 
