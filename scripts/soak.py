@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Memory under churn and a mixed soak: does the broker give back what clients took?
 
-Starts `tern serve -p 0` (the debug or release build, or --binary), samples its resident set size (VmRSS) once a
+Starts `tern serve -p 0` (--binary, else $TERN_BINARY, else the debug or release build), samples its resident set size (VmRSS) once a
 second, and runs two phases:
 
 1. churn: --churn connect/disconnect cycles (default 100,000) over raw sockets from --workers threads, MQTT 3.1.1
@@ -35,16 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "Interop"))
 
 import raw_mqtt as raw  # noqa: E402
+from tern_broker import tern_binary  # noqa: E402
 
 
 def binary(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit)
-    for configuration in ("release", "debug"):
-        candidate = ROOT / ".build" / configuration / "tern"
-        if candidate.exists():
-            return candidate
-    sys.exit("tern binary not found: swift build --product tern (or -c release), or --binary PATH")
+    return Path(explicit) if explicit else tern_binary()
 
 
 class Broker:

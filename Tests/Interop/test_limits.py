@@ -235,19 +235,22 @@ def test_user_properties_beyond_max_user_properties(start):
 # Rates and slow consumers
 # ---------------------------------------------------------------------------------------------------------------
 
-def test_publish_rate_paces_the_publisher_without_disconnecting(start):
-    tern = start("max_publish_rate 50")
+# 150 PUBLISH packets of 60 bytes (9000 bytes): one second's allowance goes at once, the rest at the rate, so the
+# last one cannot arrive before about 2 s.
+@pytest.mark.parametrize("setting", ["max_publish_rate 50", "max_publish_bytes_rate 3000"])
+def test_publish_rate_paces_the_publisher_without_disconnecting(start, setting):
+    tern = start(setting)
     bystander = Bystander(tern.port)
     subscriber = Client(tern.port, "paced-sub")
     subscriber.subscribe("paced", qos=0)
     connection, _ = raw.open_session(tern.host, tern.port, "paced-pub")
+    payloads = [f"{i:04d}".encode().ljust(50, b".") for i in range(150)]
     started = time.monotonic()
-    connection.send(b"".join(raw.publish("paced", str(i).encode()) for i in range(150)))
+    connection.send(b"".join(raw.publish("paced", payload) for payload in payloads))
     assert len(subscriber.wait_for(150, deadline=10)) == 150
     elapsed = time.monotonic() - started
-    # One second's allowance at once, then 50 a second: the last of 150 cannot arrive before about 2 s.
     assert elapsed >= 1.5, elapsed
-    assert [m.payload for m in subscriber.received()] == [str(i).encode() for i in range(150)]
+    assert [m.payload for m in subscriber.received()] == payloads
     connection.send(raw.pingreq())
     assert connection.expect(raw.PINGRESP)
     assert bystander.check() < 1.0
