@@ -349,3 +349,32 @@ def test_soak_script_smoke():
                              str(tern_binary())], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| soak end" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shutdown
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_sigterm_with_many_clients_exits_promptly_without_wills():
+    tern = TernBroker()
+    try:
+        watcher, _ = raw.open_session(tern.host, tern.port, "will-watcher")
+        watcher.send(raw.subscribe(1, [("will/#", 1)]))
+        watcher.expect(raw.SUBACK)
+        with_will, _ = raw.open_session(tern.host, tern.port, "with-will",
+                                        will={"topic": "will/with-will", "payload": b"gone", "qos": 1})
+        crowd = [raw.open_session(tern.host, tern.port, f"crowd-{i}", protocol=V311 if i % 2 else V5)[0]
+                 for i in range(200)]
+        started = time.monotonic()
+        code = tern.stop()
+        assert code == 0, tern.output()
+        assert time.monotonic() - started < 5.0
+        # MQTT 5 clients get DISCONNECT 0x8B and nothing else: no will goes out when the broker stops.
+        assert [(p.kind, p.reason) for p in watcher.closing()] == [(raw.DISCONNECT, 0x8B)]
+        assert [(p.kind, p.reason) for p in with_will.closing()] == [(raw.DISCONNECT, 0x8B)]
+        for index, connection in enumerate(crowd):
+            expected = [] if index % 2 else [(raw.DISCONNECT, 0x8B)]
+            assert [(p.kind, p.reason) for p in connection.closing()] == expected
+    finally:
+        if tern.process.poll() is None:
+            tern.stop()
