@@ -36,10 +36,10 @@ extension Broker {
                                  output: &output)
         }
 
-        // Not authorized, beyond the topic limits (0x90), or larger than `message_size_limit` (0x83: PUBACK and PUBREC cannot carry 0x95 Packet
-        // too large, which Mosquitto sends there): MQTT 5 learns it from the acknowledgement; 3.1.1
-        // has no way to say it, so the message is acknowledged and dropped, as Mosquitto does. Reserved topics
-        // ($SYS) are refused to every client.
+        // Not authorized, beyond `max_topic_length`/`max_topic_levels` (0x90), or larger than `message_size_limit`
+        // (0x83: PUBACK and PUBREC cannot carry 0x95 Packet too large, which Mosquitto sends there): MQTT 5 learns
+        // it from the acknowledgement; 3.1.1 has no way to say it, so the message is acknowledged and dropped, as
+        // Mosquitto does. Reserved topics ($SYS) are refused to every client.
         let refusal: ReasonCode? =
             !(sessions[clientID]?.access.mayPublish(topic: topic) ?? false) ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid

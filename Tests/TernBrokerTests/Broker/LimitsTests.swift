@@ -127,7 +127,7 @@ struct LimitsTests {
         #expect(harness.connect("c", will: will).1?.reasonCode == .topicNameInvalid)
     }
 
-    @Test("slow consumer: QoS 0 to a connection that is not writable is dropped and counted, QoS 1 still goes out, others get everything")
+    @Test("slow consumer: QoS 0 to a connection that is not writable is dropped and counted; QoS 1 still goes out")
     func slowConsumer() {
         let harness = BrokerHarness()
         let (stalled, _) = harness.connect("stalled")

@@ -98,8 +98,12 @@ import Testing
             configuration, _ in configuration.maxConnections == 500 && configuration.listeners[0].maxConnections == 10
         },
         Valid(text: "max_connections -1\nlistener 1883\n") { configuration, _ in configuration.maxConnections == 0 },
-        .global("max_connection_rate 200") { $0.maxConnectionRate == 200 && $0.brokerSettings().maximumConnectionRate == 200 },
-        .global("max_client_id_length 64") { $0.maxClientIDLength == 64 && $0.brokerSettings().maximumClientIDLength == 64 },
+        .global("max_connection_rate 200") {
+            $0.maxConnectionRate == 200 && $0.brokerSettings().maximumConnectionRate == 200
+        },
+        .global("max_client_id_length 64") {
+            $0.maxClientIDLength == 64 && $0.brokerSettings().maximumClientIDLength == 64
+        },
         .global("max_topic_length 256") { $0.maxTopicLength == 256 && $0.brokerSettings().maximumTopicLength == 256 },
         .global("max_topic_levels 8") { $0.maxTopicLevels == 8 && $0.brokerSettings().maximumTopicLevels == 8 },
         .global("max_topic_levels 0") { $0.maxTopicLevels == 0 },
