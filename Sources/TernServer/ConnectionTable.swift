@@ -19,7 +19,7 @@ final class ConnectionTable {
         let authenticator: (any ConnectionAuthenticator)?
     }
 
-    private var entries: [ConnectionID: Entry] = [:]
+    fileprivate var entries: [ConnectionID: Entry] = [:]
     private var unflushed: [ConnectionID] = []
     private var nextID: UInt64 = 0
     let logger: Logger
@@ -183,6 +183,10 @@ final class ConnectionTable {
 
         mutating func authenticate(_ request: AuthenticationRequest) {
             table.authenticate(request)
+        }
+
+        func isWritable(_ connection: ConnectionID) -> Bool {
+            table.entries[connection]?.channel.isWritable ?? true
         }
     }
 

@@ -22,10 +22,16 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private let authenticator: (any ConnectionAuthenticator)?
 
     private let clientIdentifiers: ClientIdentifierRules?
+    /// `max_publish_rate` and `max_publish_bytes_rate`; nil when no rate is set.
+    private var pacing: ReadPacing?
+    /// Set while reading is paused for `pacing`: the task that resumes it.
+    private var resumption: Scheduled<Void>?
 
     init(broker: Broker, table: ConnectionTable, authenticator: (any ConnectionAuthenticator)?,
-         clientIdentifiers: ClientIdentifierRules? = nil, logger: Logger)
+         clientIdentifiers: ClientIdentifierRules? = nil, limits: ConnectionLimits = ConnectionLimits(),
+         logger: Logger)
     {
+        self.pacing = ReadPacing(limits, now: .now())
         self.broker = broker
         self.table = table
         self.authenticator = authenticator
@@ -57,7 +63,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let id, !failed else { return }
+        guard id != nil, !failed else { return }
         var bytes = unwrapInboundIn(data)
         table.traffic.bytesReceived += bytes.readableBytes
         if received == nil || received!.readableBytes == 0 {
@@ -65,10 +71,27 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         } else {
             received!.writeBuffer(&bytes)
         }
+        // While paused, what arrives waits in `received` for the resumption.
+        if resumption == nil { decodeReceived(context: context) }
+    }
+
+    /// Decodes and hands to the broker the packets in `received`, until it holds no whole packet or the rate
+    /// limits ask for a pause.
+    private func decodeReceived(context: ChannelHandlerContext) {
+        guard let id, received != nil else { return }
         var output = table.output
         let now = NIODeadline.now()
         do {
-            while let packet = try decoder.decode(&received!) {
+            while true {
+                if pacing != nil, let wait = pacing!.pause(now: now) {
+                    pause(context: context, for: wait)
+                    break
+                }
+                let before = received!.readableBytes
+                guard let packet = try decoder.decode(&received!) else { break }
+                if pacing != nil {
+                    pacing!.spend(bytes: before - received!.readableBytes, isPublish: packet.type == .publish)
+                }
                 table.traffic.packetsReceived += 1
                 if table.subscriptionLog.isEnabled {
                     table.subscriptionLog.log(packet, clientID: clientID ?? "", logger: logger)
@@ -89,6 +112,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
     }
 
+    /// Stops reading the socket (TCP backpressure slows the client) and resumes after `delay`.
+    private func pause(context: ChannelHandlerContext, for delay: TimeAmount) {
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        resumption = context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context) = loopBound.value
+            handler.resumption = nil
+            guard !handler.failed, context.channel.isActive else { return }
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            handler.decodeReceived(context: context)
+            handler.table.flushAll()
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         table.flushAll()
         context.fireChannelReadComplete()
@@ -101,6 +138,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        resumption?.cancel()
+        resumption = nil
         if let id {
             table.remove(id)
             var output = table.output

@@ -42,6 +42,7 @@ public final class MQTTServer: Sendable {
     private let writer: StoreWriter?
     /// Queued messages per stored session loaded at start-up (`BrokerSettings.queuePageSize`).
     private let queuePageSize: Int
+    private let limits: ConnectionLimits
 
     final class State {
         let broker: Broker
@@ -62,9 +63,12 @@ public final class MQTTServer: Sendable {
     /// writer thread; `commitWindow` is how long it waits for more changes to join a commit.
     /// `connectionMessages`: whether each connect and disconnect is logged (Mosquitto's `connection_messages`);
     /// when false they are logged at debug level only.
+    /// `limits`: the per-connection socket limits (read rates, write buffer).
     public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true,
-                store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero)
+                store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero,
+                limits: ConnectionLimits = ConnectionLimits())
     {
+        self.limits = limits
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.queuePageSize = settings.queuePageSize
         let loop = group.next()
@@ -184,6 +188,7 @@ public final class MQTTServer: Sendable {
                 let authenticator = listener.authenticator
                 let clientIdentifiers = listener.clientIdentifiers
                 let transport = listener.transport ?? ListenerTransport()
+                let limits = self.limits
                 var bootstrap = ServerBootstrap(group: group)
                 if listener.host.contains(":") {
                     // IPv6 only, so that `::` and `0.0.0.0` can both be bound on one port, as Mosquitto does.
@@ -195,12 +200,16 @@ public final class MQTTServer: Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                    // A client that does not read is a slow consumer once this much waits for its socket.
+                    .childChannelOption(.writeBufferWaterMark, value: .init(low: limits.writeBuffer / 2,
+                                                                            high: limits.writeBuffer))
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try transport.configure(channel, logger: logger) {
                                 MQTTConnectionHandler(broker: state.value.broker, table: state.value.table,
                                                       authenticator: authenticator,
-                                                      clientIdentifiers: clientIdentifiers, logger: connectionLogger)
+                                                      clientIdentifiers: clientIdentifiers, limits: limits,
+                                                      logger: connectionLogger)
                             }
                         }
                     }

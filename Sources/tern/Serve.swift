@@ -90,7 +90,8 @@ struct Serve: AsyncParsableCommand {
         let transports = try Self.transports(of: configuration, logger: logger)
         let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger,
                                 connectionMessages: configuration.logging.connectionMessages, store: store,
-                                commitWindow: .milliseconds(Int64(persistence.commitWindowMilliseconds)))
+                                commitWindow: .milliseconds(Int64(persistence.commitWindowMilliseconds)),
+                                limits: configuration.connectionLimits())
         var listeners: [MQTTServer.Listener] = []
         for ((listener, authenticator), transport) in zip(zip(configuration.listeners, authenticators), transports) {
             for host in Self.hosts(of: listener) {

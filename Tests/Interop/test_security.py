@@ -206,7 +206,7 @@ def run_tern(config: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("text, line, words", [
     ("listener {port} 127.0.0.1\nmax_keepalive abc\n", 2, "max_keepalive"),
     ("allow_anonymous false\nlistener {port} 127.0.0.1\nallow_anonymous maybe\n", 3, "allow_anonymous"),
-    ("max_connections 10\nlistener {port}\n", 1, "max_connections"),  # a listener setting before any listener
+    ("socket_domain ipv4\nlistener {port}\n", 1, "socket_domain"),  # a listener setting before any listener
     ("listener {port} 127.0.0.1\npassword_file\n", 2, "password_file"),
 ])
 def test_bad_configuration_stops_with_file_and_line(workdir, text, line, words):

@@ -88,7 +88,8 @@ final class TestBroker: @unchecked Sendable {
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
-            let deadline = Date().addingTimeInterval(10)
+            // Generous: with the whole suite running in parallel on two loaded cores, start-up can take seconds.
+            let deadline = Date().addingTimeInterval(30)
             while Date() < deadline && process.isRunning {
                 if await canConnect(port: listenerLine ? port : port2) {
                     let broker = TestBroker(kind: .mosquitto, port: listenerLine ? port : port2, process: process,

@@ -36,16 +36,18 @@ extension Broker {
                                  output: &output)
         }
 
-        // Not authorized, or larger than `message_size_limit` (0x83: PUBACK and PUBREC cannot carry 0x95 Packet
-        // too large, which Mosquitto sends there): MQTT 5 learns it from the acknowledgement; 3.1.1
-        // has no way to say it, so the message is acknowledged and dropped, as Mosquitto does. Reserved topics
-        // ($SYS) are refused to every client.
+        // Not authorized, beyond `max_topic_length`/`max_topic_levels` (0x90), or larger than `message_size_limit`
+        // (0x83: PUBACK and PUBREC cannot carry 0x95 Packet too large, which Mosquitto sends there): MQTT 5 learns
+        // it from the acknowledgement; 3.1.1 has no way to say it, so the message is acknowledged and dropped, as
+        // Mosquitto does. Reserved topics ($SYS) are refused to every client.
         let refusal: ReasonCode? =
             !(sessions[clientID]?.access.mayPublish(topic: topic) ?? false) ? .notAuthorized
+            : exceedsTopicLimits(topic) ? .topicNameInvalid
             : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
                 ? .implementationSpecificError : nil
         if let refusal {
-            statistics.recordDrop(refusal == .notAuthorized ? .notAuthorized : .tooLarge)
+            statistics.recordDrop(refusal == .notAuthorized ? .notAuthorized
+                                  : refusal == .topicNameInvalid ? .topicLimit : .tooLarge)
             let reasonCode: ReasonCode = version == .v5 ? refusal : .success
             switch publish.qos {
             case .atMostOnce: break
@@ -288,6 +290,11 @@ extension Broker {
                                     output: inout Output)
     {
         guard let id = session.connection else { return }
+        // A subscriber that does not read gets no more QoS 0 until its socket drains (docs/limits.md).
+        if delivery.qos == .atMostOnce && !output.isWritable(id) {
+            statistics.recordDrop(.slowConsumer)
+            return
+        }
         // Expired [MQTT-3.3.2-5], or not readable: a queued message may predate a resumption under another user.
         if delivery.message.isExpired(at: now) || !session.access.mayReceive(topic: delivery.message.topic) {
             statistics.recordDrop(delivery.message.isExpired(at: now) ? .expired : .notAuthorized)

@@ -63,7 +63,8 @@ extension Broker {
             var full = false
             head.cursor.next { topic, snapshot in
                 guard let message = current ? snapshot : retainedMessages.value(for: topic) else { return true }
-                guard hasRoomForRetained(clientID, size: message.payload.readableBytes, sent: sent) else {
+                guard hasRoomForRetained(clientID, size: message.payload.readableBytes, sent: sent, output: output)
+                else {
                     full = true
                     return false
                 }
@@ -92,10 +93,15 @@ extension Broker {
         return sent > 0 && !pending.isEmpty
     }
 
-    /// Whether one more retained message may go to the client now: it is connected, this batch is not used up,
-    /// and its queue (what waits for its window) holds less than a batch and is within the queue limits.
-    private func hasRoomForRetained(_ clientID: ClientIdentifier, size: Int, sent: Int) -> Bool {
-        guard sent < settings.retainedBatchSize, let session = sessions[clientID], session.connection != nil else {
+    /// Whether one more retained message may go to the client now: it is connected, its socket takes more (a
+    /// full one would make QoS 0 count as a slow consumer's drop), this batch is not used up, and its queue (what
+    /// waits for its window) holds less than a batch and is within the queue limits.
+    private func hasRoomForRetained<Output: BrokerOutput>(_ clientID: ClientIdentifier, size: Int, sent: Int,
+                                                          output: Output) -> Bool
+    {
+        guard sent < settings.retainedBatchSize, let session = sessions[clientID], let connection = session.connection,
+            output.isWritable(connection)
+        else {
             return false
         }
         let queued = session.queuedCount

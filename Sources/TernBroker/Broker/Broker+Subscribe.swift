@@ -36,6 +36,10 @@ extension Broker {
                 reasonCodes.append(version == .v5 ? .notAuthorized : .unspecifiedError)
                 continue
             }
+            if let refusal = subscriptionRefusal(subscription.topicFilter, session: session) {
+                reasonCodes.append(refusal)
+                continue
+            }
             var options = subscription.options
             options.qos = min(options.qos, settings.maximumQoS)
             let filter = shared?.topicFilter ?? subscription.topicFilter

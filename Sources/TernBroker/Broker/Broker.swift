@@ -19,6 +19,8 @@ public final class Broker {
     var delayedWills: [ClientIdentifier: (deadline: NIODeadline, message: ApplicationMessage)] = [:]
     /// Round-robin position per shared subscription (`group` + filter).
     var shareCursors: [String: Int] = [:]
+    /// Connections opened in the current one-second window, for `maximumConnectionRate`.
+    var connectionRate: (windowStart: NIODeadline, count: Int) = (.uptimeNanoseconds(0), 0)
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false
@@ -58,6 +60,7 @@ public final class Broker {
             id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)),
             requiresAuthentication: requiresAuthentication, lastActivity: now)
         connection.clientIdentifiers = clientIdentifiers
+        connection.admissionRefusal = admissionRefusal(now: now)
         connections[id] = connection
     }
 
@@ -73,6 +76,11 @@ public final class Broker {
             guard case .connect(let connect) = packet else {
                 // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
                 closeUnconnected(id, output: &output)
+                return
+            }
+            if let refusal = connectRefusal(connect, connection: connection) {
+                connections[id]?.protocolVersion = connect.protocolVersion
+                refuseConnect(refusal, connection: id, output: &output)
                 return
             }
             guard connection.requiresAuthentication else {
@@ -128,6 +136,9 @@ public final class Broker {
     func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, clientID: ClientIdentifier,
                                        now: NIODeadline, output: inout Output)
     {
+        if exceedsUserPropertyLimit(packet) {
+            return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
+        }
         switch packet {
         case .connect:
             protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)  // [MQTT-3.1.0-2]

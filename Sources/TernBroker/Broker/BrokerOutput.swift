@@ -9,4 +9,11 @@ public protocol BrokerOutput {
     mutating func close(_ connection: ConnectionID)
     /// Checks a CONNECT's credentials; the answer comes back through `Broker.authenticationCompleted`.
     mutating func authenticate(_ request: AuthenticationRequest)
+    /// Whether the connection takes more writes now; false while its client does not read what was sent (a slow
+    /// consumer): QoS 0 messages for it are then dropped, QoS 1 and 2 wait within the session's limits.
+    func isWritable(_ connection: ConnectionID) -> Bool
+}
+
+extension BrokerOutput {
+    public func isWritable(_ connection: ConnectionID) -> Bool { true }
 }

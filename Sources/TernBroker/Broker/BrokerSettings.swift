@@ -51,5 +51,26 @@ public struct BrokerSettings: Sendable {
     /// `upgrade_outgoing_qos`; not what the specification says [MQTT-3.8.4-8], so off by default).
     public var upgradeOutgoingQoS = false
 
+    // Limits against hostile or runaway clients (docs/limits.md).
+
+    /// Connections open at once, those still sending CONNECT included (the broker-wide `max_connections`); 0
+    /// means no limit. A CONNECT beyond it gets CONNACK 0x89 Server Busy (3.1.1: return code 3).
+    public var maximumConnections: Int = 0
+    /// New connections per second, broker-wide (`max_connection_rate`); 0 means no limit. A CONNECT beyond it
+    /// gets CONNACK 0x9F Connection Rate Exceeded (3.1.1: return code 3).
+    public var maximumConnectionRate: Int = 0
+    /// Longest client identifier, in UTF-8 bytes (`max_client_id_length`); longer ones get CONNACK 0x85 Client
+    /// Identifier not valid (3.1.1: return code 2).
+    public var maximumClientIDLength: Int = 65_535
+    /// Longest topic name or filter, in UTF-8 bytes (`max_topic_length`).
+    public var maximumTopicLength: Int = 65_535
+    /// Most levels in a topic name or filter (`max_topic_levels`); 0 means no limit.
+    public var maximumTopicLevels: Int = 128
+    /// Most subscriptions one session holds (`max_subscriptions_per_client`); 0 means no limit. A SUBSCRIBE
+    /// beyond it gets SUBACK 0x97 Quota Exceeded for the filters that do not fit (3.1.1: 0x80 Failure).
+    public var maximumSubscriptionsPerClient: Int = 0
+    /// Most User Properties in one packet (`max_user_properties`), wills included; 0 means no limit.
+    public var maximumUserProperties: Int = 128
+
     public init() {}
 }

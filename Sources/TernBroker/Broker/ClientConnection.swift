@@ -23,6 +23,9 @@ struct ClientConnection: Sendable {
     var accessControl: AccessControlList?
     /// The listener's rules for client identifiers, when it has its own.
     var clientIdentifiers: ClientIdentifierRules?
+    /// Set when the connection opened beyond `maximumConnections` or `maximumConnectionRate`: its CONNECT is
+    /// refused with this reason code.
+    var admissionRefusal: ReasonCode?
     /// Known once CONNECT has been read.
     var protocolVersion: ProtocolVersion = .v5
     /// Seconds; 0 means no keep alive.

@@ -17,6 +17,10 @@ public enum DropCause: String, Sendable, CaseIterable {
     case sessionEnded = "session_ended"
     /// A QoS 1 or 2 publication refused while the store cannot commit (a full disk).
     case storeUnavailable = "store_unavailable"
+    /// A publication whose topic is longer or deeper than `max_topic_length` or `max_topic_levels`.
+    case topicLimit = "topic_limit"
+    /// QoS 0 for a connected subscriber that does not read fast enough: its socket's write buffer was full.
+    case slowConsumer = "slow_consumer"
 }
 
 /// Drops, by cause.
@@ -40,6 +44,8 @@ extension DropCause {
         case .expired: 5
         case .sessionEnded: 6
         case .storeUnavailable: 7
+        case .topicLimit: 8
+        case .slowConsumer: 9
         }
     }
 }

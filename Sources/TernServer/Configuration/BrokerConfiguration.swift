@@ -61,6 +61,28 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var receiveMaximum: UInt16
     /// `connect_timeout` (Tern): seconds a new connection may take to send CONNECT.
     public var connectTimeout: Int
+    /// `max_connections` written before any listener (Tern): connections open at once, all listeners together;
+    /// 0 means no limit.
+    public var maxConnections: Int
+    /// `max_connection_rate` (Tern): new connections per second, broker-wide; 0 means no limit.
+    public var maxConnectionRate: Int
+    /// `max_client_id_length` (Tern): the longest client identifier, in bytes.
+    public var maxClientIDLength: Int
+    /// `max_topic_length` (Tern): the longest topic name or filter, in bytes.
+    public var maxTopicLength: Int
+    /// `max_topic_levels` (Tern): the most levels in a topic name or filter; 0 means no limit.
+    public var maxTopicLevels: Int
+    /// `max_subscriptions_per_client` (Tern): subscriptions per session; 0 means no limit.
+    public var maxSubscriptionsPerClient: Int
+    /// `max_user_properties` (Tern): User Properties per packet; 0 means no limit.
+    public var maxUserProperties: Int
+    /// `max_publish_rate` (Tern): PUBLISH packets per second read from one connection; 0 means no limit.
+    public var maxPublishRate: Int
+    /// `max_publish_bytes_rate` (Tern): bytes per second read from one connection; 0 means no limit.
+    public var maxPublishBytesRate: Int
+    /// `max_write_buffer` (Tern): bytes written to a connection and not yet sent beyond which it counts as a slow
+    /// consumer (its socket's high water mark): QoS 0 messages for it are dropped until it drains.
+    public var maxWriteBuffer: Int
     /// `http_listener` and the other `http_*` settings (Tern); nil when there is no HTTP listener.
     public var http: HTTPSettings?
 
@@ -95,6 +117,17 @@ public struct BrokerConfiguration: Sendable, Equatable {
         topicAliasMaximum = 10
         receiveMaximum = 65_535
         connectTimeout = 10
+        let limits = BrokerSettings()
+        maxConnections = limits.maximumConnections
+        maxConnectionRate = limits.maximumConnectionRate
+        maxClientIDLength = limits.maximumClientIDLength
+        maxTopicLength = limits.maximumTopicLength
+        maxTopicLevels = limits.maximumTopicLevels
+        maxSubscriptionsPerClient = limits.maximumSubscriptionsPerClient
+        maxUserProperties = limits.maximumUserProperties
+        maxPublishRate = 0
+        maxPublishBytesRate = 0
+        maxWriteBuffer = 1 << 20
         http = nil
         files = []
     }
@@ -153,7 +186,19 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.persistentSessionExpiry = persistentClientExpiration
         settings.messageSizeLimit = messageSizeLimit
         settings.upgradeOutgoingQoS = upgradeOutgoingQoS
+        settings.maximumConnections = maxConnections
+        settings.maximumConnectionRate = maxConnectionRate
+        settings.maximumClientIDLength = maxClientIDLength
+        settings.maximumTopicLength = maxTopicLength
+        settings.maximumTopicLevels = maxTopicLevels
+        settings.maximumSubscriptionsPerClient = maxSubscriptionsPerClient
+        settings.maximumUserProperties = maxUserProperties
         return settings
+    }
+
+    /// The server's per-connection limits for this configuration.
+    public func connectionLimits() -> ConnectionLimits {
+        ConnectionLimits(publishRate: maxPublishRate, bytesRate: maxPublishBytesRate, writeBuffer: maxWriteBuffer)
     }
 
     /// Mosquitto 2.0's local-only listeners: the IPv4 and IPv6 loopback addresses.

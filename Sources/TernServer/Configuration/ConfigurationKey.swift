@@ -11,6 +11,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     // Per listener: only after a `listener` line.
     case socketDomain = "socket_domain"
     case `protocol`
+    /// Per listener after a `listener` line; broker-wide before any.
     case maxConnections = "max_connections"
     case httpDirectory = "http_dir"
     /// Tern's own: an origin browser pages may open WebSocket connections from (repeatable).
@@ -73,6 +74,15 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case persistenceSync = "persistence_sync"
     case queuePageSize = "queue_page_size"
     case maxQueuedMessagesTotal = "max_queued_messages_total"
+    case maxConnectionRate = "max_connection_rate"
+    case maxClientIDLength = "max_client_id_length"
+    case maxTopicLength = "max_topic_length"
+    case maxTopicLevels = "max_topic_levels"
+    case maxSubscriptionsPerClient = "max_subscriptions_per_client"
+    case maxUserProperties = "max_user_properties"
+    case maxPublishRate = "max_publish_rate"
+    case maxPublishBytesRate = "max_publish_bytes_rate"
+    case maxWriteBuffer = "max_write_buffer"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.

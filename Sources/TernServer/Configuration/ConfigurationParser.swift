@@ -111,6 +111,12 @@ struct ConfigurationParser {
             try claim(key, line, listener: nil)
             try applyGlobal(key, line)
         case .listener:
+            if key == .maxConnections && current == nil {
+                // Before any listener: the broker-wide limit (Mosquitto's would be the default listener's).
+                let value = try integer(line)
+                draft.maxConnections = value < 0 ? 0 : value
+                return
+            }
             guard let index = current else {
                 throw line.diagnostic("must come after a \"listener\" line (written before any listener, Mosquitto "
                                       + "would open an extra listener on port 1883 for it)")
@@ -355,6 +361,24 @@ struct ConfigurationParser {
             draft.receiveMaximum = UInt16(try integer(line, in: 1...65_535))
         case .connectTimeout:
             draft.connectTimeout = try integer(line, in: 1...86_400)
+        case .maxConnectionRate:
+            draft.maxConnectionRate = try integer(line, in: 0...1_000_000)
+        case .maxClientIDLength:
+            draft.maxClientIDLength = try integer(line, in: 1...65_535)
+        case .maxTopicLength:
+            draft.maxTopicLength = try integer(line, in: 1...65_535)
+        case .maxTopicLevels:
+            draft.maxTopicLevels = try integer(line, in: 0...65_535)
+        case .maxSubscriptionsPerClient:
+            draft.maxSubscriptionsPerClient = try integer(line, in: 0...Int(Int32.max))
+        case .maxUserProperties:
+            draft.maxUserProperties = try integer(line, in: 0...65_535)
+        case .maxPublishRate:
+            draft.maxPublishRate = try integer(line, in: 0...Int(Int32.max))
+        case .maxPublishBytesRate:
+            draft.maxPublishBytesRate = try integer(line, in: 0...Int(Int32.max))
+        case .maxWriteBuffer:
+            draft.maxWriteBuffer = try integer(line, in: 4096...Int(Int32.max))
         case .httpListener, .httpAdminUsers, .httpReadOnlyUsers, .httpAdminToken, .httpReadOnlyToken,
              .httpPasswordFile, .httpCertfile, .httpKeyfile, .httpProtectMetrics:
             try applyHTTP(key, line)

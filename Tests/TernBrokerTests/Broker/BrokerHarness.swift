@@ -7,10 +7,13 @@ struct RecordingOutput: BrokerOutput {
     var sent: [(ConnectionID, Packet)] = []
     var closed: [ConnectionID] = []
     var authenticationRequests: [AuthenticationRequest] = []
+    /// Connections whose socket is full (slow consumers).
+    var stalled: Set<ConnectionID> = []
 
     mutating func send(_ packet: Packet, to connection: ConnectionID) { sent.append((connection, packet)) }
     mutating func close(_ connection: ConnectionID) { closed.append(connection) }
     mutating func authenticate(_ request: AuthenticationRequest) { authenticationRequests.append(request) }
+    func isWritable(_ connection: ConnectionID) -> Bool { !stalled.contains(connection) }
 }
 
 /// Drives a `Broker` with an injected clock, as the server would, and lets tests read what each connection got.

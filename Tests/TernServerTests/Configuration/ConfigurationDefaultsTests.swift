@@ -45,6 +45,15 @@ import Testing
         #expect(configuration.topicAliasMaximum == 10)
         #expect(configuration.receiveMaximum == 65_535)
         #expect(configuration.connectTimeout == 10)
+        // Tern's limits (docs/limits.md).
+        #expect(configuration.maxConnections == 0)
+        #expect(configuration.maxConnectionRate == 0)
+        #expect(configuration.maxClientIDLength == 65_535)
+        #expect(configuration.maxTopicLength == 65_535)
+        #expect(configuration.maxTopicLevels == 128)
+        #expect(configuration.maxSubscriptionsPerClient == 0)
+        #expect(configuration.maxUserProperties == 128)
+        #expect(configuration.connectionLimits() == ConnectionLimits(publishRate: 0, bytesRate: 0, writeBuffer: 1 << 20))
     }
 
     @Test func aFileWithoutListenerListensOnLoopbackAtTheGivenPort() throws {

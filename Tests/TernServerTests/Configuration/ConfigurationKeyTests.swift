@@ -96,6 +96,30 @@ import Testing
         .global("topic_alias_maximum 65535") { $0.topicAliasMaximum == 65_535 },
         .global("receive_maximum 1") { $0.receiveMaximum == 1 },
         .global("connect_timeout 5") { $0.connectTimeout == 5 },
+        Valid(text: "max_connections 500\nlistener 1883\nmax_connections 10\n") {
+            configuration, _ in configuration.maxConnections == 500 && configuration.listeners[0].maxConnections == 10
+        },
+        Valid(text: "max_connections -1\nlistener 1883\n") { configuration, _ in configuration.maxConnections == 0 },
+        .global("max_connection_rate 200") {
+            $0.maxConnectionRate == 200 && $0.brokerSettings().maximumConnectionRate == 200
+        },
+        .global("max_client_id_length 64") {
+            $0.maxClientIDLength == 64 && $0.brokerSettings().maximumClientIDLength == 64
+        },
+        .global("max_topic_length 256") { $0.maxTopicLength == 256 && $0.brokerSettings().maximumTopicLength == 256 },
+        .global("max_topic_levels 8") { $0.maxTopicLevels == 8 && $0.brokerSettings().maximumTopicLevels == 8 },
+        .global("max_topic_levels 0") { $0.maxTopicLevels == 0 },
+        .global("max_subscriptions_per_client 100") {
+            $0.maxSubscriptionsPerClient == 100 && $0.brokerSettings().maximumSubscriptionsPerClient == 100
+        },
+        .global("max_user_properties 16") {
+            $0.maxUserProperties == 16 && $0.brokerSettings().maximumUserProperties == 16
+        },
+        .global("max_publish_rate 50") { $0.maxPublishRate == 50 && $0.connectionLimits().publishRate == 50 },
+        .global("max_publish_bytes_rate 65536") {
+            $0.maxPublishBytesRate == 65_536 && $0.connectionLimits().bytesRate == 65_536
+        },
+        .global("max_write_buffer 262144") { $0.connectionLimits().writeBuffer == 262_144 },
         .global("log_format json") { $0.logging.format == .json },
         .global("http_listener 8080 127.0.0.1") { $0.http?.port == 8080 && $0.http?.address == "127.0.0.1" },
         .global("http_listener 0\nhttp_admin_token t\nhttp_readonly_token r") {
@@ -180,6 +204,12 @@ import Testing
         ("connect_timeout 0", "connect_timeout: 0 is not between 1 and 86400"),
         ("persistence_commit_window 1001", "persistence_commit_window: 1001 is not between 0 and 1000"),
         ("connect_timeout 10s", #"connect_timeout: "10s" is not a number"#),
+        ("max_connection_rate -1", "max_connection_rate: -1 is not between 0 and 1000000"),
+        ("max_client_id_length 0", "max_client_id_length: 0 is not between 1 and 65535"),
+        ("max_topic_length 65536", "max_topic_length: 65536 is not between 1 and 65535"),
+        ("max_topic_levels deep", #"max_topic_levels: "deep" is not a number"#),
+        ("max_user_properties -2", "max_user_properties: -2 is not between 0 and 65535"),
+        ("max_write_buffer 100", "max_write_buffer: 100 is not between 4096 and 2147483647"),
         // Switches.
         ("queue_qos0_messages yes", #"queue_qos0_messages: "yes" is not true or false"#),
         ("retain_available TRUE", #"retain_available: "TRUE" is not true or false"#),

@@ -101,7 +101,7 @@ import Testing
         #expect(configuration.listeners.count == 4)
     }
 
-    @Test(arguments: ["protocol websockets", "max_connections 5", "socket_domain ipv4", "certfile server.pem",
+    @Test(arguments: ["protocol websockets", "socket_domain ipv4", "certfile server.pem",
                       "cafile ca.pem", "http_dir www", "require_certificate true", "tls_version tlsv1.2"])
     func aListenerSettingBeforeAnyListenerIsAnError(line: String) throws {
         let directory = try ConfigurationDirectory()
