@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TernSCRAM
 import _CryptoExtras
 
 /// A salted password hash as Mosquitto writes it in password files (the part after `user:`).
@@ -127,6 +128,13 @@ public enum PasswordHash: Sendable, Hashable {
         case .sha512: return .sha512
         case .sha512PBKDF2: return .sha512PBKDF2
         }
+    }
+
+    /// What SCRAM-SHA-512 needs of the password: a `$7$` hash is PBKDF2-HMAC-SHA512 with a 64-byte output, which is
+    /// SCRAM's SaltedPassword. Nil for `$6$`, a single SHA-512 SCRAM cannot use.
+    public var scramCredentials: SCRAMCredentials? {
+        guard case .sha512PBKDF2(let iterations, let salt, let hash) = self else { return nil }
+        return SCRAMCredentials(saltedPassword: hash, salt: salt, iterations: iterations)
     }
 
     /// The field as it is written in a password file: `$7$101$SALT$HASH` or `$6$SALT$HASH`.
