@@ -159,23 +159,15 @@ import Testing
         #expect(harness.isClosed(id))
     }
 
-    @Test func refusedReauthenticationDisconnects() {
+    @Test(arguments: [AuthenticationResult.refused(.notAuthorized), .accepted(username: "mallory")])
+    func failedReauthenticationDisconnects(result: AuthenticationResult) {
+        // A refusal, or success as another user.
         let harness = BrokerHarness()
         let id = connected(harness)
         harness.send(auth(.reAuthenticate, "again"), from: id)
-        harness.broker.authenticationCompleted(id, result: .refused(.notAuthorized), now: harness.now,
-                                               output: &harness.output)
+        harness.broker.authenticationCompleted(id, result: result, now: harness.now, output: &harness.output)
         #expect(harness.packets(to: id).last == .disconnect(DisconnectPacket(reasonCode: .notAuthorized)))
         #expect(harness.isClosed(id))
-    }
-
-    @Test func reauthenticationAsAnotherUserDisconnects() {
-        let harness = BrokerHarness()
-        let id = connected(harness)
-        harness.send(auth(.reAuthenticate, "again"), from: id)
-        harness.broker.authenticationCompleted(id, result: .accepted(username: "mallory"), now: harness.now,
-                                               output: &harness.output)
-        #expect(harness.packets(to: id).last == .disconnect(DisconnectPacket(reasonCode: .notAuthorized)))
     }
 
     @Test func badReauthenticationPacketsAreProtocolErrors() {
