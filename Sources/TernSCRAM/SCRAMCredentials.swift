@@ -29,12 +29,17 @@ public struct SCRAMCredentials: Sendable, Hashable {
     /// Hi(password, salt, i) of RFC 5802 with HMAC-SHA-512: PBKDF2 with one 64-byte block. The password's UTF-8
     /// bytes are used as they are (no SASLprep), as Mosquitto hashes them.
     public static func saltedPassword(password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
+        saltedPassword(password: Array(password.utf8), salt: salt, iterations: iterations)
+    }
+
+    /// Hi(password, salt, i) over the password's bytes: PBKDF2-HMAC-SHA512 with 64 bytes of output, which is also
+    /// what Mosquitto's `$7$` hashes store.
+    public static func saltedPassword(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
         precondition(iterations >= 1, "at least one iteration")
         // swift-crypto's checked entry point wants 210,000 rounds; SCRAM and Mosquitto's files use fewer.
         guard let key = try? KDF.Insecure.PBKDF2.deriveKey(
-            from: Array(password.utf8), salt: salt, using: .sha512, outputByteCount: 64,
-            unsafeUncheckedRounds: iterations)
-        else { fatalError("PBKDF2-HMAC-SHA512 failed") }
+            from: password, salt: salt, using: .sha512, outputByteCount: 64, unsafeUncheckedRounds: iterations)
+        else { fatalError("PBKDF2-HMAC-SHA512 failed") }  // BoringSSL fails only when it cannot allocate
         return key.withUnsafeBytes { Array($0) }
     }
 
@@ -54,8 +59,9 @@ public struct SCRAMCredentials: Sendable, Hashable {
         zip(lhs, rhs).map { $0 ^ $1 }
     }
 
-    /// Compares every byte whatever the earlier ones were.
-    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    /// Compares every byte whatever the earlier ones were: the time depends on the length only.
+    @inline(never)
+    public static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         guard lhs.count == rhs.count else { return false }
         var difference: UInt8 = 0
         for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }

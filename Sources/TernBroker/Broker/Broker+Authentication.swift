@@ -108,7 +108,7 @@ extension Broker {
 
     /// The authenticator's answer during a re-authentication: another challenge, AUTH 0x00 with its last data,
     /// or a DISCONNECT with the reason and the end of the connection [MQTT-4.12.1-2]. The user must stay the
-    /// one the connection authenticated as.
+    /// one the connection authenticated as; its access rules are taken anew.
     func reauthenticationCompleted<Output: BrokerOutput>(_ id: ConnectionID, clientID: ClientIdentifier,
                                                          result: AuthenticationResult, now: NIODeadline,
                                                          output: inout Output)
@@ -119,8 +119,12 @@ extension Broker {
         switch result {
         case .continueAuthentication(let data):
             challenge(id, data: data, output: &output)
-        case .accepted(let username, _, let data) where username == connection.username:
+        case .accepted(let username, let accessControl, let data) where username == connection.username:
             connections[id]?.reauthenticationDeadline = nil
+            // The access rules in force now (the ACL file may have been reloaded since CONNECT).
+            connections[id]?.accessControl = accessControl
+            sessions[clientID]?.access =
+                accessControl?.rules(clientID: clientID.string, username: username) ?? .unrestricted
             var properties = Properties()
             properties.authenticationMethod = method
             properties.authenticationData = data
