@@ -170,6 +170,22 @@ import Testing
         #expect(harness.isClosed(id))
     }
 
+    @Test func reauthenticationTakesTheAccessRulesAnew() throws {
+        let harness = BrokerHarness()
+        let id = connected(harness)  // accepted without a list: everything allowed
+        harness.subscribe(id, "t/#")
+        harness.clear()
+        let list = try AccessControlList(parsing: "user alice\ntopic read t/#\n", path: "acl")
+        harness.send(auth(.reAuthenticate, "again"), from: id)
+        harness.broker.authenticationCompleted(id, result: .accepted(username: "alice", accessControl: list),
+                                               now: harness.now, output: &harness.output)
+        #expect(harness.packets(to: id).last == auth(.success, nil))
+        harness.publish(id, "t/1", "write denied now", qos: .atLeastOnce)
+        #expect(harness.publishes(to: id).isEmpty)
+        guard case .puback(let ack) = harness.packets(to: id).last else { Issue.record("no PUBACK"); return }
+        #expect(ack.reasonCode == .notAuthorized)
+    }
+
     @Test func badReauthenticationPacketsAreProtocolErrors() {
         for packet in [auth(.reAuthenticate, "x", method: "OTHER"), auth(.continueAuthentication, "unasked"),
                        auth(.success, "x")] {
