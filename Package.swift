@@ -9,11 +9,13 @@ let package = Package(
         .library(name: "TernBroker", targets: ["TernBroker"]),
         .library(name: "TernServer", targets: ["TernServer"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
+        .library(name: "TernSCRAM", targets: ["TernSCRAM"]),
         .executable(name: "tern", targets: ["tern"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -31,6 +33,13 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
+            name: "TernSCRAM",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "TernBroker",
             dependencies: [
                 "MQTTCore",
@@ -45,6 +54,7 @@ let package = Package(
             dependencies: [
                 "MQTTCore",
                 "TernBroker",
+                "TernSCRAM",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -62,6 +72,8 @@ let package = Package(
             name: "MQTTClient",
             dependencies: [
                 "MQTTCore",
+                "TernSCRAM",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -162,6 +174,10 @@ let package = Package(
                 "TernBroker",
                 "MQTTCore",
             ]
+        ),
+        .testTarget(
+            name: "TernSCRAMTests",
+            dependencies: ["TernSCRAM"]
         ),
         .testTarget(
             name: "MQTTCoreTests",

@@ -5,9 +5,17 @@ import NIOWebSocket
 
 /// Builds a client channel's pipeline for the configured transport: TLS when asked, then either the MQTT
 /// handler directly or an HTTP upgrade to WebSocket (subprotocol `mqtt`) followed by a frame bridge.
-enum MQTTChannelPipeline {
-    static func configure(_ channel: any Channel, configuration: MQTTClientConfiguration,
-                          handler: MQTTClientChannelHandler) throws
+///
+/// Tools that speak MQTT on their own handler (such as `tern bench`) use it to get the same transports as
+/// ``MQTTClient``: their handler reads and writes MQTT bytes as `ByteBuffer`s whatever the transport. Behind a
+/// WebSocket upgrade the handler is added to an already active channel, so it must start in `handlerAdded` when
+/// the channel is active, not only in `channelActive`.
+public enum MQTTChannelPipeline {
+    /// Adds the transport's handlers and then `handler` to `channel`'s pipeline; call it in the channel
+    /// initializer. `upgradeFailed` is called on the channel's event loop when the WebSocket upgrade fails.
+    public static func configure(_ channel: any Channel, configuration: MQTTClientConfiguration,
+                                 handler: any ChannelHandler,
+                                 upgradeFailed: @escaping (MQTTClientError) -> Void = { _ in }) throws
     {
         let pipeline = channel.pipeline.syncOperations
         if configuration.transport.usesTLS {
@@ -39,7 +47,7 @@ enum MQTTChannelPipeline {
             headers.add(name: "Sec-WebSocket-Protocol", value: "mqtt")
             headers.add(name: "Content-Length", value: "0")
             let request = WebSocketUpgradeRequest(path: configuration.webSocketPath, headers: headers,
-                                                  session: handler.session)
+                                                  configuration: configuration, failed: upgradeFailed)
             try pipeline.addHTTPClientHandlers(
                 leftOverBytesStrategy: .forwardBytes,
                 withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
@@ -56,17 +64,21 @@ final class WebSocketUpgradeRequest: ChannelInboundHandler, RemovableChannelHand
 
     private let path: String
     private let headers: HTTPHeaders
-    private let session: MQTTClientSession
+    private let configuration: MQTTClientConfiguration
+    private let failed: (MQTTClientError) -> Void
     private var reported = false
 
-    init(path: String, headers: HTTPHeaders, session: MQTTClientSession) {
+    init(path: String, headers: HTTPHeaders, configuration: MQTTClientConfiguration,
+         failed: @escaping (MQTTClientError) -> Void)
+    {
         self.path = path
         self.headers = headers
-        self.session = session
+        self.configuration = configuration
+        self.failed = failed
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        report(.connectionClosed(MQTTClientSession.describe(error, configuration: session.configuration)))
+        report(.connectionClosed(MQTTClientSession.describe(error, configuration: configuration)))
         context.close(promise: nil)
     }
 
@@ -78,7 +90,7 @@ final class WebSocketUpgradeRequest: ChannelInboundHandler, RemovableChannelHand
     private func report(_ error: MQTTClientError) {
         guard !reported else { return }
         reported = true
-        session.connectionFailed(error)
+        failed(error)
     }
 
     func channelActive(context: ChannelHandlerContext) {

@@ -58,7 +58,8 @@ public final class MQTTClient: Sendable {
         switch completion {
         case .published(let result): return result
         case .failed(let error): throw error
-        case .subscribed, .unsubscribed: preconditionFailure("PUBLISH completed as \(completion)")
+        case .subscribed, .unsubscribed, .reauthenticated:
+            preconditionFailure("PUBLISH completed as \(completion)")
         }
     }
 
@@ -77,9 +78,12 @@ public final class MQTTClient: Sendable {
     public func subscribe(to subscriptions: [Subscription], properties: Properties = []) async throws
         -> MQTTSubscription
     {
-        let (sinkID, result, stream) = try await onLoop { $0.subscribe(subscriptions, properties: properties) }
+        let (sinkID, result, stream, buffer) = try await onLoop {
+            $0.subscribe(subscriptions, properties: properties)
+        }
         return MQTTSubscription(subscriptions: subscriptions, reasonCodes: result.reasonCodes,
-                                properties: result.properties, stream: stream, client: self, sinkID: sinkID)
+                                properties: result.properties, stream: stream, buffer: buffer, client: self,
+                                sinkID: sinkID)
     }
 
     /// Subscribes to one filter.
@@ -103,7 +107,23 @@ public final class MQTTClient: Sendable {
         switch completion {
         case .unsubscribed(let result): return result.reasonCodes
         case .failed(let error): throw error
-        case .published, .subscribed: preconditionFailure("UNSUBSCRIBE completed as \(completion)")
+        case .published, .subscribed, .reauthenticated:
+            preconditionFailure("UNSUBSCRIBE completed as \(completion)")
+        }
+    }
+
+    /// Repeats the enhanced authentication exchange of the configured ``MQTTClientConfiguration/authenticator``
+    /// on the open connection (AUTH 0x19, MQTT 5.0 section 4.12.1), e.g. before credentials expire. Returns the
+    /// properties of the server's final AUTH. Messages keep flowing meanwhile. When the server refuses, it
+    /// disconnects the client: this throws ``MQTTClientError/disconnectedByServer(_:reasonString:)``.
+    @discardableResult
+    public func reauthenticate() async throws -> Properties {
+        let completion = try await onLoop { $0.reauthenticate() }
+        switch completion {
+        case .reauthenticated(let properties): return properties
+        case .failed(let error): throw error
+        case .published, .subscribed, .unsubscribed:
+            preconditionFailure("re-authentication completed as \(completion)")
         }
     }
 

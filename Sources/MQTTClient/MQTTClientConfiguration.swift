@@ -62,6 +62,9 @@ public struct MQTTClientConfiguration: Sendable {
     public var sessionExpiryInterval: UInt32?
     public var username: String?
     public var password: ByteBuffer?
+    /// MQTT 5.0 enhanced authentication (section 4.12), e.g. ``SCRAMAuthenticator``: its method and data go in
+    /// CONNECT, and ``MQTTClient/reauthenticate()`` repeats the exchange on the open connection.
+    public var authenticator: (any MQTTAuthenticator)?
     public var will: LastWill?
     /// User properties sent in CONNECT (MQTT 5.0).
     public var userProperties: [UserProperty]
@@ -79,6 +82,10 @@ public struct MQTTClientConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// Automatic reconnection, off when nil.
     public var reconnection: Reconnection?
+    /// How many received messages one subscription stream holds before the client stops reading from the
+    /// connection until its consumer catches up (see ``MQTTSubscription``). The bound is approximate: the
+    /// messages of a read already under way are still added.
+    public var subscriptionBufferLimit: Int
 
     public init(host: String = "127.0.0.1", port: Int? = nil, transport: Transport = .tcp,
                 protocolVersion: ProtocolVersion = .v5, clientIdentifier: String = "")
@@ -96,6 +103,7 @@ public struct MQTTClientConfiguration: Sendable {
         self.sessionExpiryInterval = nil
         self.username = nil
         self.password = nil
+        self.authenticator = nil
         self.will = nil
         self.userProperties = []
         self.receiveMaximum = 65_535
@@ -105,6 +113,7 @@ public struct MQTTClientConfiguration: Sendable {
         self.requestResponseInformation = false
         self.connectTimeout = .seconds(10)
         self.reconnection = nil
+        self.subscriptionBufferLimit = 1000
     }
 
     /// The CONNECT packet these settings describe.

@@ -20,6 +20,9 @@ public enum MQTTClientError: Error, Hashable, Sendable, CustomStringConvertible 
     case publishRejected(ReasonCode, reasonString: String?)
     /// The arguments cannot form a valid packet (a bad topic, a QoS the server does not support, ...).
     case invalidArgument(ReasonCode, String)
+    /// Enhanced authentication failed on the client's side: the authenticator refused the server's data (for
+    /// SCRAM, a server that could not prove it knows the password's keys) or could not start.
+    case authenticationFailed(String)
 
     /// The MQTT 5.0 reason code this error stands for.
     public var reasonCode: ReasonCode {
@@ -29,6 +32,7 @@ public enum MQTTClientError: Error, Hashable, Sendable, CustomStringConvertible 
             code
         case .connectionClosed, .notConnected, .timeout: .unspecifiedError
         case .packetTooLarge: .packetTooLarge
+        case .authenticationFailed: .notAuthorized
         }
     }
 
@@ -47,6 +51,7 @@ public enum MQTTClientError: Error, Hashable, Sendable, CustomStringConvertible 
         case .packetTooLarge(let size, let maximum):
             "packet too large: \(size) bytes, the server accepts at most \(maximum)"
         case .invalidArgument(_, let text): text
+        case .authenticationFailed(let text): "authentication failed: \(text)"
         }
     }
 

@@ -23,6 +23,8 @@ final class MQTTClientSession: @unchecked Sendable {
         /// The Subscription Identifier sent with the subscription (MQTT 5.0): messages carrying it are routed by it.
         var subscriptionIdentifier: UInt32?
         var continuation: MessageContinuation
+        /// Counts what the consumer has not taken yet.
+        var buffer: SubscriptionBuffer
     }
 
     let eventLoop: any EventLoop
@@ -48,6 +50,8 @@ final class MQTTClientSession: @unchecked Sendable {
     private var encodeBuffer: ByteBuffer
     /// True while the channel handler delivers a read: writes are flushed once at the end of the read.
     var reading = false
+    /// Streams that are full: while there is one, the socket is not read (TCP pushes back on the server).
+    private var fullSinks: Set<UInt64> = []
 
     init(eventLoop: any EventLoop, configuration: MQTTClientConfiguration) {
         self.eventLoop = eventLoop
@@ -58,7 +62,9 @@ final class MQTTClientSession: @unchecked Sendable {
                             topicAliasMaximum: configuration.protocolVersion.hasProperties
                                 ? configuration.topicAliasMaximum : 0,
                             sendsTopicAliases: configuration.sendsTopicAliases,
-                            queuesWhileDisconnected: configuration.reconnection != nil))
+                            queuesWhileDisconnected: configuration.reconnection != nil,
+                            authenticator: configuration.protocolVersion.hasProperties
+                                ? configuration.authenticator : nil))
         self.reconnectDelay = configuration.reconnection?.initialDelay ?? .zero
         self.clientIdentifier = configuration.clientIdentifier
         self.encodeBuffer = ByteBufferAllocator().buffer(capacity: 256)
@@ -86,11 +92,17 @@ final class MQTTClientSession: @unchecked Sendable {
 
     /// Subscribes and returns the stream of messages matching `subscriptions`, with the SUBACK's reason codes.
     func subscribe(_ subscriptions: [Subscription], properties: Properties)
-        -> EventLoopFuture<(UInt64, MQTTSubscribeResult, AsyncThrowingStream<MQTTMessage, any Error>)>
+        -> EventLoopFuture<(UInt64, MQTTSubscribeResult, AsyncThrowingStream<MQTTMessage, any Error>,
+                            SubscriptionBuffer)>
     {
         let (stream, continuation) = AsyncThrowingStream<MQTTMessage, any Error>.makeStream()
         let sinkID = nextRequest
         nextRequest += 1
+        let weakSelf = NIOLoopBound(WeakSession(self), eventLoop: eventLoop)
+        let loop = eventLoop
+        let buffer = SubscriptionBuffer(limit: configuration.subscriptionBufferLimit) {
+            loop.execute { weakSelf.value.session?.sinkDrained(sinkID) }
+        }
         var properties = properties
         // MQTT 5.0: tag the subscription with an identifier so that overlapping subscriptions (which the server may
         // answer with one copy each) route each copy to its own stream only.
@@ -103,26 +115,31 @@ final class MQTTClientSession: @unchecked Sendable {
         sinks[sinkID] = Sink(subscriptions: subscriptions, properties: properties,
                              matchFilters: subscriptions.map { Self.matchFilter($0.topicFilter) },
                              subscriptionIdentifier: properties.subscriptionIdentifiers.first,
-                             continuation: continuation)
-        let weakSelf = NIOLoopBound(WeakSession(self), eventLoop: eventLoop)
-        let loop = eventLoop
+                             continuation: continuation, buffer: buffer)
         continuation.onTermination = { _ in
-            loop.execute { weakSelf.value.session?.sinks[sinkID] = nil }
+            loop.execute {
+                weakSelf.value.session?.sinks[sinkID] = nil
+                weakSelf.value.session?.sinkDrained(sinkID)
+            }
         }
         return request { machine, id, now in
             machine.subscribe(subscriptions, properties: properties, request: id, now: now)
-        }.flatMapThrowing { completion -> (UInt64, MQTTSubscribeResult, AsyncThrowingStream<MQTTMessage, any Error>) in
+        }.flatMapThrowing { completion in
             switch completion {
             case .subscribed(let result):
-                return (sinkID, result, stream)
+                return (sinkID, result, stream, buffer)
             case .failed(let error):
                 self.sinks[sinkID] = nil
                 continuation.finish(throwing: error)
                 throw error
-            case .published, .unsubscribed:
+            case .published, .unsubscribed, .reauthenticated:
                 preconditionFailure("SUBSCRIBE completed as \(completion)")
             }
         }
+    }
+
+    func reauthenticate() -> EventLoopFuture<Completion> {
+        request { machine, id, now in machine.reauthenticate(request: id, now: now) }
     }
 
     func unsubscribe(_ topicFilters: [String], properties: Properties, endingStream sinkID: UInt64?)
@@ -175,7 +192,8 @@ final class MQTTClientSession: @unchecked Sendable {
             .channelInitializer { [self] channel in
                 do {
                     try MQTTChannelPipeline.configure(channel, configuration: configuration,
-                                                      handler: MQTTClientChannelHandler(session: self))
+                                                      handler: MQTTClientChannelHandler(session: self),
+                                                      upgradeFailed: { self.connectionFailed($0) })
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -227,6 +245,7 @@ final class MQTTClientSession: @unchecked Sendable {
         guard self.channel == nil else { return }
         self.channel = channel
         closeReason = nil
+        if !fullSinks.isEmpty { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
         perform(machine.connectionOpened(configuration.connectPacket, now: .now()))
     }
 
@@ -331,7 +350,7 @@ final class MQTTClientSession: @unchecked Sendable {
         if machine.keepAlive > 0 {
             let interval = TimeAmount.milliseconds(min(1000, Int64(machine.keepAlive) * 250))
             keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-                perform(machine.tick(now: .now()))
+                perform(machine.tick(now: .now(), inboundPaused: !fullSinks.isEmpty))
                 channel?.flush()
             }
         }
@@ -357,20 +376,34 @@ final class MQTTClientSession: @unchecked Sendable {
         let identifiers = message.properties.subscriptionIdentifiers
         if !identifiers.isEmpty {
             var delivered = false
-            for sink in sinks.values {
-                if let id = sink.subscriptionIdentifier, identifiers.contains(id) {
-                    sink.continuation.yield(message)
+            for (id, sink) in sinks {
+                if let identifier = sink.subscriptionIdentifier, identifiers.contains(identifier) {
+                    yield(message, to: sink, id: id)
                     delivered = true
                 }
             }
             if delivered { return }
         }
-        for sink in sinks.values where sink.subscriptionIdentifier == nil || identifiers.isEmpty {
+        for (id, sink) in sinks where sink.subscriptionIdentifier == nil || identifiers.isEmpty {
             for filter in sink.matchFilters where TopicFilter.matches(filter, topicName: message.topic) {
-                sink.continuation.yield(message)
+                yield(message, to: sink, id: id)
                 break
             }
         }
+    }
+
+    private func yield(_ message: MQTTMessage, to sink: Sink, id: UInt64) {
+        sink.continuation.yield(message)
+        if sink.buffer.added(), !fullSinks.contains(id), sink.buffer.paused() {
+            fullSinks.insert(id)
+            if fullSinks.count == 1 { channel?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        }
+    }
+
+    /// A full stream's consumer caught up (or the stream ended): read again once no stream is full.
+    func sinkDrained(_ id: UInt64) {
+        guard fullSinks.remove(id) != nil, fullSinks.isEmpty else { return }
+        channel?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
     }
 
     private func finishStreams(_ error: MQTTClientError?) {

@@ -17,6 +17,8 @@ public struct MQTTConnectionStateMachine: Sendable {
         case published(MQTTPublishResult)
         case subscribed(MQTTSubscribeResult)
         case unsubscribed(MQTTSubscribeResult)
+        /// Re-authentication succeeded; the properties of the server's AUTH 0x00.
+        case reauthenticated(Properties)
         case failed(MQTTClientError)
     }
 
@@ -49,11 +51,14 @@ public struct MQTTConnectionStateMachine: Sendable {
         public var sendsTopicAliases: Bool
         /// Queue publishes made while disconnected (for automatic reconnection) instead of failing them.
         public var queuesWhileDisconnected: Bool
+        /// Enhanced authentication (MQTT 5.0); each exchange starts from a copy of it.
+        public var authenticator: (any MQTTAuthenticator)?
 
         public init(protocolVersion: ProtocolVersion = .v5, receiveMaximum: UInt16 = 65_535,
                     topicAliasMaximum: UInt16 = 0, sendsTopicAliases: Bool = false,
-                    queuesWhileDisconnected: Bool = false)
+                    queuesWhileDisconnected: Bool = false, authenticator: (any MQTTAuthenticator)? = nil)
         {
+            self.authenticator = authenticator
             self.protocolVersion = protocolVersion
             self.receiveMaximum = receiveMaximum
             self.topicAliasMaximum = topicAliasMaximum
@@ -116,6 +121,10 @@ public struct MQTTConnectionStateMachine: Sendable {
     private var inboundAliases: [UInt16: String] = [:]
     private var lastPacketSent = NIODeadline.uptimeNanoseconds(0)
     private var pingSent: NIODeadline?
+    /// The enhanced authentication exchange under way (CONNECT or re-authentication).
+    private var authentication: (any MQTTAuthenticator)?
+    /// The application's re-authentication request, while its exchange runs.
+    private var reauthenticationRequest: RequestID?
 
     public init(settings: Settings) {
         self.settings = settings
@@ -133,6 +142,20 @@ public struct MQTTConnectionStateMachine: Sendable {
     /// A network connection is open: send CONNECT.
     public mutating func connectionOpened(_ connect: ConnectPacket, now: NIODeadline) -> Action {
         precondition(connect.protocolVersion == version, "CONNECT must use the session's protocol version")
+        var connect = connect
+        authentication = nil
+        reauthenticationRequest = nil
+        if var authenticator = settings.authenticator, version.hasProperties {
+            do {
+                connect.properties.authenticationData = try authenticator.start()
+            } catch {
+                var action = Action()
+                action.close = .authenticationFailed("\(error)")
+                return action
+            }
+            connect.properties.authenticationMethod = authenticator.method
+            authentication = authenticator
+        }
         state = .connecting
         requestedKeepAlive = connect.keepAlive
         clientIdentifier = connect.clientIdentifier
@@ -155,6 +178,11 @@ public struct MQTTConnectionStateMachine: Sendable {
         for (_, request) in pendingUnsubscribes { action.completions.append((request, .failed(error))) }
         pendingSubscribes = [:]
         pendingUnsubscribes = [:]
+        authentication = nil
+        if let request = reauthenticationRequest {
+            reauthenticationRequest = nil
+            action.completions.append((request, .failed(error)))
+        }
         if !keepSession {
             for entry in outbound.values.sorted(by: { $0.sequence < $1.sequence }) {
                 action.completions.append((entry.request, .failed(error)))
@@ -178,13 +206,16 @@ public struct MQTTConnectionStateMachine: Sendable {
     }
 
     /// Time passed: send PINGREQ when nothing was sent for a keep alive period [MQTT-3.1.2-22], or close the
-    /// connection when the PINGRESP did not come within one.
-    public mutating func tick(now: NIODeadline) -> Action {
+    /// connection when the PINGRESP did not come within one. With `inboundPaused` (the driver stopped reading
+    /// because the application is slow) a PINGRESP cannot be seen, so its absence is not held against the server.
+    public mutating func tick(now: NIODeadline, inboundPaused: Bool = false) -> Action {
         var action = Action()
         guard state == .connected, keepAlive > 0 else { return action }
         let period = TimeAmount.seconds(Int64(keepAlive))
         if let pingSent {
-            if now - pingSent >= period {
+            if inboundPaused {
+                self.pingSent = now
+            } else if now - pingSent >= period {
                 action.close = .connectionClosed("no PINGRESP within the keep alive of \(keepAlive) s")
             }
         } else if now - lastPacketSent >= period {
@@ -254,6 +285,37 @@ public struct MQTTConnectionStateMachine: Sendable {
         return action
     }
 
+    /// Starts re-authentication (AUTH 0x19) with a fresh copy of the authenticator [MQTT-4.12.1-1]; completes with
+    /// the server's AUTH 0x00.
+    public mutating func reauthenticate(request: RequestID, now: NIODeadline) -> Action {
+        var action = Action()
+        guard state == .connected else {
+            action.completions.append((request, .failed(.notConnected)))
+            return action
+        }
+        guard var authenticator = settings.authenticator, version.hasProperties else {
+            action.completions.append(
+                (request, .failed(.invalidArgument(.protocolError, "no enhanced authentication was configured"))))
+            return action
+        }
+        guard reauthenticationRequest == nil else {
+            action.completions.append(
+                (request, .failed(.invalidArgument(.protocolError, "a re-authentication is already under way"))))
+            return action
+        }
+        let data: ByteBuffer?
+        do {
+            data = try authenticator.start()
+        } catch {
+            action.completions.append((request, .failed(.authenticationFailed("\(error)"))))
+            return action
+        }
+        authentication = authenticator
+        reauthenticationRequest = request
+        send(.auth(authPacket(.reAuthenticate, method: authenticator.method, data: data)), now: now, into: &action)
+        return action
+    }
+
     /// Sends UNSUBSCRIBE; completes with the UNSUBACK's reason codes (empty for MQTT 3.1.1).
     public mutating func unsubscribe(_ topicFilters: [String], properties: Properties = [], request: RequestID,
                                      now: NIODeadline) -> Action
@@ -285,6 +347,8 @@ public struct MQTTConnectionStateMachine: Sendable {
         switch (state, packet) {
         case (.connecting, .connack(let connack)):
             receiveConnAck(connack, now: now, into: &action)
+        case (.connecting, .auth(let auth)), (.connected, .auth(let auth)):
+            receiveAuth(auth, now: now, into: &action)
         case (.connecting, _):
             protocolError("expected CONNACK, got \(packet.type)", now: now, into: &action)
         case (.disconnected, _), (.disconnecting, _):
@@ -339,6 +403,20 @@ public struct MQTTConnectionStateMachine: Sendable {
             action.close = .connectionRefused(connack.reasonCode, reasonString: connack.properties.reasonString)
             return
         }
+        if var authenticator = authentication {
+            authentication = nil
+            guard connack.properties.authenticationMethod == authenticator.method else {
+                // [MQTT-4.12.0-5]
+                protocolError("CONNACK without the authentication method of CONNECT", now: now, into: &action)
+                return
+            }
+            do {
+                try authenticator.finish(connack.properties.authenticationData)
+            } catch {
+                authenticationFailed("\(error)", now: now, into: &action)
+                return
+            }
+        }
         state = .connected
         let properties = connack.properties
         serverReceiveMaximum = Int(properties.receiveMaximum ?? 65_535)
@@ -386,6 +464,59 @@ public struct MQTTConnectionStateMachine: Sendable {
         action.connected = MQTTConnectResult(sessionPresent: connack.sessionPresent, properties: properties,
                                              clientIdentifier: clientIdentifier)
         drainWaiting(now: now, into: &action)
+    }
+
+    /// AUTH from the server: a challenge (0x18) during CONNECT or re-authentication, or the end of a
+    /// re-authentication (0x00). Without an exchange under way it is a protocol error [MQTT-4.12.0-6].
+    private mutating func receiveAuth(_ auth: AuthPacket, now: NIODeadline, into action: inout Action) {
+        guard var authenticator = authentication, state == .connecting || reauthenticationRequest != nil else {
+            protocolError("AUTH without an authentication exchange", now: now, into: &action)
+            return
+        }
+        guard auth.properties.authenticationMethod == authenticator.method else {
+            protocolError("AUTH with another authentication method", now: now, into: &action)  // [MQTT-4.12.0-5]
+            return
+        }
+        switch auth.reasonCode {
+        case .continueAuthentication:
+            do {
+                let data = try authenticator.respond(to: auth.properties.authenticationData)
+                authentication = authenticator
+                send(.auth(authPacket(.continueAuthentication, method: authenticator.method, data: data)), now: now,
+                     into: &action)  // [MQTT-4.12.0-3]
+            } catch {
+                authenticationFailed("\(error)", now: now, into: &action)
+            }
+        case .success where state == .connected:
+            authentication = nil
+            let request = reauthenticationRequest!
+            reauthenticationRequest = nil
+            do {
+                try authenticator.finish(auth.properties.authenticationData)
+                action.completions.append((request, .reauthenticated(auth.properties)))
+            } catch {
+                action.completions.append((request, .failed(.authenticationFailed("\(error)"))))
+                authenticationFailed("\(error)", now: now, into: &action)
+            }
+        default:
+            protocolError("AUTH with reason code \(auth.reasonCode)", now: now, into: &action)
+        }
+    }
+
+    private func authPacket(_ code: ReasonCode, method: String, data: ByteBuffer?) -> AuthPacket {
+        var properties = Properties()
+        properties.authenticationMethod = method
+        properties.authenticationData = data
+        return AuthPacket(reasonCode: code, properties: properties)
+    }
+
+    /// The authenticator refused the server's data: tell the server (when connected) and close.
+    private mutating func authenticationFailed(_ text: String, now: NIODeadline, into action: inout Action) {
+        if state == .connected {
+            send(.disconnect(DisconnectPacket(reasonCode: .unspecifiedError)), now: now, into: &action)
+        }
+        state = .disconnected
+        action.close = .authenticationFailed(text)
     }
 
     private mutating func receivePublish(_ publish: PublishPacket, now: NIODeadline, into action: inout Action) {

@@ -8,9 +8,18 @@ public protocol ConnectionAuthenticator: Sendable {
     /// After the security files were reloaded: whether a client connected earlier as `username` may stay, and
     /// under which access control list. Called on the event loop, so it must not hash.
     func reauthorize(username: String?) -> AuthenticationResult
+
+    /// Starts an enhanced authentication exchange for the request's Authentication Method (its CONNECT, or its
+    /// AUTH 0x19 when re-authenticating); nil when the listener does not offer the method (0x8C Bad
+    /// authentication method).
+    func makeExchange(for request: AuthenticationRequest) -> (any AuthenticationExchange)?
 }
 
 extension ConnectionAuthenticator {
+    public func makeExchange(for request: AuthenticationRequest) -> (any AuthenticationExchange)? {
+        nil
+    }
+
     public func reauthorize(username: String?) -> AuthenticationResult {
         .accepted(username: username)
     }

@@ -17,6 +17,8 @@ final class ConnectionTable {
         let handler: MQTTConnectionHandler
         /// The listener's authenticator; nil when the listener lets every client in.
         let authenticator: (any ConnectionAuthenticator)?
+        /// The enhanced authentication exchange waiting for the client's next AUTH.
+        var exchange: (any AuthenticationExchange)?
     }
 
     fileprivate var entries: [ConnectionID: Entry] = [:]
@@ -216,6 +218,9 @@ final class ConnectionTable {
             authenticationCompleted?(connect.connection, .accepted(username: connect.username))
             return
         }
+        if connect.authenticationMethod != nil {
+            return exchangeStep(connect, entry: entry, authenticator: authenticator)
+        }
         var withCertificate = connect
         withCertificate.clientCertificate = ListenerTransport.clientCertificate(of: entry.channel)
         let request = withCertificate
@@ -239,6 +244,54 @@ final class ConnectionTable {
             case .failure(let error):
                 table.logger.error("authentication of connection \(request.connection) failed: \(error)")
                 table.authenticationCompleted?(request.connection, .refused(.serverUnavailable))
+            }
+            table.flushAll()
+        }
+    }
+
+    /// One step of an enhanced authentication exchange: a new exchange for CONNECT and AUTH 0x19, the one
+    /// waiting for AUTH 0x18 otherwise. Runs on the thread pool; the exchange waits in the entry between steps.
+    private func exchangeStep(_ request: AuthenticationRequest, entry: Entry,
+                              authenticator: any ConnectionAuthenticator)
+    {
+        let id = request.connection
+        let waiting = entries[id]?.exchange
+        entries[id]?.exchange = nil
+        let exchange = request.stage == .continuation ? waiting : authenticator.makeExchange(for: request)
+        guard let exchange else {
+            let method = request.authenticationMethod ?? ""
+            logger.notice("client '\(request.clientIdentifier)' refused: authentication method '\(method)' not offered")
+            authenticationFailures += 1
+            authenticationCompleted?(id, .refused(.badAuthenticationMethod))
+            return
+        }
+        let loop = entry.channel.eventLoop
+        let table = NIOLoopBound(self, eventLoop: loop)
+        threadPool.runIfActive(eventLoop: loop) { () -> (any AuthenticationExchange, AuthenticationResult) in
+            var working = exchange
+            let result = working.receive(request.authenticationData)
+            return (working, result)
+        }.whenComplete { outcome in
+            let table = table.value
+            switch outcome {
+            case .success(let step):
+                let (exchange, result) = step
+                switch result {
+                case .continueAuthentication:
+                    table.entries[id]?.exchange = exchange
+                case .refused(let reasonCode):
+                    table.authenticationFailures += 1
+                    table.logger.notice("""
+                        client '\(request.clientIdentifier)' refused (\(reasonCode)), connection \(id): \
+                        \(exchange.refusal ?? "enhanced authentication failed")
+                        """)
+                case .accepted:
+                    break
+                }
+                table.authenticationCompleted?(id, result)
+            case .failure(let error):
+                table.logger.error("authentication of connection \(id) failed: \(error)")
+                table.authenticationCompleted?(id, .refused(.serverUnavailable))
             }
             table.flushAll()
         }

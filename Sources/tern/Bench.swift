@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MQTTClient
 import MQTTCore
 import NIOCore
 import NIOPosix
@@ -20,8 +21,27 @@ struct Bench: AsyncParsableCommand {
         case fanIn = "fan-in", fanOut = "fan-out", pairs, latency, connections
     }
 
+    enum Transport: String, ExpressibleByArgument, CaseIterable {
+        case tcp, tls, ws, wss
+
+        var clientTransport: MQTTClientConfiguration.Transport {
+            switch self {
+            case .tcp: .tcp
+            case .tls: .tls
+            case .ws: .webSocket
+            case .wss: .secureWebSocket
+            }
+        }
+    }
+
     @Option(name: .long, help: "Broker host.") var host = "127.0.0.1"
-    @Option(name: [.short, .long], help: "Broker port.") var port = 1883
+    @Option(name: [.short, .long], help: "Broker port (default: the transport's, 1883 for tcp).") var port: Int?
+    @Option(name: .long, help: "tcp, tls, ws (WebSocket) or wss (WebSocket over TLS).") var transport: Transport = .tcp
+    @Option(name: .long, help: "HTTP path of the WebSocket endpoint.") var wsPath = "/mqtt"
+    @Option(name: .long, help: "CA certificates (PEM) to verify the broker with; implies TLS.") var cafile: String?
+    @Option(name: .long, help: "Client certificate (PEM) for mutual TLS; needs --key.") var cert: String?
+    @Option(name: .long, help: "Private key (PEM) of --cert.") var key: String?
+    @Flag(name: .long, help: "Do not check the broker certificate's host name.") var insecure = false
     @Option(name: .long, help: "fan-in, fan-out, pairs, latency or connections.") var scenario: Scenario = .fanIn
     @Option(name: .long, help: "Publishers (fan-in) or pairs (pairs).") var publishers = 4
     @Option(name: .long, help: "Subscribers (fan-out).") var subscribers = 4
@@ -38,6 +58,7 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress line.") var quiet = false
 
     func validate() throws {
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
         guard (0...2).contains(qos) else { throw ValidationError("--qos must be 0, 1 or 2") }
         guard size >= BenchState.headerSize else { throw ValidationError("--size must be at least 20") }
         guard ["5", "311", "mqttv5", "mqttv311"].contains(protocolVersion) else {
@@ -49,14 +70,18 @@ struct Bench: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let version: ProtocolVersion = protocolVersion.hasSuffix("5") ? .v5 : .v3_1_1
+        let transportOptions = TransportOptions(
+            host: host, port: port, transport: transport.clientTransport, webSocketPath: wsPath, caFile: cafile,
+            certFile: cert, keyFile: key, insecure: insecure)
+        let configuration = try transportOptions.configuration(protocolVersion: version)
         let options = BenchState.Options(version: version, qos: QoS(rawValue: UInt8(qos))!, payloadSize: size,
                                          count: count, window: window)
         let before = BrokerUsage(pid: brokerPid)
         var result: [String: Double] = ["qos": Double(qos), "size": Double(size)]
         if scenario == .connections {
-            result.merge(try await storm(loop: loop, options: options, before: before)) { $1 }
+            result.merge(try await storm(loop: loop, configuration: configuration, options: options, before: before)) { $1 }
         } else {
-            result.merge(try await load(loop: loop, options: options)) { $1 }
+            result.merge(try await load(loop: loop, configuration: configuration, options: options)) { $1 }
         }
         if let before = before, let after = BrokerUsage(pid: brokerPid) {
             result["broker_cpu_s"] = round3(after.cpuSeconds - before.cpuSeconds)
@@ -68,15 +93,17 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Message scenarios
 
-    private func load(loop: any EventLoop, options: BenchState.Options) async throws -> [String: Double] {
+    private func load(loop: any EventLoop, configuration: MQTTClientConfiguration, options: BenchState.Options)
+        async throws -> [String: Double]
+    {
         let (publisherTopics, subscriberFilters, expected) = layout()
         let state = try await loop.submit {
             BenchState(options: options, publishers: publisherTopics.count, subscribers: subscriberFilters.count)
         }.get()
         let subs = try await connect(subscriberFilters.enumerated().map { .subscriber(index: $0, filter: $1) },
-                                     loop: loop, state: state)
+                                     loop: loop, configuration: configuration, state: state)
         let pubs = try await connect(publisherTopics.enumerated().map { .publisher(index: $0, topic: $1) },
-                                     loop: loop, state: state)
+                                     loop: loop, configuration: configuration, state: state)
         let perPublisherRate: Double? = scenario == .latency ? (rate ?? 1000) / Double(pubs.count) : nil
         let start = Date()
         try await loop.submit {
@@ -154,18 +181,26 @@ struct Bench: AsyncParsableCommand {
         return total
     }
 
-    private func connect(_ roles: [BenchConnection.Role], loop: any EventLoop, state: BenchState) async throws
-        -> [BenchConnection]
+    private func connect(_ roles: [BenchConnection.Role], loop: any EventLoop,
+                         configuration: MQTTClientConfiguration, state: BenchState) async throws -> [BenchConnection]
     {
         var connections: [BenchConnection] = []
         for role in roles {
             let handler = try await loop.submit { BenchConnection(role: role, state: state, eventLoop: loop) }.get()
-            _ = try await ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
-                }
-                .connect(host: host, port: port).get()
+            do {
+                _ = try await ClientBootstrap(group: loop)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try MQTTChannelPipeline.configure(channel, configuration: configuration, handler: handler,
+                                                              upgradeFailed: { handler.failed($0) })
+                        }
+                    }
+                    .connect(host: configuration.host, port: configuration.port).get()
+            } catch {
+                handler.failed(error)
+                throw BenchError("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            }
             try await handler.ready.futureResult.get()
             connections.append(handler)
         }
@@ -174,8 +209,8 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Connection storm
 
-    private func storm(loop: any EventLoop, options: BenchState.Options, before: BrokerUsage?) async throws
-        -> [String: Double]
+    private func storm(loop: any EventLoop, configuration: MQTTClientConfiguration, options: BenchState.Options,
+                       before: BrokerUsage?) async throws -> [String: Double]
     {
         let state = try await loop.submit { BenchState(options: options, publishers: 0, subscribers: 0) }.get()
         let start = Date()
@@ -186,7 +221,7 @@ struct Bench: AsyncParsableCommand {
             try await withThrowingTaskGroup(of: BenchConnection.self) { group in
                 for _ in 0..<batch {
                     group.addTask {
-                        try await connect([.idle], loop: loop, state: state)[0]
+                        try await connect([.idle], loop: loop, configuration: configuration, state: state)[0]
                     }
                 }
                 for try await connection in group { open.append(connection) }

@@ -160,6 +160,11 @@ def pingreq() -> bytes:
     return frame(0xC0, b"")
 
 
+def auth(reason, props=None) -> bytes:
+    """AUTH (MQTT 5 enhanced authentication): a reason code (0x18 continue, 0x19 re-authenticate) and properties."""
+    return frame(0xF0, bytes([reason]) + properties(**(props or {})))
+
+
 def disconnect(reason=0, protocol=V5, props=None) -> bytes:
     if protocol != V5 or (reason == 0 and not props):
         return frame(0xE0, b"")
@@ -285,7 +290,7 @@ def parse(kind: int, flags: int, body: bytes, protocol: int) -> Packet:
             packet.properties, offset = read_properties(body, offset)
         packet.codes = list(body[offset:])
         packet.reason = packet.codes[0] if packet.codes else None
-    elif kind == DISCONNECT:
+    elif kind in (DISCONNECT, AUTH):
         packet.reason = body[0] if body else 0
         if len(body) > 1:
             packet.properties, _ = read_properties(body, 1)

@@ -44,11 +44,15 @@ final class TestBroker: @unchecked Sendable {
         }
     }
 
-    static func tern(settings: BrokerSettings = BrokerSettings()) async throws -> TestBroker {
+    static func tern(settings: BrokerSettings = BrokerSettings(),
+                     authenticator: (any ConnectionAuthenticator)? = nil) async throws -> TestBroker
+    {
         var logger = Logger(label: "test-tern")
         logger.logLevel = .error
         let server = MQTTServer(settings: settings, logger: logger)
-        let addresses = try await server.start(listeners: [.init(host: "127.0.0.1", port: 0)])
+        let addresses = try await server.start(listeners: [
+            .init(host: "127.0.0.1", port: 0, authenticator: authenticator)
+        ])
         return TestBroker(kind: .tern, port: addresses[0].port!, process: nil, server: server,
                           directory: FileManager.default.temporaryDirectory)
     }
@@ -114,6 +118,11 @@ final class TestBroker: @unchecked Sendable {
         if let process { await Self.end(process) }
         if process != nil { try? FileManager.default.removeItem(at: directory) }
         if let server { try? await server.shutdown() }
+    }
+
+    /// What the in-process Tern broker knows of a session (nil for mosquitto).
+    func sessionSummary(clientID: String) async throws -> SessionSummary? {
+        try await server?.sessionSummary(clientID: clientID)
     }
 
     func configuration(_ version: ProtocolVersion = .v5, clientIdentifier: String = "") -> MQTTClientConfiguration {

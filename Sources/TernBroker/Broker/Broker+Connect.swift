@@ -3,7 +3,8 @@ import NIOCore
 
 extension Broker {
     func handleConnect<Output: BrokerOutput>(_ connect: ConnectPacket, connection id: ConnectionID,
-                                             now: NIODeadline, output: inout Output)
+                                             now: NIODeadline, authenticationData: ByteBuffer? = nil,
+                                             output: inout Output)
     {
         let version = connect.protocolVersion
         connections[id]?.protocolVersion = version
@@ -28,9 +29,12 @@ extension Broker {
             if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
         }
 
-        // No enhanced authentication method is supported (section 4.12): refused rather than ignored
-        // [MQTT-4.12.0-1].
-        if version == .v5, connect.properties.authenticationMethod != nil { return refuse(.badAuthenticationMethod) }
+        // Enhanced authentication (section 4.12) runs through the listener's authenticator; without one no method
+        // is supported: refused rather than ignored [MQTT-4.12.0-1].
+        let authenticationMethod = connections[id]?.authenticationMethod
+        if version == .v5, connect.properties.authenticationMethod != nil, authenticationMethod == nil {
+            return refuse(.badAuthenticationMethod)
+        }
 
         if let will = connect.will {
             if will.qos > settings.maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
@@ -93,6 +97,10 @@ extension Broker {
                 properties.maximumPacketSize = UInt32(clamping: settings.maximumPacketSize)
             }
             if settings.topicAliasMaximum > 0 { properties.topicAliasMaximum = settings.topicAliasMaximum }
+            if let authenticationMethod {
+                properties.authenticationMethod = authenticationMethod  // [MQTT-4.12.0-5]
+                properties.authenticationData = authenticationData
+            }
         }
         connections[id]?.state = .connected(clientID: clientID)
         connections[id]?.keepAlive = keepAlive

@@ -87,11 +87,10 @@ public final class Broker {
                 handleConnect(connect, connection: id, now: now, output: &output)
                 return
             }
-            connections[id]?.protocolVersion = connect.protocolVersion
-            connections[id]?.state = .authenticating(connect, pending: [], deadline: deadline)
-            output.authenticate(AuthenticationRequest(
-                connection: id, protocolVersion: connect.protocolVersion,
-                clientIdentifier: connect.clientIdentifier, username: connect.username, password: connect.password))
+            startAuthentication(connect, connection: id, deadline: deadline, output: &output)
+        case .authenticating(let connect, _, _) where connection.authenticationMethod != nil:
+            connections[id] = connection
+            receiveDuringExchange(packet, connect: connect, connection: id, output: &output)
         case .authenticating(let connect, var pending, let deadline):
             // Held until the CONNECT is accepted; a client that floods meanwhile is cut off.
             guard pending.count < 1000 else {
@@ -112,6 +111,10 @@ public final class Broker {
     public func authenticationCompleted<Output: BrokerOutput>(_ id: ConnectionID, result: AuthenticationResult,
                                                               now: NIODeadline, output: inout Output)
     {
+        if let connection = connections[id], let clientID = connection.clientID {
+            reauthenticationCompleted(id, clientID: clientID, result: result, now: now, output: &output)
+            return
+        }
         guard let connection = connections[id],
             case .authenticating(let connect, let pending, let deadline) = connection.state
         else { return }
@@ -120,11 +123,13 @@ public final class Broker {
             output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
             statistics.connectionsRefused += 1
             closeUnconnected(id, output: &output)
-        case .accepted(let username, let accessControl):
+        case .continueAuthentication(let data):
+            challenge(id, data: data, output: &output)
+        case .accepted(let username, let accessControl, let authenticationData):
             connections[id]?.username = username
             connections[id]?.accessControl = accessControl
             connections[id]?.state = .awaitingConnect(deadline: deadline)
-            handleConnect(connect, connection: id, now: now, output: &output)
+            handleConnect(connect, connection: id, now: now, authenticationData: authenticationData, output: &output)
             for packet in pending {
                 guard let clientID = connections[id]?.clientID else { return }
                 receive(packet, from: id, clientID: clientID, now: now, output: &output)
@@ -160,8 +165,10 @@ public final class Broker {
             output.send(.pingresp, to: id)  // [MQTT-3.12.4-1]
         case .disconnect(let disconnect):
             handleDisconnect(disconnect, connection: id, clientID: clientID, now: now, output: &output)
-        case .auth, .connack, .suback, .unsuback, .pingresp:
-            // Enhanced authentication was not negotiated, and the others are sent by servers only.
+        case .auth(let auth):
+            handleAuth(auth, connection: id, clientID: clientID, now: now, output: &output)
+        case .connack, .suback, .unsuback, .pingresp:
+            // Sent by servers only.
             protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)
         }
     }
@@ -213,6 +220,11 @@ public final class Broker {
             case .awaitingConnect(let deadline), .authenticating(_, _, let deadline):
                 if deadline <= now { closeUnconnected(connection.id, output: &output) }
             case .connected(let clientID):
+                if let deadline = connection.reauthenticationDeadline, deadline <= now {
+                    protocolError(.notAuthorized, connection: connection.id, clientID: clientID, now: now,
+                                  output: &output)
+                    continue
+                }
                 // One and a half times the keep alive without a packet ends the connection (section 3.1.2.10).
                 guard connection.keepAlive > 0 else { continue }
                 let limit = TimeAmount.milliseconds(Int64(connection.keepAlive) * 1500)
@@ -358,7 +370,7 @@ extension Broker {
         for connection in Array(connections.values) {
             guard let clientID = connection.clientID else { continue }
             switch decide(connection.id, clientID.string, connection.username) {
-            case .accepted(_, let accessControl):
+            case .accepted(_, let accessControl, _):
                 connections[connection.id]?.accessControl = accessControl
                 sessions[clientID]?.access =
                     accessControl?.rules(clientID: clientID.string, username: connection.username) ?? .unrestricted
@@ -367,6 +379,8 @@ extension Broker {
                     output.send(.disconnect(DisconnectPacket(reasonCode: reasonCode)), to: connection.id)
                 }
                 endConnection(connection.id, clientID: clientID, publishWill: true, now: now, output: &output)
+            case .continueAuthentication:
+                break  // not an answer to a reload
             }
         }
     }

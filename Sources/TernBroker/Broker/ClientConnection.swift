@@ -21,6 +21,13 @@ struct ClientConnection: Sendable {
     var username: String?
     /// The access control list the connection was accepted under; compiled into the session's rules on CONNECT.
     var accessControl: AccessControlList?
+    /// The enhanced authentication method the client named in CONNECT; AUTH packets must name it too
+    /// [MQTT-4.12.0-5]. Nil when the client did not use enhanced authentication [MQTT-4.12.0-7].
+    var authenticationMethod: String?
+    /// True while the server waits for the client's AUTH 0x18 (its answer to a challenge).
+    var awaitsClientAuthentication = false
+    /// While a re-authentication runs: when it must be over.
+    var reauthenticationDeadline: NIODeadline?
     /// The listener's rules for client identifiers, when it has its own.
     var clientIdentifiers: ClientIdentifierRules?
     /// Set when the connection opened beyond `maximumConnections` or `maximumConnectionRate`: its CONNECT is

@@ -24,4 +24,15 @@ public final class ListenerAuthenticator: ConnectionAuthenticator {
     public func reauthorize(username: String?) -> AuthenticationResult {
         security.reauthorize(username: username)
     }
+
+    /// `SCRAM-SHA-512` for the users of the listener's password file (not when certificates name the users).
+    public func makeExchange(for request: AuthenticationRequest) -> (any AuthenticationExchange)? {
+        let security = self.security
+        guard request.authenticationMethod == SCRAMAuthenticationExchange.method, security.certificateUsername == nil,
+            let passwordFile = security.passwordFile
+        else { return nil }
+        return SCRAMAuthenticationExchange(
+            passwordFile: passwordFile, accessControlList: security.accessControlList,
+            connectUsername: request.stage == .connect ? request.username : nil)
+    }
 }

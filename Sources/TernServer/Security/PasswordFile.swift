@@ -60,6 +60,11 @@ public struct PasswordFile: Sendable {
             like: typical?.model ?? .sha512PBKDF2(iterations: PasswordHash.defaultIterations, salt: [], hash: []))
     }
 
+    /// The hash of `username`'s password; nil for an unknown user.
+    public func hash(of username: String) -> PasswordHash? {
+        hashes[ExactString(username)]
+    }
+
     /// Whether the file has a line for `username`.
     public func contains(username: String) -> Bool {
         hashes[ExactString(username)] != nil

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import _CryptoExtras
+import TernSCRAM
 
 /// A salted password hash as Mosquitto writes it in password files (the part after `user:`).
 ///
@@ -113,11 +113,8 @@ public enum PasswordHash: Sendable, Hashable {
         case .sha512:
             return .sha512(salt: salt, hash: digestSHA512(password: bytes, salt: salt))
         case .sha512PBKDF2:
-            guard let hash = derivePBKDF2(password: bytes, salt: salt, iterations: iterations) else {
-                // BoringSSL's PBKDF2 fails only when it cannot allocate its HMAC context.
-                fatalError("PBKDF2-HMAC-SHA512 failed")
-            }
-            return .sha512PBKDF2(iterations: iterations, salt: salt, hash: hash)
+            return .sha512PBKDF2(iterations: iterations, salt: salt,
+                                 hash: derivePBKDF2(password: bytes, salt: salt, iterations: iterations))
         }
     }
 
@@ -127,6 +124,13 @@ public enum PasswordHash: Sendable, Hashable {
         case .sha512: return .sha512
         case .sha512PBKDF2: return .sha512PBKDF2
         }
+    }
+
+    /// What SCRAM-SHA-512 needs of the password: a `$7$` hash is PBKDF2-HMAC-SHA512 with a 64-byte output, which is
+    /// SCRAM's SaltedPassword. Nil for `$6$`, a single SHA-512 SCRAM cannot use.
+    public var scramCredentials: SCRAMCredentials? {
+        guard case .sha512PBKDF2(let iterations, let salt, let hash) = self else { return nil }
+        return SCRAMCredentials(saltedPassword: hash, salt: salt, iterations: iterations)
     }
 
     /// The field as it is written in a password file: `$7$101$SALT$HASH` or `$6$SALT$HASH`.
@@ -147,10 +151,7 @@ public enum PasswordHash: Sendable, Hashable {
         case .sha512(let salt, let hash):
             return Self.constantTimeEquals(Self.digestSHA512(password: bytes, salt: salt), hash)
         case .sha512PBKDF2(let iterations, let salt, let hash):
-            guard let derived = Self.derivePBKDF2(password: bytes, salt: salt, iterations: iterations) else {
-                return false
-            }
-            return Self.constantTimeEquals(derived, hash)
+            return Self.constantTimeEquals(Self.derivePBKDF2(password: bytes, salt: salt, iterations: iterations), hash)
         }
     }
 
@@ -175,25 +176,13 @@ public enum PasswordHash: Sendable, Hashable {
         return Array(hasher.finalize())
     }
 
-    private static func derivePBKDF2(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8]? {
-        // Mosquitto requires at least one iteration; swift-crypto's checked entry point wants 210,000, which
-        // is not the format's floor, so the unchecked one is used with the range validated by the callers.
-        guard let key = try? KDF.Insecure.PBKDF2.deriveKey(
-            from: password, salt: salt, using: .sha512, outputByteCount: hashByteCount,
-            unsafeUncheckedRounds: iterations)
-        else { return nil }
-        return key.withUnsafeBytes { Array($0) }
+    private static func derivePBKDF2(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
+        SCRAMCredentials.saltedPassword(password: password, salt: salt, iterations: iterations)
     }
 
     /// Compares every byte whatever the earlier ones were: the time depends on the length only (public: 64).
-    @inline(never)
     static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for index in lhs.indices {
-            difference |= lhs[index] ^ rhs[index]
-        }
-        return difference == 0
+        SCRAMCredentials.constantTimeEquals(lhs, rhs)
     }
 
     private static func decode(_ text: Substring, count: Int, error: FormatError) throws(FormatError) -> [UInt8] {

@@ -36,7 +36,13 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         self.ready = eventLoop.makePromise()
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Behind a WebSocket upgrade the handler joins an already active channel.
+        if context.channel.isActive { channelActive(context: context) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        guard self.context == nil else { return }
         self.context = context
         let connect = ConnectPacket(protocolVersion: state.options.version, cleanStart: true, keepAlive: 60,
                                     clientIdentifier: "tern-bench-\(ObjectIdentifier(self).hashValue & 0xFFFFFF)")
@@ -48,6 +54,11 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         rateTask?.cancel()
         ready.fail(BenchError("connection closed before it was ready"))
         self.context = nil
+    }
+
+    /// The transport could not be set up (the WebSocket upgrade was refused).
+    func failed(_ error: any Error) {
+        ready.fail(error)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

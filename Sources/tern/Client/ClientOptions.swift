@@ -2,7 +2,6 @@ import Foundation
 import MQTTClient
 import MQTTCore
 import NIOCore
-import NIOSSL
 
 /// The options `tern pub` and `tern sub` share with `mosquitto_pub` and `mosquitto_sub`, parsed the way those
 /// tools parse them (single-dash letters, repeated `-t`, `-D command identifier value`, `-L URL`).
@@ -293,26 +292,10 @@ struct ClientOptions {
 
     /// The client configuration these options describe.
     func configuration() throws -> MQTTClientConfiguration {
-        var configuration = MQTTClientConfiguration(
-            host: host == "localhost" ? "127.0.0.1" : host, port: port, transport: transport,
-            protocolVersion: version)
-        if caFile != nil || certFile != nil || insecure || port == 8883 {
-            if transport == .tcp { configuration.transport = .tls }
-            if transport == .webSocket { configuration.transport = .secureWebSocket }
-            if self.port == nil { configuration.port = configuration.transport.defaultPort }
-        }
-        configuration.webSocketPath = webSocketPath
-        configuration.tlsServerName = host
-        if configuration.transport.usesTLS {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            if let caFile { tls.trustRoots = .file(caFile) }
-            if let certFile, let keyFile {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
-            }
-            if insecure { tls.certificateVerification = .noHostnameVerification }
-            configuration.tls = tls
-        }
+        let transportOptions = TransportOptions(
+            host: host, port: port, transport: transport, webSocketPath: webSocketPath, caFile: caFile,
+            certFile: certFile, keyFile: keyFile, insecure: insecure)
+        var configuration = try transportOptions.configuration(protocolVersion: version)
         let pid = ProcessInfo.processInfo.processIdentifier
         if let clientIdentifier {
             configuration.clientIdentifier = clientIdentifier

@@ -8,7 +8,7 @@ import TernBroker
     private let certificate = ClientCertificateIdentity(commonName: "sensor-1", subject: "CN=sensor-1,O=Example,C=GB")
 
     private func username(_ result: AuthenticationResult) -> String?? {
-        guard case .accepted(let username, _) = result else { return .none }
+        guard case .accepted(let username, _, _) = result else { return .none }
         return .some(username)
     }
 
