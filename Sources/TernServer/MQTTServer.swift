@@ -48,6 +48,8 @@ public final class MQTTServer: Sendable {
         let broker: Broker
         let table: ConnectionTable
         var tickTask: RepeatedTask?
+        /// Returns freed heap memory to the operating system now and then (`HeapTrim`).
+        var heapTrimTask: RepeatedTask?
         /// `$SYS` topics; nil when `sys_interval` is 0.
         var systemTopics: SystemTopicPublisher?
         /// Queue-limit drops already logged.
@@ -227,7 +229,11 @@ public final class MQTTServer: Sendable {
         }
         if bound.isEmpty { throw lastError ?? ChannelError.inappropriateOperationForState }
         let loop = self.loop
+        let threadPool = self.threadPool
         try await loop.submit {
+            state.value.heapTrimTask = loop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+                threadPool.submit { _ in HeapTrim.releaseFreeMemory() }
+            }
             state.value.tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250),
                                                              delay: .milliseconds(250)) { _ in
                 let state = state.value
@@ -272,6 +278,7 @@ public final class MQTTServer: Sendable {
         try await loop.submit {
             let state = self.state.value
             state.tickTask?.cancel()
+            state.heapTrimTask?.cancel()
             var output = state.table.output
             state.broker.shutdown(output: &output)
             state.table.flushAll()
