@@ -22,6 +22,7 @@ store, Tern with `persistence false`, and Mosquitto with `max_queued_messages 0`
 retained messages are in.
 """
 import argparse
+import contextlib
 import os
 import re
 import selectors
@@ -190,6 +191,20 @@ def start(command, pattern=r"listening on 127\.0\.0\.1:(\d+)|Opening ipv4 listen
     raise TimeoutError(open(log.name).read())
 
 
+@contextlib.contextmanager
+def running(command):
+    """A broker started with `command`, as (process, port); its log's tail is printed if the body fails."""
+    process, port, _, log = start(command)
+    try:
+        yield process, port
+    except Exception:
+        print(open(log).read()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -219,16 +234,8 @@ def run_throughput(arguments):
             ("Mosquitto 2, persistence true", ["mosquitto", "-c", mosquitto_config, "-v"]),
         ]
         for name, command in brokers:
-            process, port, _, log = start(command)
-            try:
-                rate = throughput(port, arguments.publishers, arguments.messages, arguments.window)
-            except Exception:
-                print(open(log).read()[-3000:], file=sys.stderr)
-                raise
-            finally:
-                process.terminate()
-                process.wait()
-            rows.append((name, rate))
+            with running(command) as (_, port):
+                rows.append((name, throughput(port, arguments.publishers, arguments.messages, arguments.window)))
     print(f"| broker | QoS 1 msg/s ({arguments.publishers} publishers x {arguments.messages}, window "
           f"{arguments.window}, 1 persistent subscriber) |")
     print("|---|---:|")
@@ -346,8 +353,7 @@ def run_retained(arguments):
         print("| " + " | ".join(header) + " |")
         print("|---" * len(header) + "|")
         for name, command in brokers:
-            process, port, _, log = start(command)
-            try:
+            with running(command) as (process, port):
                 started = time.monotonic()
                 load_retained(port, count)
                 row = [name, f"{time.monotonic() - started:.1f} s", f"{rss_megabytes(process.pid):,.0f} MB"]
@@ -356,12 +362,6 @@ def run_retained(arguments):
                         seconds = time_subscribe(port, topic_filter, qos, expected, f"retained-sub-{index}-{qos}")
                         row.append(f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s")
                 print("| " + " | ".join(row) + " |", flush=True)
-            except Exception:
-                print(open(log).read()[-3000:], file=sys.stderr)
-                raise
-            finally:
-                process.terminate()
-                process.wait()
 
 
 def main():

@@ -342,6 +342,12 @@ class V5Client:
         with self.lock:
             self.outcomes[mid] = reason_code.value
 
+    def subscribe(self, topic_filter: str, qos: int):
+        done = threading.Event()
+        self.client.on_subscribe = lambda *args: done.set()
+        self.client.subscribe(topic_filter, qos)
+        assert done.wait(DEADLINE), "no SUBACK"
+
     def outcome(self, mid: int):
         with self.lock:
             return self.outcomes.get(mid)
@@ -362,10 +368,7 @@ def test_a_full_disk_refuses_qos1_with_quota_exceeded_then_recovers(data_dir):
     try:
         watcher = V5Client(broker, "full-disk-watcher")
         clients.append(watcher)
-        done = threading.Event()
-        watcher.client.on_subscribe = lambda *args: done.set()
-        watcher.client.subscribe("disk/#", 0)
-        assert done.wait(DEADLINE)
+        watcher.subscribe("disk/#", 0)
         # An offline persistent session: what is published for it must be kept.
         keeper = Peer("full-disk-keeper", broker)
         keeper.subscribe("disk/#", 1)
@@ -402,10 +405,7 @@ def test_a_full_disk_refuses_qos1_with_quota_exceeded_then_recovers(data_dir):
         # of the failed commit were closed: a new subscriber.)
         watcher = V5Client(broker, "full-disk-watcher-2")
         clients.append(watcher)
-        done = threading.Event()
-        watcher.client.on_subscribe = lambda *args: done.set()
-        watcher.client.subscribe("disk/#", 0)
-        assert done.wait(DEADLINE)
+        watcher.subscribe("disk/#", 0)
         refused.client.publish("disk/small", "qos0 while full", 0)
         wait_until(lambda: "qos0 while full" in watcher.received, what="the QoS 0 message")
         mid = refused.client.publish("disk/small", "refused", 1).mid

@@ -209,6 +209,20 @@ struct DurabilityTests {
         }
     }
 
+    /// A persistent subscriber "sub" on `t` goes offline and `count` QoS 1 messages ("0", "1", ...) are queued
+    /// for it; returns the publisher's connection.
+    @discardableResult
+    static func queueForOfflineSubscriber(_ broker: DurableBroker, count: Int) throws -> ConnectionID {
+        let (subscriber, _) = try broker.connect("sub")
+        try broker.subscribe(subscriber, "t", qos: .atLeastOnce)
+        try broker.disconnect(subscriber)
+        let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+        for index in 0..<count {
+            try broker.publish(publisher, "t", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+        }
+        return publisher
+    }
+
     @Test("a long queue stays in the store: a page of it in memory, the rest read back in order as the window drains, across a restart too",
           arguments: StoreKind.allCases)
     func longQueueIsPaged(kind: StoreKind) throws {
@@ -216,13 +230,7 @@ struct DurabilityTests {
         settings.queuePageSize = 10
         settings.maximumQueuedMessages = 0
         try withBroker(kind, settings: settings) { broker in
-            let (subscriber, _) = try broker.connect("sub")
-            try broker.subscribe(subscriber, "t", qos: .atLeastOnce)
-            try broker.disconnect(subscriber)
-            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
-            for index in 0..<95 {
-                try broker.publish(publisher, "t", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
-            }
+            try Self.queueForOfflineSubscriber(broker, count: 95)
             #expect(broker.broker.gauges().queuedMessages == 95)
             #expect(broker.broker.gauges().queuedMessagesInStoreOnly == 85)
             #expect(try broker.store.queuedCount(clientID: "sub") == 95)
@@ -263,13 +271,7 @@ struct DurabilityTests {
         settings.queuePageSize = 4
         settings.maximumQueuedMessages = 0
         try withBroker(kind, settings: settings) { broker in
-            let (subscriber, _) = try broker.connect("sub")
-            try broker.subscribe(subscriber, "t", qos: .atLeastOnce)
-            try broker.disconnect(subscriber)
-            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
-            for index in 0..<12 {
-                try broker.publish(publisher, "t", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
-            }
+            let publisher = try Self.queueForOfflineSubscriber(broker, count: 12)
             // Resumes with Session Expiry 0: the session now ends with this connection, but its queue is in the store.
             let (again, _) = try broker.connect("sub", expiry: 0, receiveMaximum: 2)
             var received: [String] = []
