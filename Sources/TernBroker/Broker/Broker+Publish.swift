@@ -82,18 +82,18 @@ extension Broker {
                                                  reasonCode: reasonCode)), to: id)
         case .exactlyOnce:
             let packetIdentifier = publish.packetIdentifier!
-            guard var session = sessions[clientID] else { return }
-            if !session.inboundQoS2.contains(packetIdentifier) {
+            // In place: a copy of the session would copy its identifier set at the insertion.
+            guard let index = sessions.index(forKey: clientID) else { return }
+            if !sessions.values[index].inboundQoS2.contains(packetIdentifier) {
                 // More unacknowledged QoS 2 publications than the advertised Receive Maximum [MQTT-3.3.4-9].
-                guard session.inboundQoS2.count < Int(settings.receiveMaximum) else {
+                guard sessions.values[index].inboundQoS2.count < Int(settings.receiveMaximum) else {
                     return protocolError(.receiveMaximumExceeded, connection: id, clientID: clientID, now: now,
                                          output: &output)
                 }
                 // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
                 // again (section 4.3.3, method B).
-                session.inboundQoS2.insert(packetIdentifier)
-                sessions[clientID] = session
-                if session.isStored {
+                sessions.values[index].inboundQoS2.insert(packetIdentifier)
+                if sessions.values[index].isStored {
                     record(.inboundQoS2Added(clientID: clientID.string, packetIdentifier: packetIdentifier))
                 }
                 route(message, now: now, output: &output)
@@ -130,7 +130,14 @@ extension Broker {
                 record(.retainedSet(StoredMessage(message, clock: storeClock)))
             }
         }
-        var targets: [ClientIdentifier: OutboundDelivery] = [:]
+        // The broker's reusable table, taken out while in use (a nested route, from a will, gets a new one): saves
+        // allocating and growing a dictionary per message.
+        var targets = routeTargets
+        routeTargets = [:]
+        defer {
+            targets.removeAll(keepingCapacity: true)
+            routeTargets = targets
+        }
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
         subscriptionIndex.forEachMatch(topicName: message.topic) { match in
             switch match {
@@ -367,11 +374,12 @@ extension Broker {
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        guard var session = sessions[clientID],
-            session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
+        // In place (here and in the other acknowledgements): a copy of the session taken out of the dictionary
+        // would copy its whole inflight table at the first removal, once per acknowledgement.
+        guard let index = sessions.index(forKey: clientID),
+            sessions.values[index].inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
         else { return }
-        removeInflight(ack.packetIdentifier, from: &session)
-        sessions[clientID] = session
+        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
         drainQueue(clientID, now: now, output: &output)
     }
 
@@ -386,25 +394,25 @@ extension Broker {
     func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        guard var session = sessions[clientID], let id = session.connection else { return }
-        guard var inflight = session.inflight[ack.packetIdentifier], inflight.delivery.qos == .exactlyOnce else {
+        guard let index = sessions.index(forKey: clientID), let id = sessions.values[index].connection else { return }
+        guard let inflight = sessions.values[index].inflight[ack.packetIdentifier],
+            inflight.delivery.qos == .exactlyOnce
+        else {
             // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
-            let reasonCode: ReasonCode = session.protocolVersion == .v5 ? .packetIdentifierNotFound : .success
+            let reasonCode: ReasonCode =
+                sessions.values[index].protocolVersion == .v5 ? .packetIdentifierNotFound : .success
             output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
                         to: id)
             return
         }
         if !ack.reasonCode.isSuccess {
             // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
-            removeInflight(ack.packetIdentifier, from: &session)
-            sessions[clientID] = session
+            removeInflight(ack.packetIdentifier, from: &sessions.values[index])
             drainQueue(clientID, now: now, output: &output)
             return
         }
-        inflight.stage = .released
-        session.inflight[ack.packetIdentifier] = inflight
-        sessions[clientID] = session
-        if session.isStored {
+        sessions.values[index].inflight[ack.packetIdentifier]?.stage = .released
+        if sessions.values[index].isStored {
             record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
         }
         output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
@@ -413,11 +421,10 @@ extension Broker {
     func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                              output: inout Output)
     {
-        guard var session = sessions[clientID], let inflight = session.inflight[ack.packetIdentifier],
-            inflight.stage == .released
+        guard let index = sessions.index(forKey: clientID),
+            sessions.values[index].inflight[ack.packetIdentifier]?.stage == .released
         else { return }
-        removeInflight(ack.packetIdentifier, from: &session)
-        sessions[clientID] = session
+        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
         drainQueue(clientID, now: now, output: &output)
     }
 }

@@ -19,6 +19,8 @@ public final class Broker {
     var delayedWills: [ClientIdentifier: (deadline: NIODeadline, message: ApplicationMessage)] = [:]
     /// Round-robin position per shared subscription (`group` + filter).
     var shareCursors: [String: Int] = [:]
+    /// `route`'s table of recipients, empty between messages and kept for its capacity.
+    var routeTargets: [ClientIdentifier: OutboundDelivery] = [:]
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false
@@ -61,17 +63,17 @@ public final class Broker {
     public func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, now: NIODeadline,
                                               output: inout Output)
     {
-        guard var connection = connections[id] else { return }
-        connection.lastActivity = now
-        switch connection.state {
+        // In place: copying the connection out and back costs two lookups and a retain of each of its fields.
+        guard let index = connections.index(forKey: id) else { return }
+        connections.values[index].lastActivity = now
+        switch connections.values[index].state {
         case .awaitingConnect(let deadline):
-            connections[id] = connection
             guard case .connect(let connect) = packet else {
                 // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
                 closeUnconnected(id, output: &output)
                 return
             }
-            guard connection.requiresAuthentication else {
+            guard connections.values[index].requiresAuthentication else {
                 handleConnect(connect, connection: id, now: now, output: &output)
                 return
             }
@@ -87,10 +89,8 @@ public final class Broker {
                 return
             }
             pending.append(packet)
-            connection.state = .authenticating(connect, pending: pending, deadline: deadline)
-            connections[id] = connection
+            connections.values[index].state = .authenticating(connect, pending: pending, deadline: deadline)
         case .connected(let clientID):
-            connections[id] = connection
             receive(packet, from: id, clientID: clientID, now: now, output: &output)
         }
     }
