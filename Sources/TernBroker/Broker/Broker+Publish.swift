@@ -7,8 +7,9 @@ extension Broker {
     func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection id: ConnectionID,
                                              clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
-        guard let connection = connections[id] else { return }
-        let version = connection.protocolVersion
+        // Fields read in place: copying the whole connection out retains each of its fields, per message.
+        guard let index = connections.index(forKey: id) else { return }
+        let version = connections.values[index].protocolVersion
         statistics.recordReceived(publish.qos, payloadBytes: publish.payload.readableBytes)
 
         // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
@@ -19,7 +20,7 @@ extension Broker {
                                      output: &output)
             }
             if topic.isEmpty {
-                guard let known = connection.inboundTopicAliases[alias] else {
+                guard let known = connections.values[index].inboundTopicAliases[alias] else {
                     return protocolError(.protocolError, connection: id, clientID: clientID, now: now,
                                          output: &output)
                 }
@@ -40,8 +41,9 @@ extension Broker {
         // too large, which Mosquitto sends there): MQTT 5 learns it from the acknowledgement; 3.1.1
         // has no way to say it, so the message is acknowledged and dropped, as Mosquitto does. Reserved topics
         // ($SYS) are refused to every client.
+        let mayPublish = sessions.index(forKey: clientID).map { sessions.values[$0].access.mayPublish(topic: topic) }
         let refusal: ReasonCode? =
-            !(sessions[clientID]?.access.mayPublish(topic: topic) ?? false) ? .notAuthorized
+            !(mayPublish ?? false) ? .notAuthorized
             : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
                 ? .implementationSpecificError : nil
         if let refusal {
@@ -331,9 +333,10 @@ extension Broker {
     func withOutboundAlias(_ publish: PublishPacket, connection id: ConnectionID)
         -> (PublishPacket, newAlias: (topic: ExactString, alias: UInt16)?)
     {
-        guard let connection = connections[id], connection.outboundTopicAliasMaximum > 0 else {
-            return (publish, nil)
-        }
+        // In place, as in `handlePublish`: this runs once per delivery.
+        guard let index = connections.index(forKey: id), connections.values[index].outboundTopicAliasMaximum > 0
+        else { return (publish, nil) }
+        let connection = connections.values[index]
         var publish = publish
         let topic = ExactString(publish.topic)
         if let alias = connection.outboundTopicAliases[topic] {
