@@ -11,16 +11,9 @@ import asyncio
 import struct
 import sys
 
+from bench_broker import encode_length
+
 PAYLOAD = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-
-
-def remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def publish_burst(version5: bool, start: int, count: int) -> bytes:
@@ -29,7 +22,7 @@ def publish_burst(version5: bool, start: int, count: int) -> bytes:
     for sequence in range(start, start + count):
         payload = struct.pack(">IQQ", 0, sequence, 0) + b"a" * (PAYLOAD - 20)
         body = struct.pack(">H", len(topic)) + topic + (b"\x00" if version5 else b"") + payload
-        packets.append(b"\x30" + remaining_length(len(body)) + body)
+        packets.append(b"\x30" + encode_length(len(body)) + body)
     return b"".join(packets)
 
 
