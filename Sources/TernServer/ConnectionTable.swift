@@ -91,7 +91,6 @@ final class ConnectionTable {
         }
         lastPublish = nil
         for id in unflushed {
-            entries[id]?.handler.awaitsFlush = false
             if let batch {
                 held[id] = batch
             } else if held[id] == nil {
@@ -188,11 +187,9 @@ final class ConnectionTable {
         traffic.packetsSent += 1
         traffic.bytesSent += buffer.readableBytes
         entry.channel.write(buffer, promise: nil)
-        // Once per connection and turn: flushAll then makes one flush (one writev) per connection written to.
-        if !entry.handler.awaitsFlush {
-            entry.handler.awaitsFlush = true
-            unflushed.append(id)
-        }
+        // Not again for consecutive packets to one connection (fan-in: every message goes to the same
+        // subscriber): flushAll then makes one flush per connection rather than one per packet.
+        if unflushed.last != id { unflushed.append(id) }
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.

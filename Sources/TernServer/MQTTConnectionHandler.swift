@@ -18,8 +18,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var remoteAddress = "?"
     private var clientID: String?
     private var failed = false
-    /// Written to in this turn and listed in the table's connections to flush (see `ConnectionTable.flushAll`).
-    var awaitsFlush = false
 
     private let authenticator: (any ConnectionAuthenticator)?
 
