@@ -124,6 +124,11 @@ let package = Package(
             path: "Benchmarks/MQTTCoreBenchmark"
         ),
         .executableTarget(
+            name: "BrokerBenchmark",
+            dependencies: ["MQTTCore", "TernBroker", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/BrokerBenchmark"
+        ),
+        .executableTarget(
             name: "BrokerFuzzer",
             dependencies: ["MQTTCore", "TernBroker", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/BrokerFuzzer"

@@ -1,9 +1,19 @@
 #!/usr/bin/env python3
-"""scripts/bench broker: the same `tern bench` scenarios against Tern and Debian's Mosquitto in one run.
+"""scripts/bench broker: the issue 10 scenarios against Tern and Debian's Mosquitto in one run.
 
 Both brokers listen on free loopback ports; each broker is pinned to CPU 0 and the load generator to CPU 1 with
-taskset (when the machine has two CPUs or more). Prints a Markdown table: each figure for both brokers and the
-ratio Tern/Mosquitto. Usage: scripts/bench broker [SECONDS_PER_SCENARIO] [--json]
+taskset (when the machine has two CPUs or more). Every scenario runs RUNS times, alternating a fresh Tern and a
+fresh Mosquitto, so both see the same machine load; the table shows the median of each figure and the ratio of
+the medians, Tern / Mosquitto. A run that loses messages is marked (the issue counts it as 0).
+
+Both brokers get queue limits high enough that these closed-loop runs never drop (`max_queued_messages
+1000000`); "in memory" runs use `persistence false` for Tern and Mosquitto's default (no persistence); "durable"
+runs turn persistence on for both (Tern: SQLite, every acknowledged message committed before its
+acknowledgement; Mosquitto: periodic snapshots). Mosquitto runs with its defaults (Nagle on) for throughput and
+with `set_tcp_nodelay true` for the latency scenarios; Tern always sets TCP_NODELAY.
+
+Usage: scripts/bench broker [SECONDS_PER_RUN] [--runs N] [--only SUBSTRING] [--json]
+(TERN_BINARY=path measures that `tern` binary, load generator included, instead of building this tree.)
 """
 import json
 import os
@@ -12,21 +22,38 @@ import re
 import shutil
 import signal
 import socket
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+# name, `tern bench` arguments, options: durable (persistence on for both), nodelay (Mosquitto
+# set_tcp_nodelay true), subscriptions (that many extra non-matching subscriptions before the run), retained
+# (that many retained messages, then one subscriber on `#`: a separate measurement, not `tern bench`).
 SCENARIOS = [
-    ("fan-in, QoS 0, 4 publishers", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"]),
-    ("fan-in, QoS 1, 4 publishers", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1"]),
-    ("fan-out, QoS 0, 8 subscribers", ["--scenario", "fan-out", "--subscribers", "8", "--qos", "0"]),
-    ("pairs, QoS 2, 4 pairs", ["--scenario", "pairs", "--publishers", "4", "--qos", "2"]),
-    ("latency, 2000 msg/s, QoS 1", ["--scenario", "latency", "--rate", "2000", "--qos", "1"]),
-    ("connections, 2000 idle", ["--scenario", "connections", "--connections", "2000"]),
+    ("fan-in QoS 0, 4 publishers", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"], {}),
+    ("fan-in QoS 0, 4 publishers, 1 KiB", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0",
+                                           "--size", "1024"], {}),
+    ("fan-in QoS 1, 4 publishers, in memory", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1"], {}),
+    ("fan-in QoS 1, 4 publishers, durable", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1"],
+     {"durable": True}),
+    ("fan-in QoS 2, 10 publishers x 20000", ["--scenario", "fan-in", "--publishers", "10", "--qos", "2",
+                                             "--count", "20000"], {"until_count": True}),
+    ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--qos", "0"], {}),
+    ("fan-out QoS 1, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--qos", "1"], {}),
+    ("pairs QoS 0, 10 pairs", ["--scenario", "pairs", "--publishers", "10", "--qos", "0"], {}),
+    ("latency 1000 msg/s, QoS 0", ["--scenario", "latency", "--rate", "1000", "--qos", "0"], {"nodelay": True}),
+    ("latency 1000 msg/s, QoS 1", ["--scenario", "latency", "--rate", "1000", "--qos", "1"], {"nodelay": True}),
+    ("connections, 10000 idle", ["--scenario", "connections", "--connections", "10000"], {}),
+    ("fan-in QoS 0, 100000 subscriptions", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"],
+     {"subscriptions": 100_000}),
+    ("1000000 retained, subscribe to #", [], {"retained": 1_000_000}),
 ]
-FIGURES = ["received_per_s", "latency_p50_us", "latency_p99_us", "lost", "duplicates", "reordered",
-           "broker_cpu_s", "broker_rss_mb", "connections_per_s", "broker_kb_per_connection"]
+FIGURES = ["received_per_s", "sent_per_s", "latency_p50_us", "latency_p99_us", "lost", "duplicates", "reordered",
+           "broker_cpu_s", "broker_cpu_us_per_message", "broker_rss_mb", "connections_per_s",
+           "broker_kb_per_connection", "seconds_to_deliver_all", "delivered"]
 
 
 def free_port() -> int:
@@ -50,88 +77,282 @@ def pinned(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
-def start_tern(binary: str, directory: str):
+def wait_log(path: str, pattern: str, deadline: float = 60) -> int:
+    end = time.time() + deadline
+    while time.time() < end:
+        match = re.search(pattern, open(path).read())
+        if match:
+            return int(match.group(1))
+        time.sleep(0.05)
+    raise RuntimeError(f"no '{pattern}' in {path}")
+
+
+def start_tern(binary: str, directory: str, options: dict, pin: bool = True):
+    data = tempfile.mkdtemp(prefix="tern-data-", dir=directory)
+    config = os.path.join(directory, "tern.conf")
+    with open(config, "w") as f:
+        f.write("max_queued_messages 1000000\n")
+        f.write(f"persistence true\npersistence_location {data}\n" if options.get("durable")
+                else "persistence false\n")
     # The log goes to a file: a pipe nobody drains would block the broker once it fills.
     log_path = os.path.join(directory, "tern.log")
     log = open(log_path, "w")
-    process = subprocess.Popen(pinned(0) + [binary, "serve", "-p", "0"], stdout=log, stderr=log)
-    end = time.time() + 20
-    while time.time() < end:
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", open(log_path).read())
-        if match:
-            return process, int(match.group(1))
-        time.sleep(0.05)
-    raise RuntimeError("tern serve did not start")
+    process = subprocess.Popen((pinned(0) if pin else []) + [binary, "serve", "-p", "0", "-c", config],
+                               stdout=log, stderr=log)
+    return process, wait_log(log_path, r"listening on 127\.0\.0\.1:(\d+)")
 
 
-def start_mosquitto(directory: str):
+def start_mosquitto(directory: str, options: dict):
     port = free_port()
     config = os.path.join(directory, "mosquitto.conf")
     with open(config, "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000\n")
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n")
+        if options.get("durable"):
+            data = tempfile.mkdtemp(prefix="mosquitto-data-", dir=directory)
+            f.write(f"persistence true\npersistence_location {data}/\n")
+        if options.get("nodelay"):
+            f.write("set_tcp_nodelay true\n")
     process = subprocess.Popen(pinned(0) + ["/usr/sbin/mosquitto", "-c", config], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     wait_port(port)
     return process, port
 
 
-def broker_pid(process) -> int:
-    # Under taskset the broker is taskset's exec'd image, so the pid is the same.
-    return process.pid
+def start_sink(root: str, directory: str, size: str):
+    log_path = os.path.join(directory, "sink.log")
+    process = subprocess.Popen(pinned(0) + [sys.executable, os.path.join(root, "scripts", "bench_sink.py"), size],
+                               stdout=open(log_path, "w"), stderr=subprocess.DEVNULL)
+    return process, wait_log(log_path, r"listening on (\d+)")
 
 
-def run(binary: str, port: int, pid: int, args: list[str], seconds: str) -> dict:
-    out = subprocess.run(pinned(1) + [binary, "bench", "--port", str(port), "--duration", seconds, "--json",
-                                      "--broker-pid", str(pid), *args], capture_output=True, text=True, timeout=120)
+# MARK: Raw MQTT 3.1.1 helpers for the set-up the load generator does not do
+
+def encode_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def packet(first: int, body: bytes) -> bytes:
+    return bytes([first]) + encode_length(len(body)) + body
+
+
+def mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack(">H", len(data)) + data
+
+
+def raw_connect(port: int, client_id: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(packet(0x10, mqtt_string("MQTT") + b"\x04\x02\x00\x3c" + mqtt_string(client_id)))
+    read_exactly(s, 4)  # CONNACK
+    return s
+
+
+def read_exactly(s: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = s.recv(min(1 << 20, n - len(data)))
+        if not chunk:
+            raise RuntimeError("connection closed")
+        data += chunk
+    return bytes(data)
+
+
+def subscribe_many(port: int, count: int) -> socket.socket:
+    """One client with `count` subscriptions of mixed shapes that never match the bench's topics."""
+    shapes = ["bench/{i}/in/+", "bench/+/in/x{i}", "s{i}/#", "+/s{i}/in/#", "s/{i}/+/t", "bench/x{i}"]
+    s = raw_connect(port, f"bench-subscriptions-{os.getpid()}")
+    per_packet, packet_id, sent = 100, 0, 0
+    while sent < count:
+        packet_id += 1
+        n = min(per_packet, count - sent)
+        body = struct.pack(">H", packet_id) + b"".join(
+            mqtt_string(shapes[i % len(shapes)].format(i=i)) + b"\x00" for i in range(sent, sent + n))
+        s.sendall(packet(0x82, body))
+        sent += n
+        # SUBACK: fixed header (2 or 3 bytes) + identifier + one byte per filter.
+        remaining = 2 + n
+        read_exactly(s, 1 + len(encode_length(remaining)) + remaining)
+    return s
+
+
+def retained_run(port: int, count: int, pid: int) -> dict:
+    """Stores `count` retained messages (same-length topics, 20-byte payloads), then times one subscriber on `#`
+    until it has received every one. Every PUBLISH is 40 bytes, so counting bytes counts messages."""
+    before = broker_usage(pid)
+    publisher = raw_connect(port, f"bench-retain-pub-{os.getpid()}")
+    chunk = 20_000
+    for start in range(0, count, chunk):
+        publisher.sendall(b"".join(
+            packet(0x31, mqtt_string(f"retained/{i:07d}") + struct.pack(">IQQ", 0, i, 0))
+            for i in range(start, min(count, start + chunk))))
+    publisher.sendall(b"\xc0\x00")  # PINGREQ: answered after every PUBLISH before it is processed
+    read_exactly(publisher, 2)
+    subscriber = raw_connect(port, f"bench-retain-sub-{os.getpid()}")
+    start = time.time()
+    subscriber.sendall(packet(0x82, b"\x00\x01" + mqtt_string("#") + b"\x00"))
+    wanted, received = 5 + 40 * count, 0
+    subscriber.settimeout(30)
+    try:
+        while received < wanted:
+            chunk_bytes = subscriber.recv(1 << 20)
+            if not chunk_bytes:
+                break
+            received += len(chunk_bytes)
+    except socket.timeout:
+        pass
+    seconds = time.time() - start
+    after = broker_usage(pid)
+    publisher.close()
+    subscriber.close()
+    delivered = max(0, received - 5) // 40
+    result = {"delivered": delivered, "lost": count - delivered, "seconds_to_deliver_all": round(seconds, 3),
+              "received_per_s": round(delivered / seconds)}
+    if before and after:
+        result["broker_cpu_s"] = round(after[0] - before[0], 3)
+        result["broker_rss_mb"] = round(after[1] / 1024, 3)
+    return result
+
+
+def broker_usage(pid: int):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
+        return cpu, rss
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def run_bench(binary: str, port: int, pid: int, args: list[str], seconds: str, options: dict) -> dict:
+    # Count-bounded runs last as long as they need (up to a minute).
+    duration = "60" if options.get("until_count") else seconds
+    # Queues built up by a saturating load take seconds to drain; only what has not arrived after 30 s is lost.
+    out = subprocess.run(pinned(1) + [binary, "bench", "--port", str(port), "--duration", duration, "--json",
+                                      "--drain", options.get("drain", "30"), "--broker-pid", str(pid), *args],
+                         capture_output=True, text=True, timeout=240)
     if out.returncode != 0:
         return {"error": out.stderr.strip()[-200:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result.get("received") and "broker_cpu_s" in result:
+        result["broker_cpu_us_per_message"] = round(result["broker_cpu_s"] / result["received"] * 1e6, 3)
+    return result
+
+
+def run_once(binary: str, port: int, pid: int, args: list[str], seconds: str, options: dict) -> dict:
+    if options.get("retained"):
+        return retained_run(port, options["retained"], pid)
+    extra = subscribe_many(port, options["subscriptions"]) if options.get("subscriptions") else None
+    try:
+        return run_bench(binary, port, pid, args, seconds, options)
+    finally:
+        if extra:
+            extra.close()
+
+
+def median(values: list) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(numbers) if numbers else None
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if a != "--json"]
+    argv = sys.argv[1:]
+    runs, only = 3, None
+    if "--runs" in argv:
+        runs = int(argv[argv.index("--runs") + 1])
+        del argv[argv.index("--runs"):argv.index("--runs") + 2]
+    if "--only" in argv:
+        only = argv[argv.index("--only") + 1]
+        del argv[argv.index("--only"):argv.index("--only") + 2]
+    args = [a for a in argv if a != "--json"]
     seconds = args[0] if args else "3"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run(["swift", "build", "-c", "release", "--product", "tern"], cwd=root, check=True,
-                   stdout=subprocess.DEVNULL)
-    bin_path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=root, check=True,
-                              capture_output=True, text=True).stdout.strip()
-    binary = os.path.join(bin_path, "tern")
+    binary = os.environ.get("TERN_BINARY")  # another build (a baseline) instead of this tree's release build
+    if not binary:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "tern"], cwd=root, check=True,
+                       stdout=subprocess.DEVNULL)
+        bin_path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=root, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        binary = os.path.join(bin_path, "tern")
     directory = tempfile.mkdtemp(prefix="tern-bench-")
     results = []
-    for name, scenario in SCENARIOS:
-        row = {"scenario": name}
-        # A fresh broker per scenario, so memory and CPU figures belong to that scenario alone.
-        for label, start in (("tern", lambda: start_tern(binary, directory)), ("mosquitto", lambda: start_mosquitto(directory))):
-            process, port = start()
-            try:
-                row[label] = run(binary, port, broker_pid(process), scenario, seconds)
-            finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(10)
-        results.append(row)
-        print(f"{name}: done", file=sys.stderr)
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        # The load generator's ceiling: the fan-in scenarios against a sink that does no broker work.
+        for size in ("64", "1024"):
+            row = {"scenario": f"generator ceiling (trivial sink), fan-in QoS 0, {size} B", "runs": {"sink": []}}
+            if only is not None and only not in row["scenario"]:
+                continue
+            for _ in range(runs):
+                process, port = start_sink(root, directory, size)
+                try:
+                    row["runs"]["sink"].append(run_bench(binary, port, process.pid, [
+                        "--scenario", "fan-in", "--publishers", "4", "--qos", "0", "--size", size], seconds,
+                        {"drain": "0"}))  # the sink's repeated sequence numbers never complete a drain
+                finally:
+                    process.kill()
+                    process.wait(10)
+            results.append(row)
+        scenarios = [s for s in SCENARIOS if only is None or only in s[0]]
+        for name, scenario, options in scenarios:
+            row = {"scenario": name, "runs": {"tern": [], "mosquitto": []}}
+            for _ in range(runs):
+                # A fresh broker per run, so memory and CPU figures belong to that run alone.
+                for label, start in (("tern", lambda: start_tern(binary, directory, options)),
+                                     ("mosquitto", lambda: start_mosquitto(directory, options))):
+                    process, port = start()
+                    try:
+                        row["runs"][label].append(run_once(binary, port, process.pid, scenario, seconds, options))
+                    except Exception as error:  # a failed run is reported, not fatal to the others
+                        row["runs"][label].append({"error": str(error)[-200:]})
+                    finally:
+                        process.send_signal(signal.SIGTERM)
+                        process.wait(30)
+            results.append(row)
+            print(f"{name}: done", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     if "--json" in sys.argv:
         print(json.dumps(results))
         return 0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                             text=True).stdout.strip()
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, commit {commit}, "
-          f"{seconds} s per scenario, broker on CPU 0 and load on CPU 1\n")
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"commit {commit}, {seconds} s per run, median of {runs} runs, broker on CPU 0 and load on CPU 1\n")
     print("| scenario | figure | Tern | Mosquitto | Tern/Mosquitto |")
     print("| --- | --- | ---: | ---: | ---: |")
     for row in results:
+        labels = list(row["runs"])
         for figure in FIGURES:
-            t, m = row["tern"].get(figure), row["mosquitto"].get(figure)
-            if t is None and m is None:
+            values = [median([r.get(figure) for r in row["runs"][label]]) for label in labels]
+            if all(v is None for v in values):
                 continue
-            ratio = f"{t / m:.2f}" if isinstance(t, (int, float)) and isinstance(m, (int, float)) and m else "-"
-            print(f"| {row['scenario']} | {figure} | {t} | {m} | {ratio} |")
-        for label in ("tern", "mosquitto"):
-            if "error" in row[label]:
-                print(f"| {row['scenario']} | error ({label}) | {row[label]['error']} | | |")
+            if len(labels) == 1:
+                # Against the sink only the rates mean something (it repeats one burst of sequence numbers).
+                if figure in ("received_per_s", "sent_per_s"):
+                    print(f"| {row['scenario']} | {figure} | {fmt(values[0])} | | |")
+                continue
+            t, m = values
+            ratio = f"{t / m:.2f}" if t is not None and m else "-"
+            print(f"| {row['scenario']} | {figure} | {fmt(t)} | {fmt(m)} | {ratio} |")
+        for label in labels:
+            for r in row["runs"][label]:
+                if "error" in r:
+                    print(f"| {row['scenario']} | error ({label}) | {r['error']} | | |")
+                elif r.get("lost") and label != "sink":
+                    print(f"| {row['scenario']} | run with losses ({label}) | {r['lost']} lost | | |")
     return 0
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
 
 
 if __name__ == "__main__":

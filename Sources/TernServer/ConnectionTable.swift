@@ -23,6 +23,10 @@ final class ConnectionTable {
 
     fileprivate var entries: [ConnectionID: Entry] = [:]
     private var unflushed: [ConnectionID] = []
+    /// The last QoS 0 PUBLISH encoded in this turn, with its bytes: a message routed to many subscribers is
+    /// encoded once and the same buffer (shared storage, not copied) is written to each of them. QoS 1 and 2
+    /// packets differ per subscriber (packet identifier) and are encoded each time.
+    private var lastPublish: (packet: PublishPacket, version: ProtocolVersion, bytes: ByteBuffer)?
     private var nextID: UInt64 = 0
     let logger: Logger
     private let threadPool: NIOThreadPool
@@ -98,6 +102,7 @@ final class ConnectionTable {
             // After the submit: the read waits for this turn's batch, which may hold the messages it asks for.
             for request in durability.broker.takeQueuePageRequests() { readQueuePage(request) }
         }
+        lastPublish = nil
         for id in unflushed {
             if let batch {
                 held[id] = batch
@@ -197,18 +202,31 @@ final class ConnectionTable {
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
         guard let entry = entries[id] else { return }
         let version = entry.handler.protocolVersion
-        var buffer = entry.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
-        do {
-            try packet.encode(into: &buffer, version: version)
-        } catch {
-            logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
-            return
+        let buffer: ByteBuffer
+        if case .publish(let publish) = packet, let last = lastPublish, last.version == version,
+            last.packet == publish
+        {
+            buffer = last.bytes
+        } else {
+            var encoded = entry.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
+            do {
+                try packet.encode(into: &encoded, version: version)
+            } catch {
+                logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
+                return
+            }
+            buffer = encoded
+            if case .publish(let publish) = packet, publish.packetIdentifier == nil {
+                lastPublish = (publish, version, encoded)
+            }
         }
         entry.handler.packetSent(packet)
         traffic.packetsSent += 1
         traffic.bytesSent += buffer.readableBytes
         entry.channel.write(buffer, promise: nil)
-        unflushed.append(id)
+        // Not again for consecutive packets to one connection (fan-in: every message goes to the same
+        // subscriber): flushAll then makes one flush per connection rather than one per packet.
+        if unflushed.last != id { unflushed.append(id) }
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.

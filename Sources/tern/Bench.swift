@@ -53,6 +53,7 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Messages per second in total (latency scenario; default 1000).") var rate: Double?
     @Option(name: .long, help: "Unacknowledged QoS 1/2 messages per publisher.") var window = 64
     @Option(name: .long, help: "Idle connections to open (connections scenario).") var connections = 1000
+    @Option(name: .long, help: "Seconds to wait after the load for messages still on their way.") var drain = 3.0
     @Option(name: .long, help: "The broker's process id, to report its CPU time and memory.") var brokerPid: Int32?
     @Flag(name: .long, help: "Print one JSON line instead of the table.") var json = false
     @Flag(name: .long, help: "No progress line.") var quiet = false
@@ -106,6 +107,7 @@ struct Bench: AsyncParsableCommand {
                                      loop: loop, configuration: configuration, state: state)
         let perPublisherRate: Double? = scenario == .latency ? (rate ?? 1000) / Double(pubs.count) : nil
         let start = Date()
+        let startUptime = NIODeadline.now().uptimeNanoseconds
         try await loop.submit {
             state.running = true
             for publisher in pubs { publisher.startPublishing(rate: perPublisherRate) }
@@ -125,8 +127,8 @@ struct Bench: AsyncParsableCommand {
         }
         let elapsed = Date().timeIntervalSince(start)
         try await loop.submit { state.running = false }.get()
-        // Let what is in flight arrive, with a deadline.
-        let deadline = Date().addingTimeInterval(3)
+        // Let what is in flight arrive, with a deadline: only what has not arrived by then counts as lost.
+        let deadline = Date().addingTimeInterval(drain)
         while Date() < deadline {
             let done = try await loop.submit { () -> Bool in
                 let wanted = Self.expectedDeliveries(state: state, expected: expected)
@@ -146,7 +148,10 @@ struct Bench: AsyncParsableCommand {
                 "publishers": Double(pubs.count), "subscribers": Double(subs.count), "seconds": round3(elapsed),
                 "sent": Double(state.sentCount), "received": Double(state.receivedCount),
                 "sent_per_s": (Double(state.sentCount) / elapsed).rounded(),
-                "received_per_s": (Double(state.receivedCount) / elapsed).rounded(),
+                // Messages still queued when the load stops arrive during the drain: counted over the time
+                // they took, not over the load's duration alone.
+                "received_per_s": (Double(state.receivedCount)
+                    / max(elapsed, Double(state.lastReceived &- startUptime) / 1e9)).rounded(),
                 "lost": Double(max(0, Int(wanted) - distinct)),
                 "duplicates": Double(checks.reduce(0) { $0 + $1.duplicates }),
                 "reordered": Double(checks.reduce(0) { $0 + $1.reordered }),

@@ -7,8 +7,9 @@ extension Broker {
     func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection id: ConnectionID,
                                              clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
-        guard let connection = connections[id] else { return }
-        let version = connection.protocolVersion
+        // Fields read in place: copying the whole connection out retains each of its fields, per message.
+        guard let index = connections.index(forKey: id) else { return }
+        let version = connections.values[index].protocolVersion
         statistics.recordReceived(publish.qos, payloadBytes: publish.payload.readableBytes)
 
         // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
@@ -19,7 +20,7 @@ extension Broker {
                                      output: &output)
             }
             if topic.isEmpty {
-                guard let known = connection.inboundTopicAliases[alias] else {
+                guard let known = connections.values[index].inboundTopicAliases[alias] else {
                     return protocolError(.protocolError, connection: id, clientID: clientID, now: now,
                                          output: &output)
                 }
@@ -40,8 +41,9 @@ extension Broker {
         // (0x83: PUBACK and PUBREC cannot carry 0x95 Packet too large, which Mosquitto sends there): MQTT 5 learns
         // it from the acknowledgement; 3.1.1 has no way to say it, so the message is acknowledged and dropped, as
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
+        let mayPublish = sessions.index(forKey: clientID).map { sessions.values[$0].access.mayPublish(topic: topic) }
         let refusal: ReasonCode? =
-            !(sessions[clientID]?.access.mayPublish(topic: topic) ?? false) ? .notAuthorized
+            !(mayPublish ?? false) ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid
             : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
                 ? .implementationSpecificError : nil
@@ -84,18 +86,18 @@ extension Broker {
                                                  reasonCode: reasonCode)), to: id)
         case .exactlyOnce:
             let packetIdentifier = publish.packetIdentifier!
-            guard var session = sessions[clientID] else { return }
-            if !session.inboundQoS2.contains(packetIdentifier) {
+            // In place: a copy of the session would copy its identifier set at the insertion.
+            guard let index = sessions.index(forKey: clientID) else { return }
+            if !sessions.values[index].inboundQoS2.contains(packetIdentifier) {
                 // More unacknowledged QoS 2 publications than the advertised Receive Maximum [MQTT-3.3.4-9].
-                guard session.inboundQoS2.count < Int(settings.receiveMaximum) else {
+                guard sessions.values[index].inboundQoS2.count < Int(settings.receiveMaximum) else {
                     return protocolError(.receiveMaximumExceeded, connection: id, clientID: clientID, now: now,
                                          output: &output)
                 }
                 // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
                 // again (section 4.3.3, method B).
-                session.inboundQoS2.insert(packetIdentifier)
-                sessions[clientID] = session
-                if session.isStored {
+                sessions.values[index].inboundQoS2.insert(packetIdentifier)
+                if sessions.values[index].isStored {
                     record(.inboundQoS2Added(clientID: clientID.string, packetIdentifier: packetIdentifier))
                 }
                 route(message, now: now, output: &output)
@@ -132,7 +134,14 @@ extension Broker {
                 record(.retainedSet(StoredMessage(message, clock: storeClock)))
             }
         }
-        var targets: [ClientIdentifier: OutboundDelivery] = [:]
+        // The broker's reusable table, taken out while in use (a nested route, from a will, gets a new one): saves
+        // allocating and growing a dictionary per message.
+        var targets = routeTargets
+        routeTargets = [:]
+        defer {
+            targets.removeAll(keepingCapacity: true)
+            routeTargets = targets
+        }
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
         subscriptionIndex.forEachMatch(topicName: message.topic) { match in
             switch match {
@@ -331,9 +340,10 @@ extension Broker {
     func withOutboundAlias(_ publish: PublishPacket, connection id: ConnectionID)
         -> (PublishPacket, newAlias: (topic: ExactString, alias: UInt16)?)
     {
-        guard let connection = connections[id], connection.outboundTopicAliasMaximum > 0 else {
-            return (publish, nil)
-        }
+        // In place, as in `handlePublish`: this runs once per delivery.
+        guard let index = connections.index(forKey: id), connections.values[index].outboundTopicAliasMaximum > 0
+        else { return (publish, nil) }
+        let connection = connections.values[index]
         var publish = publish
         let topic = ExactString(publish.topic)
         if let alias = connection.outboundTopicAliases[topic] {
@@ -374,11 +384,12 @@ extension Broker {
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        guard var session = sessions[clientID],
-            session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
+        // In place (here and in the other acknowledgements): a copy of the session taken out of the dictionary
+        // would copy its whole inflight table at the first removal, once per acknowledgement.
+        guard let index = sessions.index(forKey: clientID),
+            sessions.values[index].inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
         else { return }
-        removeInflight(ack.packetIdentifier, from: &session)
-        sessions[clientID] = session
+        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
         drainQueue(clientID, now: now, output: &output)
     }
 
@@ -393,25 +404,25 @@ extension Broker {
     func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        guard var session = sessions[clientID], let id = session.connection else { return }
-        guard var inflight = session.inflight[ack.packetIdentifier], inflight.delivery.qos == .exactlyOnce else {
+        guard let index = sessions.index(forKey: clientID), let id = sessions.values[index].connection else { return }
+        guard let inflight = sessions.values[index].inflight[ack.packetIdentifier],
+            inflight.delivery.qos == .exactlyOnce
+        else {
             // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
-            let reasonCode: ReasonCode = session.protocolVersion == .v5 ? .packetIdentifierNotFound : .success
+            let reasonCode: ReasonCode =
+                sessions.values[index].protocolVersion == .v5 ? .packetIdentifierNotFound : .success
             output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
                         to: id)
             return
         }
         if !ack.reasonCode.isSuccess {
             // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
-            removeInflight(ack.packetIdentifier, from: &session)
-            sessions[clientID] = session
+            removeInflight(ack.packetIdentifier, from: &sessions.values[index])
             drainQueue(clientID, now: now, output: &output)
             return
         }
-        inflight.stage = .released
-        session.inflight[ack.packetIdentifier] = inflight
-        sessions[clientID] = session
-        if session.isStored {
+        sessions.values[index].inflight[ack.packetIdentifier]?.stage = .released
+        if sessions.values[index].isStored {
             record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
         }
         output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
@@ -420,11 +431,10 @@ extension Broker {
     func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                              output: inout Output)
     {
-        guard var session = sessions[clientID], let inflight = session.inflight[ack.packetIdentifier],
-            inflight.stage == .released
+        guard let index = sessions.index(forKey: clientID),
+            sessions.values[index].inflight[ack.packetIdentifier]?.stage == .released
         else { return }
-        removeInflight(ack.packetIdentifier, from: &session)
-        sessions[clientID] = session
+        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
         drainQueue(clientID, now: now, output: &output)
     }
 }

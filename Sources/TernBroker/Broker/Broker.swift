@@ -21,6 +21,8 @@ public final class Broker {
     var shareCursors: [String: Int] = [:]
     /// Connections opened in the current one-second window, for `maximumConnectionRate`.
     var connectionRate: (windowStart: NIODeadline, count: Int) = (.uptimeNanoseconds(0), 0)
+    /// `route`'s table of recipients, empty between messages and kept for its capacity.
+    var routeTargets: [ClientIdentifier: OutboundDelivery] = [:]
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false
@@ -68,28 +70,27 @@ public final class Broker {
     public func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, now: NIODeadline,
                                               output: inout Output)
     {
-        guard var connection = connections[id] else { return }
-        connection.lastActivity = now
-        switch connection.state {
+        // In place: copying the connection out and back costs two lookups and a retain of each of its fields.
+        guard let index = connections.index(forKey: id) else { return }
+        connections.values[index].lastActivity = now
+        switch connections.values[index].state {
         case .awaitingConnect(let deadline):
-            connections[id] = connection
             guard case .connect(let connect) = packet else {
                 // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
                 closeUnconnected(id, output: &output)
                 return
             }
-            if let refusal = connectRefusal(connect, connection: connection) {
-                connections[id]?.protocolVersion = connect.protocolVersion
+            if let refusal = connectRefusal(connect, connection: connections.values[index]) {
+                connections.values[index].protocolVersion = connect.protocolVersion
                 refuseConnect(refusal, connection: id, output: &output)
                 return
             }
-            guard connection.requiresAuthentication else {
+            guard connections.values[index].requiresAuthentication else {
                 handleConnect(connect, connection: id, now: now, output: &output)
                 return
             }
             startAuthentication(connect, connection: id, deadline: deadline, output: &output)
-        case .authenticating(let connect, _, _) where connection.authenticationMethod != nil:
-            connections[id] = connection
+        case .authenticating(let connect, _, _) where connections.values[index].authenticationMethod != nil:
             receiveDuringExchange(packet, connect: connect, connection: id, output: &output)
         case .authenticating(let connect, var pending, let deadline):
             // Held until the CONNECT is accepted; a client that floods meanwhile is cut off.
@@ -98,10 +99,8 @@ public final class Broker {
                 return
             }
             pending.append(packet)
-            connection.state = .authenticating(connect, pending: pending, deadline: deadline)
-            connections[id] = connection
+            connections.values[index].state = .authenticating(connect, pending: pending, deadline: deadline)
         case .connected(let clientID):
-            connections[id] = connection
             receive(packet, from: id, clientID: clientID, now: now, output: &output)
         }
     }

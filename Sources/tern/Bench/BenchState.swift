@@ -24,6 +24,8 @@ final class BenchState: @unchecked Sendable {
     var receivedCount: UInt64 = 0
     var acknowledged: UInt64 = 0
     var errors = 0
+    /// When the last message arrived (uptime nanoseconds): the receive rate counts until then, drain included.
+    var lastReceived: UInt64 = 0
 
     init(options: Options, publishers: Int, subscribers: Int) {
         self.options = options
@@ -42,6 +44,7 @@ final class BenchState: @unchecked Sendable {
         receivedCount += 1
         checks[subscriber][publisher].record(sequence)
         let now = NIODeadline.now().uptimeNanoseconds
+        lastReceived = now
         let micros = now > stamp ? (now - stamp) / 1000 : 0
         _ = histogram.record(min(micros, 60_000_000))
     }

@@ -1,0 +1,134 @@
+// Broker core micro-benchmark: messages per second through `Broker.receive` with no sockets, so the routing and
+// delivery path can be profiled and compared between changes (`valgrind --tool=callgrind` gives stable counts).
+// Every outgoing packet is encoded into a reused buffer, as the server does. Run with `scripts/bench core`;
+// figures are recorded in BENCHMARKS.md. Guards: the in-place session updates on acknowledgements (QoS 1
+// scenarios), the allocation-free single-subscriber route (fan-in), and routing with many subscriptions.
+import MQTTCore
+import NIOCore
+import TernBroker
+
+/// Encodes every packet, counts PUBLISHes, and remembers the QoS 1 identifiers each subscriber must acknowledge.
+final class Sink {
+    var scratch = ByteBuffer()
+    var published = 0
+    var acknowledgements: [(ConnectionID, UInt16)] = []
+}
+
+struct CountingOutput: BrokerOutput {
+    let sink: Sink
+
+    mutating func send(_ packet: Packet, to connection: ConnectionID) {
+        sink.scratch.clear()
+        try? packet.encode(into: &sink.scratch, version: .v5)
+        if case .publish(let publish) = packet {
+            sink.published += 1
+            if let id = publish.packetIdentifier { sink.acknowledgements.append((connection, id)) }
+        }
+    }
+
+    mutating func close(_ connection: ConnectionID) {}
+    mutating func authenticate(_ request: AuthenticationRequest) {}
+}
+
+struct Scenario {
+    let name: String
+    let publishers: Int
+    let subscribers: Int
+    let qos: QoS
+    let extraSubscriptions: Int
+    let filter: (Int) -> String
+}
+
+let scenarios = [
+    Scenario(name: "fan-in QoS 0, 4 publishers", publishers: 4, subscribers: 1, qos: .atMostOnce,
+             extraSubscriptions: 0, filter: { _ in "bench/in/+" }),
+    Scenario(name: "fan-in QoS 1, 4 publishers", publishers: 4, subscribers: 1, qos: .atLeastOnce,
+             extraSubscriptions: 0, filter: { _ in "bench/in/+" }),
+    Scenario(name: "fan-out QoS 0, 100 subscribers", publishers: 1, subscribers: 100, qos: .atMostOnce,
+             extraSubscriptions: 0, filter: { _ in "bench/in/0" }),
+    Scenario(name: "fan-out QoS 1, 100 subscribers", publishers: 1, subscribers: 100, qos: .atLeastOnce,
+             extraSubscriptions: 0, filter: { _ in "bench/in/0" }),
+    Scenario(name: "fan-in QoS 0, 100,000 other subscriptions", publishers: 4, subscribers: 1, qos: .atMostOnce,
+             extraSubscriptions: 100_000, filter: { _ in "bench/in/+" }),
+]
+
+let arguments = CommandLine.arguments.dropFirst()
+let minimumSeconds = arguments.first.flatMap(Double.init) ?? 0.2
+let rounds = 7
+let batch = 1000
+
+func connect(_ broker: Broker, _ id: UInt64, _ clientID: String, output: inout CountingOutput) -> ConnectionID {
+    let connection = ConnectionID(id)
+    broker.connectionOpened(connection, now: .now())
+    broker.receive(.connect(ConnectPacket(clientIdentifier: clientID)), from: connection, now: .now(),
+                   output: &output)
+    return connection
+}
+
+/// Deliveries per second (the median of `rounds`).
+func measure(_ scenario: Scenario) -> Double {
+    let broker = Broker()
+    let sink = Sink()
+    var output = CountingOutput(sink: sink)
+    var nextID: UInt64 = 0
+    func nextConnection() -> UInt64 {
+        nextID += 1
+        return nextID
+    }
+    for s in 0..<scenario.subscribers {
+        let id = connect(broker, nextConnection(), "subscriber-\(s)", output: &output)
+        broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: [
+            Subscription(topicFilter: scenario.filter(s), qos: scenario.qos)])), from: id, now: .now(), output: &output)
+    }
+    if scenario.extraSubscriptions > 0 {
+        // Mixed shapes, none matching the publishers' topics (as in `scripts/bench broker`).
+        let shapes: [(Int) -> String] = [{ "bench/\($0)/in/+" }, { "bench/+/in/x\($0)" }, { "s\($0)/#" },
+                                         { "+/s\($0)/in/#" }, { "s/\($0)/+/t" }, { "bench/x\($0)" }]
+        let id = connect(broker, nextConnection(), "subscriptions", output: &output)
+        for start in stride(from: 0, to: scenario.extraSubscriptions, by: 100) {
+            let subscriptions = (start..<min(scenario.extraSubscriptions, start + 100)).map { i in
+                Subscription(topicFilter: shapes[i % shapes.count](i),
+                             qos: .atMostOnce)
+            }
+            broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: subscriptions)), from: id,
+                           now: .now(), output: &output)
+        }
+    }
+    let publishers = (0..<scenario.publishers).map { p in connect(broker, nextConnection(), "publisher-\(p)",
+                                                                  output: &output) }
+    let packets = (0..<scenario.publishers).map { p in
+        Packet.publish(PublishPacket(topic: "bench/in/\(p)", payload: ByteBuffer(repeating: 0x61, count: 64),
+                                     qos: scenario.qos, packetIdentifier: scenario.qos == .atMostOnce ? nil : 1))
+    }
+    let clock = ContinuousClock()
+    var rates: [Double] = []
+    for _ in 0..<rounds {
+        sink.published = 0
+        let start = clock.now
+        var elapsed = Duration.zero
+        repeat {
+            for i in 0..<batch {
+                let p = i % publishers.count
+                broker.receive(packets[p], from: publishers[p], now: .now(), output: &output)
+                // Subscribers acknowledge at once: the window never fills, nothing is queued.
+                for (connection, id) in sink.acknowledgements {
+                    broker.receive(.puback(PublishAckPacket(packetIdentifier: id)), from: connection, now: .now(),
+                                   output: &output)
+                }
+                sink.acknowledgements.removeAll(keepingCapacity: true)
+            }
+            elapsed = clock.now - start
+        } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        rates.append(Double(sink.published) / seconds)
+    }
+    return rates.sorted()[rounds / 2]
+}
+
+print("| scenario | deliveries/s |")
+print("|---|---:|")
+let only = arguments.dropFirst().first
+for scenario in scenarios where only == nil || scenario.name.contains(only!) {
+    let rate = measure(scenario)
+    print("| \(scenario.name) | \(Int(rate.rounded())) |")
+}
