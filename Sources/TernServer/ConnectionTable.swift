@@ -12,21 +12,36 @@ import TernBroker
 /// writer; what the work wrote (acknowledgements among it) is held, unflushed, until the commit is confirmed
 /// (`commitCompleted`), so no acknowledgement precedes its commit. Closes wait the same way.
 final class ConnectionTable {
-    struct Entry {
+    /// A class: the table reads a field or two of it per packet, and reading a field of a struct held in a
+    /// dictionary copies the whole struct out (a retain and a release of each of its references).
+    final class Entry {
         let channel: Channel
         let handler: MQTTConnectionHandler
         /// The listener's authenticator; nil when the listener lets every client in.
         let authenticator: (any ConnectionAuthenticator)?
         /// The enhanced authentication exchange waiting for the client's next AUTH.
         var exchange: (any AuthenticationExchange)?
+        /// What was encoded for this connection in the current turn and not yet written to its channel.
+        var pending: ByteBuffer?
+
+        init(channel: Channel, handler: MQTTConnectionHandler, authenticator: (any ConnectionAuthenticator)?) {
+            self.channel = channel
+            self.handler = handler
+            self.authenticator = authenticator
+        }
     }
 
     fileprivate var entries: [ConnectionID: Entry] = [:]
-    private var unflushed: [ConnectionID] = []
-    /// The last QoS 0 PUBLISH encoded in this turn, with its bytes: a message routed to many subscribers is
-    /// encoded once and the same buffer (shared storage, not copied) is written to each of them. QoS 1 and 2
-    /// packets differ per subscriber (packet identifier) and are encoded each time.
-    private var lastPublish: (packet: PublishPacket, version: ProtocolVersion, bytes: ByteBuffer)?
+    /// The entry looked up last: a turn's packets mostly go to one connection (fan-in: every message to the one
+    /// subscriber), and each costs a writability check and a send, two hashed lookups without this.
+    private var lastLookup: (id: ConnectionID, entry: Entry)?
+    /// Connections written to in this turn, with their entries (flushAll needs no lookup per connection).
+    private var unflushed: [(id: ConnectionID, entry: Entry)] = []
+    /// The last QoS 0 PUBLISH encoded in this turn, whose bytes are in `encodedPublish`: a message routed to many
+    /// subscribers is encoded once and its bytes copied to each of them (a copy of a few dozen bytes costs less
+    /// than an encoding). QoS 1 and 2 packets differ per subscriber (packet identifier) and are encoded each time.
+    private var lastPublish: (packet: PublishPacket, version: ProtocolVersion)?
+    private var encodedPublish = ByteBuffer()
     private var nextID: UInt64 = 0
     let logger: Logger
     private let threadPool: NIOThreadPool
@@ -45,6 +60,8 @@ final class ConnectionTable {
     var broker: Broker?
     /// Whether a turn is scheduled to send more retained messages (see `continueRetained`).
     private var retainedTurnScheduled = false
+    /// Whether a `flushAll` is scheduled for the end of the event loop's tick (see `flushAtEndOfTick`).
+    private var flushScheduled = false
     /// Reads a page of a stored queue for the broker (see `Broker.takeQueuePageRequests`); set with `durability`.
     var readQueuePage: ((QueuePageRequest) -> Void)?
     /// Connections with writes waiting for the commit of a batch, by that batch's number.
@@ -71,6 +88,15 @@ final class ConnectionTable {
 
     func remove(_ id: ConnectionID) {
         entries[id] = nil
+        if lastLookup?.id == id { lastLookup = nil }
+    }
+
+    /// The connection's entry, through a one-entry cache of the last lookup.
+    fileprivate func entry(_ id: ConnectionID) -> Entry? {
+        if let lastLookup, lastLookup.id == id { return lastLookup.entry }
+        guard let entry = entries[id] else { return nil }
+        lastLookup = (id, entry)
+        return entry
     }
 
     var allConnections: [ConnectionID] { Array(entries.keys) }
@@ -90,6 +116,20 @@ final class ConnectionTable {
         entries[id]?.authenticator
     }
 
+    /// Calls `flushAll` once the event loop has handled every socket that was ready in this tick: the reads of
+    /// all connections in one tick then end in one write and one flush per connection written to, rather than
+    /// one per connection read (fan-in: four publishers read in one tick gave the subscriber four writes).
+    func flushAtEndOfTick(on loop: EventLoop) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let table = NIOLoopBound(self, eventLoop: loop)
+        // Tasks run after the I/O events of the tick that queued them.
+        loop.execute {
+            table.value.flushScheduled = false
+            table.value.flushAll()
+        }
+    }
+
     /// Flushes every connection written to since the last call; with a store, first submits the changes made
     /// since the last call, and holds the writes until they are committed.
     func flushAll() {
@@ -103,11 +143,15 @@ final class ConnectionTable {
             for request in durability.broker.takeQueuePageRequests() { readQueuePage(request) }
         }
         lastPublish = nil
-        for id in unflushed {
+        for (id, entry) in unflushed {
+            if let buffer = entry.pending {
+                entry.pending = nil
+                entry.channel.write(buffer, promise: nil)
+            }
             if let batch {
                 held[id] = batch
-            } else if held[id] == nil {
-                entries[id]?.channel.flush()
+            } else if held.isEmpty || held[id] == nil {
+                entry.channel.flush()
             }  // else: goes out with the writes held before it
         }
         unflushed.removeAll(keepingCapacity: true)
@@ -193,40 +237,61 @@ final class ConnectionTable {
         }
 
         func isWritable(_ connection: ConnectionID) -> Bool {
-            table.entries[connection]?.channel.isWritable ?? true
+            table.entry(connection)?.channel.isWritable ?? true
         }
     }
 
     var output: Output { Output(table: self) }
 
+    /// The most a connection's turn buffer holds before it is written to the channel: beyond it, writing
+    /// keeps the memory of one turn bounded and lets the channel's writability see what is waiting.
+    static let pendingLimit = 256 * 1024
+
+    /// Encodes a packet into the connection's buffer for this turn. Packets to one connection are coalesced:
+    /// `flushAll` writes the buffer to the channel once, so a turn costs one allocation, one pipeline write and
+    /// one iovec per connection instead of one per packet (in fan-in, a subscriber gets hundreds per turn).
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
-        guard let entry = entries[id] else { return }
+        guard let entry = entry(id) else { return }
         let version = entry.handler.protocolVersion
-        let buffer: ByteBuffer
-        if case .publish(let publish) = packet, let last = lastPublish, last.version == version,
-            last.packet == publish
-        {
-            buffer = last.bytes
-        } else {
-            var encoded = entry.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
-            do {
-                try packet.encode(into: &encoded, version: version)
-            } catch {
-                logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
-                return
-            }
-            buffer = encoded
+        var buffer = entry.pending ?? entry.channel.allocator.buffer(
+            capacity: max(1024, packet.encodedSize(version: version)))
+        entry.pending = nil  // the buffer is now uniquely held: written to without a copy
+        let start = buffer.writerIndex
+        do {
             if case .publish(let publish) = packet, publish.packetIdentifier == nil {
-                lastPublish = (publish, version, encoded)
+                if let last = lastPublish, last.version == version, last.packet == publish {
+                    buffer.writeImmutableBuffer(encodedPublish)
+                } else {
+                    encodedPublish.clear()
+                    lastPublish = nil
+                    try packet.encode(into: &encodedPublish, version: version)
+                    lastPublish = (publish, version)
+                    buffer.writeImmutableBuffer(encodedPublish)
+                }
+            } else {
+                try packet.encode(into: &buffer, version: version)
             }
+        } catch {
+            buffer.moveWriterIndex(to: start)
+            entry.pending = buffer
+            logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
+            return
         }
         entry.handler.packetSent(packet)
         traffic.packetsSent += 1
-        traffic.bytesSent += buffer.readableBytes
-        entry.channel.write(buffer, promise: nil)
+        traffic.bytesSent += buffer.writerIndex - start
+        entry.pending = buffer
+        if buffer.readableBytes >= Self.pendingLimit { writePending(id) }
         // Not again for consecutive packets to one connection (fan-in: every message goes to the same
-        // subscriber): flushAll then makes one flush per connection rather than one per packet.
-        if unflushed.last != id { unflushed.append(id) }
+        // subscriber): flushAll then makes one write and one flush per connection rather than one per packet.
+        if unflushed.last?.id != id { unflushed.append((id, entry)) }
+    }
+
+    /// Writes (without flushing) what was encoded for the connection in this turn.
+    private func writePending(_ id: ConnectionID) {
+        guard let entry = entry(id), let buffer = entry.pending else { return }
+        entry.pending = nil
+        entry.channel.write(buffer, promise: nil)
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.
@@ -316,7 +381,9 @@ final class ConnectionTable {
     }
 
     fileprivate func close(_ id: ConnectionID) {
+        writePending(id)  // what was sent before the close goes out before it
         guard let entry = entries.removeValue(forKey: id) else { return }
+        if lastLookup?.id == id { lastLookup = nil }
         entry.handler.closeRequested()
         if durability != nil {
             closing.append((id, entry.channel))  // flushAll decides whether it waits for a commit

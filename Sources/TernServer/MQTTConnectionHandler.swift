@@ -127,7 +127,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        table.flushAll()
+        table.flushAtEndOfTick(on: context.eventLoop)
         context.fireChannelReadComplete()
     }
 

@@ -4,28 +4,71 @@ import NIOCore
 /// An application message inside the broker: what a PUBLISH (or a will) carried, stripped of per-hop fields
 /// (packet identifier, DUP, topic alias, subscription identifiers), with its expiry as a deadline.
 public struct ApplicationMessage: Sendable, Hashable {
-    public var topic: String
-    public var payload: ByteBuffer
-    public var qos: QoS
-    public var retain: Bool
+    /// The message's fields, shared by every copy: a message is copied into each subscriber's delivery, queue
+    /// and inflight entry and into the retained store, and a copy now costs one retain instead of one per field
+    /// that holds a reference (topic, payload, properties, publisher). A message never changes once built.
+    @usableFromInline
+    final class Storage: Sendable {
+        let topic: String
+        let payload: ByteBuffer
+        let qos: QoS
+        let retain: Bool
+        let properties: Properties
+        let expiresAt: NIODeadline?
+        let publisher: ClientIdentifier?
+
+        init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties,
+             expiresAt: NIODeadline?, publisher: ClientIdentifier?)
+        {
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+            self.properties = properties
+            self.expiresAt = expiresAt
+            self.publisher = publisher
+        }
+    }
+
+    @usableFromInline
+    let storage: Storage
+
+    public var topic: String { storage.topic }
+    public var payload: ByteBuffer { storage.payload }
+    public var qos: QoS { storage.qos }
+    public var retain: Bool { storage.retain }
     /// The properties forwarded to subscribers unchanged: Payload Format Indicator, Content Type, Response
     /// Topic, Correlation Data and user properties, in order [MQTT-3.3.2-17, MQTT-3.3.2-18].
-    public var properties: Properties
+    public var properties: Properties { storage.properties }
     /// When the message expires (from its Message Expiry Interval), or nil for never.
-    public var expiresAt: NIODeadline?
+    public var expiresAt: NIODeadline? { storage.expiresAt }
     /// The client that published it, for No Local; nil for messages the broker made itself.
-    public var publisher: ClientIdentifier?
+    public var publisher: ClientIdentifier? { storage.publisher }
+    /// The payload's size in bytes, read without copying the payload out (a retain and a release).
+    public var payloadSize: Int { storage.payload.readableBytes }
 
     public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = [],
                 expiresAt: NIODeadline? = nil, publisher: ClientIdentifier? = nil)
     {
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.properties = properties
-        self.expiresAt = expiresAt
-        self.publisher = publisher
+        storage = Storage(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties,
+                          expiresAt: expiresAt, publisher: publisher)
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.storage === rhs.storage
+            || (lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.qos == rhs.qos
+                && lhs.retain == rhs.retain && lhs.properties == rhs.properties && lhs.expiresAt == rhs.expiresAt
+                && lhs.publisher == rhs.publisher)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(topic)
+        hasher.combine(payload)
+        hasher.combine(qos)
+        hasher.combine(retain)
+        hasher.combine(properties)
+        hasher.combine(expiresAt)
+        hasher.combine(publisher)
     }
 
     /// Builds the message from an inbound PUBLISH whose topic alias has been resolved.
@@ -62,9 +105,8 @@ public struct ApplicationMessage: Sendable, Hashable {
     }
 
     /// Whether the message has expired at `now`.
-    @inlinable
     public func isExpired(at now: NIODeadline) -> Bool {
-        if let expiresAt { return expiresAt <= now }
+        if let expiresAt = storage.expiresAt { return expiresAt <= now }
         return false
     }
 

@@ -73,6 +73,7 @@ extension Broker {
         session.receiveMaximum = Int(connect.properties.receiveMaximum ?? 65_535)
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize
+        session.acceptsTopicAliases = version == .v5 && connect.properties.topicAliasMaximum ?? 0 > 0
         sessions[clientID] = session
         recordSession(clientID)
 

@@ -4,12 +4,11 @@ import NIOCore
 extension Broker {
     // MARK: Inbound PUBLISH and the QoS 2 release
 
-    func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection id: ConnectionID,
+    func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection: ClientConnection,
                                              clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
-        // Fields read in place: copying the whole connection out retains each of its fields, per message.
-        guard let index = connections.index(forKey: id) else { return }
-        let version = connections.values[index].protocolVersion
+        let id = connection.id
+        let version = connection.protocolVersion
         statistics.recordReceived(publish.qos, payloadBytes: publish.payload.readableBytes)
 
         // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
@@ -20,13 +19,13 @@ extension Broker {
                                      output: &output)
             }
             if topic.isEmpty {
-                guard let known = connections.values[index].inboundTopicAliases[alias] else {
+                guard let known = connection.inboundTopicAliases[alias] else {
                     return protocolError(.protocolError, connection: id, clientID: clientID, now: now,
                                          output: &output)
                 }
                 topic = known
             } else {
-                connections[id]?.inboundTopicAliases[alias] = topic
+                connection.inboundTopicAliases[alias] = topic
             }
         }
         if publish.qos > settings.maximumQoS {
@@ -41,7 +40,10 @@ extension Broker {
         // (0x83: PUBACK and PUBREC cannot carry 0x95 Packet too large, which Mosquitto sends there): MQTT 5 learns
         // it from the acknowledgement; 3.1.1 has no way to say it, so the message is acknowledged and dropped, as
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
-        let mayPublish = sessions.index(forKey: clientID).map { sessions.values[$0].access.mayPublish(topic: topic) }
+        let mayPublish = sessions.index(forKey: clientID).map { index in
+            // Through `modify`: reading `sessions.values[index].access` would copy the whole session out first.
+            Self.read(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
+        }
         let refusal: ReasonCode? =
             !(mayPublish ?? false) ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid
@@ -118,6 +120,13 @@ extension Broker {
         output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
     }
 
+    /// Reads a value in place, through an inout access: `dictionary.values[index].field` would copy the whole
+    /// value out first (a retain and a release of each of its references).
+    @inline(__always)
+    static func read<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
+        body(&value)
+    }
+
     // MARK: Routing
 
     /// Stores or clears the retained message, then delivers the message to every matching subscription: once per
@@ -127,7 +136,7 @@ extension Broker {
     func route<Output: BrokerOutput>(_ message: ApplicationMessage, now: NIODeadline, output: inout Output) -> Int {
         if message.retain {
             // An empty payload clears the retained message and is never stored itself [MQTT-3.3.1-6, MQTT-3.3.1-7].
-            if message.payload.readableBytes == 0 {
+            if message.payloadSize == 0 {
                 if retainedMessages.set(message.topic, nil) != nil { record(.retainedCleared(topic: message.topic)) }
             } else {
                 retainedMessages.set(message.topic, message)
@@ -137,11 +146,7 @@ extension Broker {
         // The broker's reusable table, taken out while in use (a nested route, from a will, gets a new one): saves
         // allocating and growing a dictionary per message.
         var targets = routeTargets
-        routeTargets = [:]
-        defer {
-            targets.removeAll(keepingCapacity: true)
-            routeTargets = targets
-        }
+        routeTargets = RouteTargets()
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
         subscriptionIndex.forEachMatch(topicName: message.topic) { match in
             switch match {
@@ -149,7 +154,7 @@ extension Broker {
                 // No Local: not back to the publisher [MQTT-3.8.3-3].
                 if entry.options.noLocal && entry.subscriber == message.publisher { return }
                 merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
-                           identifier: entry.identifier, message: message)
+                      identifier: entry.identifier, message: message)
             case .shared(let group, let filter, let members):
                 groups.append((group + "/" + filter, members))
             }
@@ -157,32 +162,24 @@ extension Broker {
         for (key, members) in groups {
             let member = pickShareMember(key, members)
             merge(into: &targets, subscriber: member.subscriber, options: member.options,
-                       identifier: member.identifier, message: message,
-                       shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
+                  identifier: member.identifier, message: message,
+                  shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
         }
-        for (clientID, delivery) in targets {
+        let count = targets.count
+        targets.drain { clientID, delivery in
             deliver(delivery, to: clientID, now: now, output: &output)
         }
-        return targets.count
+        routeTargets = targets
+        return count
     }
 
-    func merge(into targets: inout [ClientIdentifier: OutboundDelivery], subscriber: ClientIdentifier,
-                      options: SubscriptionOptions, identifier: UInt32?, message: ApplicationMessage,
-                      shared: SharedSubscription? = nil)
+    func merge(into targets: inout RouteTargets, subscriber: ClientIdentifier, options: SubscriptionOptions,
+               identifier: UInt32?, message: ApplicationMessage, shared: SharedSubscription? = nil)
     {
         // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-        let qos = outgoingQoS(message.qos, granted: options.qos)
-        if var existing = targets[subscriber] {
-            existing.qos = max(existing.qos, qos)
-            existing.retain = existing.retain || (options.retainAsPublished && message.retain)
-            if let identifier { existing.subscriptionIdentifiers.append(identifier) }
-            existing.sharedSubscription = nil  // no longer owed to the group alone
-            targets[subscriber] = existing
-        } else {
-            targets[subscriber] = OutboundDelivery(
-                message: message, qos: qos, retain: options.retainAsPublished && message.retain,
-                subscriptionIdentifiers: identifier.map { [$0] } ?? [], sharedSubscription: shared)
-        }
+        targets.merge(subscriber: subscriber, qos: outgoingQoS(message.qos, granted: options.qos),
+                      retain: options.retainAsPublished && message.retain, identifier: identifier, message: message,
+                      shared: shared)
     }
 
     /// The QoS a message is delivered at: min(published QoS, granted QoS) [MQTT-3.8.4-8], or the granted QoS with
@@ -224,7 +221,7 @@ extension Broker {
             statistics.recordDrop(.sessionEnded)
             return
         }
-        var targets: [ClientIdentifier: OutboundDelivery] = [:]
+        var targets = RouteTargets()
         merge(into: &targets, subscriber: member.subscriber, options: member.options,
                    identifier: member.identifier, message: delivery.message, shared: shared)
         deliver(targets[member.subscriber]!, to: member.subscriber, now: now, output: &output)
@@ -238,7 +235,7 @@ extension Broker {
     func hasInflightRoom(_ session: ClientSession, adding size: Int) -> Bool {
         guard session.inflight.count < inflightWindow(session) else { return false }
         guard settings.maximumInflightBytes > 0, !session.inflight.isEmpty else { return true }
-        let bytes = session.inflight.values.reduce(0) { $0 + $1.delivery.message.payload.readableBytes }
+        let bytes = session.inflight.values.reduce(0) { $0 + $1.delivery.message.payloadSize }
         return bytes + size <= settings.maximumInflightBytes
     }
 
@@ -263,7 +260,7 @@ extension Broker {
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
         if session.connection != nil && session.queuedCount == 0
             && (delivery.qos == .atMostOnce
-                || hasInflightRoom(session, adding: delivery.message.payload.readableBytes))
+                || hasInflightRoom(session, adding: delivery.message.payloadSize))
         {
             send(delivery, session: &session, now: now, output: &output)
             return
@@ -272,7 +269,7 @@ extension Broker {
             statistics.recordDrop(.offlineQoS0)
             return
         }
-        let size = delivery.message.payload.readableBytes
+        let size = delivery.message.payloadSize
         if (settings.maximumQueuedMessages > 0 && session.queuedCount >= settings.maximumQueuedMessages)
             || (settings.maximumQueuedBytes > 0 && session.queuedBytes + size > settings.maximumQueuedBytes)
             || (settings.maximumQueuedMessagesInTotal > 0
@@ -310,11 +307,16 @@ extension Broker {
             return
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
-        let (publish, newAlias) = withOutboundAlias(delivery.message.publishPacket(
+        var publish = delivery.message.publishPacket(
             qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
-            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now), connection: id)
+            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+        var newAlias: (topic: ExactString, alias: UInt16)?
+        if session.acceptsTopicAliases { (publish, newAlias) = withOutboundAlias(publish, connection: id) }
         let packet = Packet.publish(publish)
-        if packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize {
+        // The size is computed only for clients that set a Maximum Packet Size (encoding computes it again).
+        if session.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize
+            && packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize
+        {
             statistics.recordDrop(.packetTooLarge)
             return
         }
@@ -328,7 +330,7 @@ extension Broker {
             }
         }
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
-        statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payload.readableBytes)
+        statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payloadSize)
         statistics.deliveryLatency.record(delivery.queuedAt.map { now - $0 } ?? .nanoseconds(0))
         output.send(packet, to: id)
     }
@@ -343,18 +345,18 @@ extension Broker {
         // In place, as in `handlePublish`: this runs once per delivery.
         guard let index = connections.index(forKey: id), connections.values[index].outboundTopicAliasMaximum > 0
         else { return (publish, nil) }
-        let connection = connections.values[index]
         var publish = publish
         let topic = ExactString(publish.topic)
-        if let alias = connection.outboundTopicAliases[topic] {
+        let aliases = connections.values[index].outboundTopicAliases.count
+        if let alias = connections.values[index].outboundTopicAliases[topic] {
             publish.topic = ""
             publish.properties.topicAlias = alias
             return (publish, nil)
         }
-        guard connection.outboundTopicAliases.count < Int(connection.outboundTopicAliasMaximum) else {
+        guard aliases < Int(connections.values[index].outboundTopicAliasMaximum) else {
             return (publish, nil)
         }
-        let alias = UInt16(connection.outboundTopicAliases.count + 1)
+        let alias = UInt16(aliases + 1)
         publish.properties.topicAlias = alias
         return (publish, (topic, alias))
     }
@@ -370,7 +372,7 @@ extension Broker {
                                                   output: inout Output)
     {
         while let next = session.queue.first {
-            if next.qos != .atMostOnce && !hasInflightRoom(session, adding: next.message.payload.readableBytes) {
+            if next.qos != .atMostOnce && !hasInflightRoom(session, adding: next.message.payloadSize) {
                 break
             }
             dequeueFirst(from: &session)

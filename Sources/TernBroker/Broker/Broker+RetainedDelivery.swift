@@ -63,7 +63,7 @@ extension Broker {
             var full = false
             head.cursor.next { topic, snapshot in
                 guard let message = current ? snapshot : retainedMessages.value(for: topic) else { return true }
-                guard hasRoomForRetained(clientID, size: message.payload.readableBytes, sent: sent, output: output)
+                guard hasRoomForRetained(clientID, size: message.payloadSize, sent: sent, output: output)
                 else {
                     full = true
                     return false

@@ -22,7 +22,7 @@ public final class Broker {
     /// Connections opened in the current one-second window, for `maximumConnectionRate`.
     var connectionRate: (windowStart: NIODeadline, count: Int) = (.uptimeNanoseconds(0), 0)
     /// `route`'s table of recipients, empty between messages and kept for its capacity.
-    var routeTargets: [ClientIdentifier: OutboundDelivery] = [:]
+    var routeTargets = RouteTargets()
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false
@@ -58,7 +58,7 @@ public final class Broker {
     public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false,
                                  clientIdentifiers: ClientIdentifierRules? = nil)
     {
-        var connection = ClientConnection(
+        let connection = ClientConnection(
             id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)),
             requiresAuthentication: requiresAuthentication, lastActivity: now)
         connection.clientIdentifiers = clientIdentifiers
@@ -70,27 +70,26 @@ public final class Broker {
     public func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, now: NIODeadline,
                                               output: inout Output)
     {
-        // In place: copying the connection out and back costs two lookups and a retain of each of its fields.
-        guard let index = connections.index(forKey: id) else { return }
-        connections.values[index].lastActivity = now
-        switch connections.values[index].state {
+        guard let connection = connections[id] else { return }
+        connection.lastActivity = now
+        switch connection.state {
         case .awaitingConnect(let deadline):
             guard case .connect(let connect) = packet else {
                 // The first packet must be CONNECT [MQTT-3.1.0-1]: close without a CONNACK.
                 closeUnconnected(id, output: &output)
                 return
             }
-            if let refusal = connectRefusal(connect, connection: connections.values[index]) {
-                connections.values[index].protocolVersion = connect.protocolVersion
+            if let refusal = connectRefusal(connect, connection: connection) {
+                connection.protocolVersion = connect.protocolVersion
                 refuseConnect(refusal, connection: id, output: &output)
                 return
             }
-            guard connections.values[index].requiresAuthentication else {
+            guard connection.requiresAuthentication else {
                 handleConnect(connect, connection: id, now: now, output: &output)
                 return
             }
             startAuthentication(connect, connection: id, deadline: deadline, output: &output)
-        case .authenticating(let connect, _, _) where connections.values[index].authenticationMethod != nil:
+        case .authenticating(let connect, _, _) where connection.authenticationMethod != nil:
             receiveDuringExchange(packet, connect: connect, connection: id, output: &output)
         case .authenticating(let connect, var pending, let deadline):
             // Held until the CONNECT is accepted; a client that floods meanwhile is cut off.
@@ -99,9 +98,9 @@ public final class Broker {
                 return
             }
             pending.append(packet)
-            connections.values[index].state = .authenticating(connect, pending: pending, deadline: deadline)
+            connection.state = .authenticating(connect, pending: pending, deadline: deadline)
         case .connected(let clientID):
-            receive(packet, from: id, clientID: clientID, now: now, output: &output)
+            receive(packet, from: connection, clientID: clientID, now: now, output: &output)
         }
     }
 
@@ -130,16 +129,17 @@ public final class Broker {
             connections[id]?.state = .awaitingConnect(deadline: deadline)
             handleConnect(connect, connection: id, now: now, authenticationData: authenticationData, output: &output)
             for packet in pending {
-                guard let clientID = connections[id]?.clientID else { return }
-                receive(packet, from: id, clientID: clientID, now: now, output: &output)
+                guard let connection = connections[id], let clientID = connection.clientID else { return }
+                receive(packet, from: connection, clientID: clientID, now: now, output: &output)
             }
         }
     }
 
     /// A packet from a connected client.
-    func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, clientID: ClientIdentifier,
-                                       now: NIODeadline, output: inout Output)
+    func receive<Output: BrokerOutput>(_ packet: Packet, from connection: ClientConnection,
+                                       clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
+        let id = connection.id
         if exceedsUserPropertyLimit(packet) {
             return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
         }
@@ -147,7 +147,7 @@ public final class Broker {
         case .connect:
             protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)  // [MQTT-3.1.0-2]
         case .publish(let publish):
-            handlePublish(publish, connection: id, clientID: clientID, now: now, output: &output)
+            handlePublish(publish, connection: connection, clientID: clientID, now: now, output: &output)
         case .puback(let ack):
             handlePubAck(ack, clientID: clientID, now: now, output: &output)
         case .pubrec(let ack):

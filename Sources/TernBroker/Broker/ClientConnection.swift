@@ -2,7 +2,11 @@ import MQTTCore
 import NIOCore
 
 /// What the broker knows of one network connection.
-struct ClientConnection: Sendable {
+///
+/// A class: the broker reads a field or two of it per packet and per delivery, and reading a field of a struct
+/// held in a dictionary copies the whole struct out first (a retain and a release of every field that holds a
+/// reference: its state, names, alias tables); a reference costs one retain.
+final class ClientConnection {
     enum State: Sendable {
         /// Waiting for CONNECT until the deadline [MQTT-3.1.0-1].
         case awaitingConnect(deadline: NIODeadline)
@@ -44,6 +48,13 @@ struct ClientConnection: Sendable {
     var outboundTopicAliasMaximum: UInt16 = 0
     /// Aliases the broker has set towards the client on this connection, by topic.
     var outboundTopicAliases: [ExactString: UInt16] = [:]
+
+    init(id: ConnectionID, state: State, requiresAuthentication: Bool, lastActivity: NIODeadline) {
+        self.id = id
+        self.state = state
+        self.requiresAuthentication = requiresAuthentication
+        self.lastActivity = lastActivity
+    }
 
     var clientID: ClientIdentifier? {
         if case .connected(let clientID) = state { return clientID }

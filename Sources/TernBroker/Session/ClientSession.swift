@@ -57,6 +57,9 @@ struct ClientSession: Sendable {
     var receiveMaximum: Int = 65_535
     /// The client's Maximum Packet Size.
     var maximumPacketSize: Int = MQTTPacketDecoder.largestPossiblePacketSize
+    /// Whether the client of the current connection set a Topic Alias Maximum above 0 (the aliases themselves
+    /// are the connection's): without one, a delivery needs no look at the connection.
+    var acceptsTopicAliases = false
     var will: LastWill?
     var droppedMessages = 0
     /// Payload bytes of the queued messages, those in the store only included.

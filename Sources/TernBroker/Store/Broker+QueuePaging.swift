@@ -20,7 +20,7 @@ extension Broker {
     /// stored session whose in-memory page is full (or that has messages in the store only already, which come
     /// first), the message stays in the store only: the caller has recorded it.
     func enqueue(_ delivery: OutboundDelivery, in session: inout ClientSession) {
-        session.queuedBytes += delivery.message.payload.readableBytes
+        session.queuedBytes += delivery.message.payloadSize
         statistics.messagesQueued += 1
         if session.isStored && recordsStoreChanges && settings.queuePageSize > 0
             && (session.queuedInStoreOnly > 0 || session.queue.count >= settings.queuePageSize)
@@ -34,7 +34,7 @@ extension Broker {
 
     func dequeueFirst(from session: inout ClientSession) {
         let delivery = session.queue.removeFirst()
-        session.queuedBytes -= delivery.message.payload.readableBytes
+        session.queuedBytes -= delivery.message.payloadSize
         statistics.messagesQueued -= 1
         // Ask for the next page while half of this one is left, so that the window rarely waits for the disk.
         if session.queuedInStoreOnly > 0 && !session.awaitsQueuePage
@@ -84,7 +84,7 @@ extension Broker {
             // the difference rather than wait for messages that will not come.
             statistics.messagesQueued -= session.queuedInStoreOnly
             session.queuedInStoreOnly = 0
-            session.queuedBytes = session.queue.reduce(0) { $0 + $1.message.payload.readableBytes }
+            session.queuedBytes = session.queue.reduce(0) { $0 + $1.message.payloadSize }
         }
     }
 }

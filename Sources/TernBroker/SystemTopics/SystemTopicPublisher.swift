@@ -131,12 +131,12 @@ extension Broker {
             if session.connection == nil { disconnected += 1 }
             stored += session.queuedCount + session.inflight.count
             storedBytes += session.queuedBytes
-            for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payload.readableBytes }
+            for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payloadSize }
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }
         // A walk of the trie, no allocation per message: acceptable every `sys_interval` seconds.
         RetainedIndex.forEachValue(under: retainedMessages.root) { _, message in
-            storedBytes += message.payload.readableBytes
+            storedBytes += message.payloadSize
         }
         let values = SystemTopicValues(
             statistics: statistics, wire: wire, connectedClients: connectedClientCount,
