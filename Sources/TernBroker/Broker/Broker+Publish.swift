@@ -307,12 +307,24 @@ extension Broker {
             return
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
-        var publish = delivery.message.publishPacket(
-            qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
-            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+        let packet: Packet
         var newAlias: (topic: ExactString, alias: UInt16)?
-        if session.acceptsTopicAliases { (publish, newAlias) = withOutboundAlias(publish, connection: id) }
-        let packet = Packet.publish(publish)
+        // A QoS 0 PUBLISH without per-subscriber fields (identifiers, alias, remaining expiry) is the same packet
+        // for every subscriber of the message: built once, not once per subscriber (fan-out).
+        let isShareable = delivery.qos == .atMostOnce && delivery.subscriptionIdentifiers.isEmpty
+            && !session.acceptsTopicAliases && delivery.message.expiresAt == nil
+        if isShareable, let last = lastSharedPublish, last.message === delivery.message.storage,
+            last.retain == delivery.retain
+        {
+            packet = last.packet
+        } else {
+            var publish = delivery.message.publishPacket(
+                qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
+                subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+            if session.acceptsTopicAliases { (publish, newAlias) = withOutboundAlias(publish, connection: id) }
+            packet = Packet.publish(publish)
+            if isShareable { lastSharedPublish = (delivery.message.storage, delivery.retain, packet) }
+        }
         // The size is computed only for clients that set a Maximum Packet Size (encoding computes it again).
         if session.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize
             && packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize
