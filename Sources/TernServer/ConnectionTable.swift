@@ -4,9 +4,11 @@ import NIOCore
 import NIOPosix
 import TernBroker
 
-/// The live connections of one event loop, by the identifiers the broker knows them by, and the broker output
-/// that writes to them. Writes are not flushed one by one: a connection written to is marked, and all marked
-/// connections are flushed once at the end of the event-loop work that wrote to them.
+/// The live connections, by the identifiers the broker knows them by, and the broker output that writes to
+/// them. The table lives on the broker's event loop; a connection's channel may live on another loop (with
+/// `event_loops` above 1), and then its reads arrive here as one task per read (`receive`) and its writes leave
+/// as one task per turn (`flushAll`). Writes are not flushed one by one: a connection written to is marked, and
+/// all marked connections are flushed once at the end of the event-loop work that wrote to them.
 ///
 /// With a store, the end of that work also takes the broker's durable changes and submits them to the store
 /// writer; what the work wrote (acknowledgements among it) is held, unflushed, until the commit is confirmed
@@ -16,18 +18,41 @@ final class ConnectionTable {
     /// dictionary copies the whole struct out (a retain and a release of each of its references).
     final class Entry {
         let channel: Channel
-        let handler: MQTTConnectionHandler
+        /// The channel handler, on the channel's event loop.
+        let handler: NIOLoopBound<MQTTConnectionHandler>
         /// The listener's authenticator; nil when the listener lets every client in.
         let authenticator: (any ConnectionAuthenticator)?
+        /// The client's address, as logged (`127.0.0.1:50122`, `[::1]:50122`).
+        let remoteAddress: String
+        let logger: Logger
         /// The enhanced authentication exchange waiting for the client's next AUTH.
         var exchange: (any AuthenticationExchange)?
         /// What was encoded for this connection in the current turn and not yet written to its channel.
         var pending: ByteBuffer?
+        /// The version packets are encoded with: the decoder's, 3.1.1 until a CONNECT said otherwise.
+        var protocolVersion = ProtocolVersion.v3_1_1
+        /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
+        var clientIdentifier: String?
+        var clientCertificate: ClientCertificateIdentity?
 
-        init(channel: Channel, handler: MQTTConnectionHandler, authenticator: (any ConnectionAuthenticator)?) {
+        /// Runs `body` with the handler on the channel's loop: at once when that is the current one.
+        func withHandler(_ body: @escaping @Sendable (MQTTConnectionHandler) -> Void) {
+            if channel.eventLoop.inEventLoop {
+                body(handler.value)
+            } else {
+                let handler = self.handler
+                channel.eventLoop.execute { body(handler.value) }
+            }
+        }
+
+        init(channel: Channel, handler: NIOLoopBound<MQTTConnectionHandler>,
+             authenticator: (any ConnectionAuthenticator)?, remoteAddress: String, logger: Logger)
+        {
             self.channel = channel
             self.handler = handler
             self.authenticator = authenticator
+            self.remoteAddress = remoteAddress
+            self.logger = logger
         }
     }
 
@@ -42,8 +67,9 @@ final class ConnectionTable {
     /// than an encoding). QoS 1 and 2 packets differ per subscriber (packet identifier) and are encoded each time.
     private var lastPublish: (packet: PublishPacket, version: ProtocolVersion)?
     private var encodedPublish = ByteBuffer()
-    private var nextID: UInt64 = 0
     let logger: Logger
+    /// The broker's event loop, where the table lives.
+    let loop: EventLoop
     private let threadPool: NIOThreadPool
     /// Called on the event loop with the outcome of an authentication.
     var authenticationCompleted: ((ConnectionID, AuthenticationResult) -> Void)?
@@ -70,20 +96,64 @@ final class ConnectionTable {
     private var closing: [(ConnectionID, Channel)] = []
     private var heldCloses: [(channel: Channel, batch: UInt64)] = []
 
-    init(logger: Logger, threadPool: NIOThreadPool) {
+    init(logger: Logger, threadPool: NIOThreadPool, loop: EventLoop) {
         self.logger = logger
         self.threadPool = threadPool
+        self.loop = loop
     }
 
     var count: Int { entries.count }
 
-    func register(channel: Channel, handler: MQTTConnectionHandler,
-                  authenticator: (any ConnectionAuthenticator)?) -> ConnectionID
+    /// A connection opened: `id` was allocated on its own loop (`ConnectionIDs`).
+    func register(_ id: ConnectionID, channel: Channel, handler: NIOLoopBound<MQTTConnectionHandler>,
+                  authenticator: (any ConnectionAuthenticator)?, remoteAddress: String, logger: Logger)
     {
-        nextID += 1
-        let id = ConnectionID(nextID)
-        entries[id] = Entry(channel: channel, handler: handler, authenticator: authenticator)
-        return id
+        entries[id] = Entry(channel: channel, handler: handler, authenticator: authenticator,
+                            remoteAddress: remoteAddress, logger: logger)
+        traffic.socketsOpened += 1
+    }
+
+    /// Packets read from a connection, in order, and the bytes they came in; `failure` when the bytes that
+    /// followed them could not be decoded. `protocolVersion` is the decoder's after them.
+    func receive(_ packets: [Packet], bytes: Int, from id: ConnectionID, protocolVersion: ProtocolVersion?,
+                 clientCertificate: ClientCertificateIdentity?, failure: MQTTDecodingError?)
+    {
+        guard let broker, let entry = entry(id) else { return }
+        traffic.bytesReceived += bytes
+        if let protocolVersion { entry.protocolVersion = protocolVersion }
+        if let clientCertificate { entry.clientCertificate = clientCertificate }
+        var output = self.output
+        let now = NIODeadline.now()
+        for packet in packets {
+            // The broker closed the connection on an earlier packet: what followed it is not read.
+            guard lastLookup?.id == id || entries[id] != nil else { return }
+            traffic.packetsReceived += 1
+            if case .connect(let connect) = packet { entry.clientIdentifier = connect.clientIdentifier }
+            if subscriptionLog.isEnabled {
+                subscriptionLog.log(packet, clientID: entry.clientIdentifier ?? "", logger: entry.logger)
+            }
+            broker.receive(packet, from: id, now: now, output: &output)
+        }
+        if let failure, entries[id] != nil {
+            entry.logger.info("""
+                closing connection \(entry.remoteAddress) (\(entry.clientIdentifier ?? "no client id")): \(failure)
+                """, metadata: ["reason": "\(failure.reasonCode)"])
+            broker.decodingFailed(failure, connection: id, protocolVersion: protocolVersion, now: now,
+                                  output: &output)
+            // The channel closes now: the will published above goes out at once.
+            flushAll()
+            return
+        }
+        flushAtEndOfTick()
+    }
+
+    /// The connection's channel closed.
+    func connectionClosed(_ id: ConnectionID) {
+        guard let broker else { return }
+        remove(id)
+        var output = self.output
+        broker.connectionClosed(id, now: .now(), output: &output)
+        flushAll()
     }
 
     func remove(_ id: ConnectionID) {
@@ -103,7 +173,7 @@ final class ConnectionTable {
 
     /// The client's address, as logged (`127.0.0.1:50122`, `[::1]:50122`).
     func remoteAddress(of id: ConnectionID) -> String? {
-        entries[id]?.channel.remoteAddress.map(MQTTServer.display)
+        entries[id]?.remoteAddress
     }
 
     /// The local port a connection was accepted on: which listener it came through.
@@ -119,11 +189,12 @@ final class ConnectionTable {
     /// Calls `flushAll` once the event loop has handled every socket that was ready in this tick: the reads of
     /// all connections in one tick then end in one write and one flush per connection written to, rather than
     /// one per connection read (fan-in: four publishers read in one tick gave the subscriber four writes).
-    func flushAtEndOfTick(on loop: EventLoop) {
+    func flushAtEndOfTick() {
         guard !flushScheduled else { return }
         flushScheduled = true
         let table = NIOLoopBound(self, eventLoop: loop)
-        // Tasks run after the I/O events of the tick that queued them.
+        // Tasks run after the I/O events of the tick that queued them (and after the reads that other loops
+        // handed over before).
         loop.execute {
             table.value.flushScheduled = false
             table.value.flushAll()
@@ -144,15 +215,16 @@ final class ConnectionTable {
         }
         lastPublish = nil
         for (id, entry) in unflushed {
-            if let buffer = entry.pending {
-                entry.pending = nil
-                entry.channel.write(buffer, promise: nil)
-            }
+            let buffer = entry.pending
+            entry.pending = nil
             if let batch {
                 held[id] = batch
             } else if held.isEmpty || held[id] == nil {
-                entry.channel.flush()
+                // One call, hence one task for a channel on another loop.
+                if let buffer { entry.channel.writeAndFlush(buffer, promise: nil) } else { entry.channel.flush() }
+                continue
             }  // else: goes out with the writes held before it
+            if let buffer { entry.channel.write(buffer, promise: nil) }
         }
         unflushed.removeAll(keepingCapacity: true)
         for (id, channel) in closing {
@@ -177,7 +249,7 @@ final class ConnectionTable {
             guard let channel = entries[id]?.channel, channel.isWritable else { continue }
             if broker.continueRetained(to: id, now: now, output: &output) { more = true }
         }
-        guard more, !retainedTurnScheduled, let loop = entries.values.first?.channel.eventLoop else { return }
+        guard more, !retainedTurnScheduled else { return }
         retainedTurnScheduled = true
         let table = NIOLoopBound(self, eventLoop: loop)
         loop.execute {
@@ -252,7 +324,7 @@ final class ConnectionTable {
     /// one iovec per connection instead of one per packet (in fan-in, a subscriber gets hundreds per turn).
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
-        let version = entry.handler.protocolVersion
+        let version = entry.protocolVersion
         var buffer = entry.pending ?? entry.channel.allocator.buffer(
             capacity: max(1024, packet.encodedSize(version: version)))
         entry.pending = nil  // the buffer is now uniquely held: written to without a copy
@@ -277,7 +349,7 @@ final class ConnectionTable {
             logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
             return
         }
-        entry.handler.packetSent(packet)
+        if case .connack(let connack) = packet { logOutcome(of: connack, id: id, entry: entry) }
         traffic.packetsSent += 1
         traffic.bytesSent += buffer.writerIndex - start
         entry.pending = buffer
@@ -285,6 +357,22 @@ final class ConnectionTable {
         // Not again for consecutive packets to one connection (fan-in: every message goes to the same
         // subscriber): flushAll then makes one write and one flush per connection rather than one per packet.
         if unflushed.last?.id != id { unflushed.append((id, entry)) }
+    }
+
+    /// Logs the outcome of a CONNECT.
+    private func logOutcome(of connack: ConnAckPacket, id: ConnectionID, entry: Entry) {
+        if let accepted = broker?.clientID(of: id)?.string {
+            entry.clientIdentifier = accepted
+            entry.withHandler { $0.clientID = accepted }
+        }
+        let client = entry.clientIdentifier ?? ""
+        if connack.reasonCode == .success {
+            entry.logger.info("client \(client) connected from \(entry.remoteAddress) (MQTT \(entry.protocolVersion))")
+        } else {
+            entry.logger.info("""
+                client \(client) refused from \(entry.remoteAddress) (MQTT \(entry.protocolVersion)): \(connack.reasonCode)
+                """)
+        }
     }
 
     /// Writes (without flushing) what was encoded for the connection in this turn.
@@ -305,9 +393,8 @@ final class ConnectionTable {
             return exchangeStep(connect, entry: entry, authenticator: authenticator)
         }
         var withCertificate = connect
-        withCertificate.clientCertificate = ListenerTransport.clientCertificate(of: entry.channel)
+        withCertificate.clientCertificate = entry.clientCertificate
         let request = withCertificate
-        let loop = entry.channel.eventLoop
         let table = NIOLoopBound(self, eventLoop: loop)
         threadPool.runIfActive(eventLoop: loop) {
             authenticator.authenticate(request)
@@ -348,7 +435,6 @@ final class ConnectionTable {
             authenticationCompleted?(id, .refused(.badAuthenticationMethod))
             return
         }
-        let loop = entry.channel.eventLoop
         let table = NIOLoopBound(self, eventLoop: loop)
         threadPool.runIfActive(eventLoop: loop) { () -> (any AuthenticationExchange, AuthenticationResult) in
             var working = exchange
@@ -384,7 +470,7 @@ final class ConnectionTable {
         writePending(id)  // what was sent before the close goes out before it
         guard let entry = entries.removeValue(forKey: id) else { return }
         if lastLookup?.id == id { lastLookup = nil }
-        entry.handler.closeRequested()
+        entry.withHandler { $0.closeRequested() }
         if durability != nil {
             closing.append((id, entry.channel))  // flushAll decides whether it waits for a commit
         } else {

@@ -4,19 +4,26 @@ import NIOCore
 import NIOSSL
 import TernBroker
 
-/// The channel handler of one MQTT connection: decodes the bytes into packets, hands them to the broker, and
-/// tells the broker when the connection ends. It runs on the broker's event loop.
+/// The channel handler of one MQTT connection: decodes the bytes into packets and hands them to the broker, and
+/// tells the broker when the connection opens and ends.
+///
+/// It runs on its channel's event loop, which may not be the broker's (`event_loops` above 1): the broker and
+/// the connection table are then reached with one task per read, carrying every packet of that read, so that
+/// reading and decoding happen on the connection's loop and the broker's loop only routes.
 final class MQTTConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private let broker: Broker
-    private let table: ConnectionTable
+    /// The broker and the connection table, on the broker's event loop.
+    private let server: NIOLoopBoundBox<MQTTServer.State>
+    private let brokerLoop: EventLoop
+    private let ids: ConnectionIDs
     private var decoder: MQTTPacketDecoder
     private var received: ByteBuffer?
     private var id: ConnectionID?
     private var logger: Logger
     private var remoteAddress = "?"
-    private var clientID: String?
+    /// The client identifier of the CONNECT, then the one the broker accepted (assigned to an empty one).
+    var clientID: String?
     private var failed = false
 
     private let authenticator: (any ConnectionAuthenticator)?
@@ -26,46 +33,84 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var pacing: ReadPacing?
     /// Set while reading is paused for `pacing`: the task that resumes it.
     private var resumption: Scheduled<Void>?
+    /// Reads handed to the broker's loop and not yet handled there (see `withServer`).
+    private let handover = ReadHandover()
 
-    init(broker: Broker, table: ConnectionTable, authenticator: (any ConnectionAuthenticator)?,
+    init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
+         maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
          clientIdentifiers: ClientIdentifierRules? = nil, limits: ConnectionLimits = ConnectionLimits(),
          logger: Logger)
     {
         self.pacing = ReadPacing(limits, now: .now())
-        self.broker = broker
-        self.table = table
+        self.server = server
+        self.brokerLoop = brokerLoop
+        self.ids = ids
         self.authenticator = authenticator
         self.clientIdentifiers = clientIdentifiers
         self.logger = logger
-        self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.settings.maximumPacketSize)
+        self.decoder = MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)
     }
 
-    /// The version packets to this client are encoded with; 3.1.1 until its CONNECT says otherwise.
-    var protocolVersion: ProtocolVersion { decoder.protocolVersion ?? .v3_1_1 }
+    /// Runs `body` with the broker's state: at once when this connection lives on the broker's loop, else as a
+    /// task there (tasks from one loop run in the order they were queued, so the broker sees this connection's
+    /// events in order).
+    private func withServer(_ body: @escaping @Sendable (MQTTServer.State) -> Void) {
+        if brokerLoop.inEventLoop {
+            body(server.value)
+        } else {
+            let server = self.server
+            brokerLoop.execute { body(server.value) }
+        }
+    }
+
+    /// Hands a read to the broker's loop. Reading stops while `ReadHandover.limit` reads wait there, and resumes
+    /// when the broker's loop has caught up: a connection cannot send faster than the broker routes (as on one
+    /// loop, where reading waits for routing), and what waits between the loops stays bounded.
+    private func handOver(_ body: @escaping @Sendable (MQTTServer.State) -> Void, context: ChannelHandlerContext) {
+        guard !brokerLoop.inEventLoop else { return body(server.value) }
+        let server = self.server, handover = self.handover
+        let resume = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        brokerLoop.execute {
+            body(server.value)
+            if handover.handled() {
+                loop.execute { resume.value.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+            }
+        }
+        if handover.handedOver() {
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         // Added after a WebSocket upgrade, to a channel already active.
-        if context.channel.isActive { opened(context.channel) }
+        if context.channel.isActive { opened(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if id == nil { opened(context.channel) }
+        if id == nil { opened(context) }
         context.fireChannelActive()
     }
 
-    private func opened(_ channel: Channel) {
-        let id = table.register(channel: channel, handler: self, authenticator: authenticator)
+    private func opened(_ context: ChannelHandlerContext) {
+        let id = ids.next()
         self.id = id
-        remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
-        table.traffic.socketsOpened += 1
-        broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil,
-                                clientIdentifiers: clientIdentifiers)
+        let channel = context.channel
+        let remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
+        self.remoteAddress = remoteAddress
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let authenticator = self.authenticator, clientIdentifiers = self.clientIdentifiers, logger = self.logger
+        withServer { state in
+            state.table.register(id, channel: channel, handler: handler, authenticator: authenticator,
+                                 remoteAddress: remoteAddress, logger: logger)
+            state.broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil,
+                                          clientIdentifiers: clientIdentifiers)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard id != nil, !failed else { return }
         var bytes = unwrapInboundIn(data)
-        table.traffic.bytesReceived += bytes.readableBytes
         if received == nil || received!.readableBytes == 0 {
             received = bytes
         } else {
@@ -75,41 +120,46 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if resumption == nil { decodeReceived(context: context) }
     }
 
-    /// Decodes and hands to the broker the packets in `received`, until it holds no whole packet or the rate
-    /// limits ask for a pause.
+    /// Decodes the packets in `received`, until it holds no whole packet or the rate limits ask for a pause, and
+    /// hands them to the broker together.
     private func decodeReceived(context: ChannelHandlerContext) {
         guard let id, received != nil else { return }
-        var output = table.output
         let now = NIODeadline.now()
+        let before = received!.readableBytes
+        var packets: [Packet] = []
+        var failure: MQTTDecodingError?
+        var certificate: ClientCertificateIdentity?
         do {
             while true {
                 if pacing != nil, let wait = pacing!.pause(now: now) {
                     pause(context: context, for: wait)
                     break
                 }
-                let before = received!.readableBytes
+                let start = received!.readableBytes
                 guard let packet = try decoder.decode(&received!) else { break }
                 if pacing != nil {
-                    pacing!.spend(bytes: before - received!.readableBytes, isPublish: packet.type == .publish)
+                    pacing!.spend(bytes: start - received!.readableBytes, isPublish: packet.type == .publish)
                 }
-                table.traffic.packetsReceived += 1
-                if table.subscriptionLog.isEnabled {
-                    table.subscriptionLog.log(packet, clientID: clientID ?? "", logger: logger)
+                if case .connect(let connect) = packet {
+                    clientID = connect.clientIdentifier
+                    // Read here: the TLS handler is on this loop. Only the listener's authenticator asks for it.
+                    if authenticator != nil { certificate = ListenerTransport.clientCertificate(of: context.channel) }
                 }
-                if case .connect(let connect) = packet { clientID = connect.clientIdentifier }
-                broker.receive(packet, from: id, now: now, output: &output)
-                if failed { return }
+                packets.append(packet)
             }
         } catch {
             failed = true
-            logger.info("closing connection \(remoteAddress) (\(clientID ?? "no client id")): \(error)",
-                        metadata: ["reason": "\(error.reasonCode)"])
-            broker.decodingFailed(error, connection: id, protocolVersion: decoder.protocolVersion, now: now,
-                                  output: &output)
-            // The channel closes now, before channelReadComplete: the will published above goes out at once.
-            table.flushAll()
+            failure = error
         }
+        let bytes = before - received!.readableBytes
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
+        guard !packets.isEmpty || failure != nil else { return }
+        let version = decoder.protocolVersion
+        let (read, error, presented) = (packets, failure, certificate)
+        handOver({ state in
+            state.table.receive(read, bytes: bytes, from: id, protocolVersion: version, clientCertificate: presented,
+                                failure: error)
+        }, context: context)
     }
 
     /// Stops reading the socket (TCP backpressure slows the client) and resumes after `delay`.
@@ -122,18 +172,16 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             guard !handler.failed, context.channel.isActive else { return }
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
             handler.decodeReceived(context: context)
-            handler.table.flushAll()
         }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        table.flushAtEndOfTick(on: context.eventLoop)
-        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // The socket drained: retained messages still owed to this client may go on (see ConnectionTable).
-        if context.channel.isWritable && broker.hasPendingRetained { table.flushAll() }
+        if context.channel.isWritable {
+            withServer { state in
+                if state.broker.hasPendingRetained { state.table.flushAll() }
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -141,13 +189,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         resumption?.cancel()
         resumption = nil
         if let id {
-            table.remove(id)
-            var output = table.output
-            broker.connectionClosed(id, now: .now(), output: &output)
-            table.flushAll()
-            if clientID != nil {
-                logger.info("client \(clientID!) disconnected from \(remoteAddress)")
-            }
+            withServer { state in state.table.connectionClosed(id) }
+            if let clientID { logger.info("client \(clientID) disconnected from \(remoteAddress)") }
         }
         context.fireChannelInactive()
     }
@@ -160,18 +203,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             logger.debug("connection \(remoteAddress): \(error)")
         }
         context.close(promise: nil)
-    }
-
-    /// Called for every packet written to this connection, to log the outcome of CONNECT.
-    func packetSent(_ packet: Packet) {
-        guard case .connack(let connack) = packet else { return }
-        if let connection = self.id, let accepted = broker.clientID(of: connection) { clientID = accepted.string }
-        let id = clientID ?? ""
-        if connack.reasonCode == .success {
-            logger.info("client \(id) connected from \(remoteAddress) (MQTT \(protocolVersion))")
-        } else {
-            logger.info("client \(id) refused from \(remoteAddress) (MQTT \(protocolVersion)): \(connack.reasonCode)")
-        }
     }
 
     /// The broker closed this connection; nothing more is read from it.

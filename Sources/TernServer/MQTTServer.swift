@@ -6,8 +6,9 @@ import NIOCore
 import NIOPosix
 import TernBroker
 
-/// Runs the broker on TCP, TLS, WebSocket and secure WebSocket listeners. The broker core and every connection live on one event loop, so the core
-/// needs no locks; the loop flushes each connection once per read cycle or timer tick.
+/// Runs the broker on TCP, TLS, WebSocket and secure WebSocket listeners. The broker core lives on one event
+/// loop, so it needs no locks; connections are spread over `eventLoops` loops (the broker's among them), which
+/// read, decode and write their sockets and hand their packets to the broker's loop once per read.
 public final class MQTTServer: Sendable {
     /// A host and port to listen on (port 0 picks a free port), who may connect there, and how.
     public struct Listener: Sendable {
@@ -43,6 +44,10 @@ public final class MQTTServer: Sendable {
     /// Queued messages per stored session loaded at start-up (`BrokerSettings.queuePageSize`).
     private let queuePageSize: Int
     private let limits: ConnectionLimits
+    private let ids = ConnectionIDs()
+    /// The loops that carry connections when there are more than one; nil when the broker's loop carries them.
+    private let connectionGroup: MultiThreadedEventLoopGroup?
+    private let maximumPacketSize: Int
 
     final class State {
         let broker: Broker
@@ -66,12 +71,18 @@ public final class MQTTServer: Sendable {
     /// `connectionMessages`: whether each connect and disconnect is logged (Mosquitto's `connection_messages`);
     /// when false they are logged at debug level only.
     /// `limits`: the per-connection socket limits (read rates, write buffer).
+    /// `eventLoops`: the threads that carry connections; the first also carries the broker.
     public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true,
                 store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero,
-                limits: ConnectionLimits = ConnectionLimits())
+                limits: ConnectionLimits = ConnectionLimits(), eventLoops: Int = 1)
     {
         self.limits = limits
+        self.maximumPacketSize = settings.maximumPacketSize
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // With several loops, the broker's has no connections of its own: NIO runs every task queued on a loop
+        // before it reads sockets again, so the reads that the other loops hand over, one task each, would keep
+        // its own sockets waiting under load.
+        self.connectionGroup = eventLoops > 1 ? MultiThreadedEventLoopGroup(numberOfThreads: eventLoops - 1) : nil
         self.queuePageSize = settings.queuePageSize
         let loop = group.next()
         self.loop = loop
@@ -82,7 +93,7 @@ public final class MQTTServer: Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
         let broker = Broker(settings: settings)
-        let table = ConnectionTable(logger: logger, threadPool: threadPool)
+        let table = ConnectionTable(logger: logger, threadPool: threadPool, loop: loop)
         table.broker = broker
         let state = NIOLoopBoundBox.makeBoxSendingValue(State(broker: broker, table: table), eventLoop: loop)
         self.state = state
@@ -191,7 +202,8 @@ public final class MQTTServer: Sendable {
                 let clientIdentifiers = listener.clientIdentifiers
                 let transport = listener.transport ?? ListenerTransport()
                 let limits = self.limits
-                var bootstrap = ServerBootstrap(group: group)
+                let ids = self.ids, maximumPacketSize = self.maximumPacketSize, brokerLoop = self.loop
+                var bootstrap = ServerBootstrap(group: group, childGroup: connectionGroup ?? group)
                 if listener.host.contains(":") {
                     // IPv6 only, so that `::` and `0.0.0.0` can both be bound on one port, as Mosquitto does.
                     bootstrap = bootstrap.serverChannelOption(
@@ -208,7 +220,8 @@ public final class MQTTServer: Sendable {
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try transport.configure(channel, logger: logger) {
-                                MQTTConnectionHandler(broker: state.value.broker, table: state.value.table,
+                                MQTTConnectionHandler(server: state, brokerLoop: brokerLoop, ids: ids,
+                                                      maximumPacketSize: maximumPacketSize,
                                                       authenticator: authenticator,
                                                       clientIdentifiers: clientIdentifiers, limits: limits,
                                                       logger: connectionLogger)
@@ -294,6 +307,7 @@ public final class MQTTServer: Sendable {
         }
         // Give the close writes a moment to leave, bounded.
         try? await loop.scheduleTask(in: .milliseconds(100)) {}.futureResult.get()
+        try await connectionGroup?.shutdownGracefully()
         try await group.shutdownGracefully()
         try await threadPool.shutdownGracefully()
     }

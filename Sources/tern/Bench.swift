@@ -68,8 +68,10 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Publishers on one loop, subscribers on the other (see BenchState); `scripts/bench` pins both to one CPU.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let loop = group.next()
+        let subscriberLoop = group.next()
         let version: ProtocolVersion = protocolVersion.hasSuffix("5") ? .v5 : .v3_1_1
         let transportOptions = TransportOptions(
             host: host, port: port, transport: transport.clientTransport, webSocketPath: wsPath, caFile: cafile,
@@ -82,7 +84,8 @@ struct Bench: AsyncParsableCommand {
         if scenario == .connections {
             result.merge(try await storm(loop: loop, configuration: configuration, options: options, before: before)) { $1 }
         } else {
-            result.merge(try await load(loop: loop, configuration: configuration, options: options)) { $1 }
+            result.merge(try await load(loop: loop, subscriberLoop: subscriberLoop, configuration: configuration,
+                                        options: options)) { $1 }
         }
         if let before = before, let after = BrokerUsage(pid: brokerPid) {
             result["broker_cpu_s"] = round3(after.cpuSeconds - before.cpuSeconds)
@@ -94,15 +97,15 @@ struct Bench: AsyncParsableCommand {
 
     // MARK: Message scenarios
 
-    private func load(loop: any EventLoop, configuration: MQTTClientConfiguration, options: BenchState.Options)
-        async throws -> [String: Double]
+    private func load(loop: any EventLoop, subscriberLoop: any EventLoop, configuration: MQTTClientConfiguration,
+                      options: BenchState.Options) async throws -> [String: Double]
     {
         let (publisherTopics, subscriberFilters, expected) = layout()
         let state = try await loop.submit {
             BenchState(options: options, publishers: publisherTopics.count, subscribers: subscriberFilters.count)
         }.get()
         let subs = try await connect(subscriberFilters.enumerated().map { .subscriber(index: $0, filter: $1) },
-                                     loop: loop, configuration: configuration, state: state)
+                                     loop: subscriberLoop, configuration: configuration, state: state)
         let pubs = try await connect(publisherTopics.enumerated().map { .publisher(index: $0, topic: $1) },
                                      loop: loop, configuration: configuration, state: state)
         let perPublisherRate: Double? = scenario == .latency ? (rate ?? 1000) / Double(pubs.count) : nil
@@ -115,7 +118,8 @@ struct Bench: AsyncParsableCommand {
         var lastSent: UInt64 = 0
         while Date().timeIntervalSince(start) < duration {
             try await Task.sleep(for: .seconds(min(1, duration - Date().timeIntervalSince(start))))
-            let (sent, received) = try await loop.submit { (state.sentCount, state.receivedCount) }.get()
+            let sent = try await loop.submit { state.sentCount }.get()
+            let received = try await subscriberLoop.submit { state.receivedCount }.get()
             if !quiet && !json {
                 let elapsed = Date().timeIntervalSince(start)
                 FileHandle.standardError.write(Data(String(
@@ -130,7 +134,7 @@ struct Bench: AsyncParsableCommand {
         // Let what is in flight arrive, with a deadline: only what has not arrived by then counts as lost.
         let deadline = Date().addingTimeInterval(drain)
         while Date() < deadline {
-            let done = try await loop.submit { () -> Bool in
+            let done = try await subscriberLoop.submit { () -> Bool in
                 let wanted = Self.expectedDeliveries(state: state, expected: expected)
                 return state.checks.flatMap { $0 }.reduce(0) { $0 + $1.distinct } >= wanted
             }.get()
@@ -138,8 +142,9 @@ struct Bench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
         if !quiet && !json { FileHandle.standardError.write(Data("\n".utf8)) }
-        return try await loop.submit { () -> [String: Double] in
-            for connection in pubs + subs { connection.disconnect() }
+        try await loop.submit { for connection in pubs { connection.disconnect() } }.get()
+        return try await subscriberLoop.submit { () -> [String: Double] in
+            for connection in subs { connection.disconnect() }
             let wanted = Self.expectedDeliveries(state: state, expected: expected)
             let checks = state.checks.flatMap { $0 }
             let distinct = checks.reduce(0) { $0 + $1.distinct }

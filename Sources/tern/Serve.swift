@@ -41,8 +41,15 @@ struct Serve: AsyncParsableCommand {
             help: "The directory of the broker's store (default: ./tern-data, or persistence_location).")
     var dataDirectory: String?
 
+    @Option(name: .customLong("event-loops"),
+            help: "Threads that carry connections (overrides event_loops; the broker core runs on the first).")
+    var eventLoops: Int?
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
+        if let eventLoops, !(1...256).contains(eventLoops) {
+            throw ValidationError("event-loops must be between 1 and 256")
+        }
     }
 
     func run() async throws {
@@ -65,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "tern")
         for warning in warnings { logger.warning("\(warning)") }
+        if let eventLoops { configuration.eventLoops = eventLoops }
 
         // Without a file every client is let in on loopback, with no authenticator in the way.
         let authenticators: [ListenerAuthenticator?] =
@@ -91,7 +99,7 @@ struct Serve: AsyncParsableCommand {
         let server = MQTTServer(settings: configuration.brokerSettings(), logger: logger,
                                 connectionMessages: configuration.logging.connectionMessages, store: store,
                                 commitWindow: .milliseconds(Int64(persistence.commitWindowMilliseconds)),
-                                limits: configuration.connectionLimits())
+                                limits: configuration.connectionLimits(), eventLoops: configuration.eventLoops)
         var listeners: [MQTTServer.Listener] = []
         for ((listener, authenticator), transport) in zip(zip(configuration.listeners, authenticators), transports) {
             for host in Self.hosts(of: listener) {

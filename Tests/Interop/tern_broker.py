@@ -36,8 +36,11 @@ class TernBroker:
             self.temporary_data_dir = tempfile.mkdtemp(prefix="tern-data-")
             data_dir = self.temporary_data_dir
         self.data_dir = Path(data_dir)
+        # TERN_TEST_EVENT_LOOPS=N runs every broker of the tests with N event loops (scripts/test does a pass).
+        loops = os.environ.get("TERN_TEST_EVENT_LOOPS")
+        extra = ["--event-loops", loops] if loops else []
         self.process = subprocess.Popen(
-            [str(tern_binary()), "serve", "-p", "0", "--data-dir", str(data_dir), *args],
+            [str(tern_binary()), "serve", "-p", "0", "--data-dir", str(data_dir), *extra, *args],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.host = "127.0.0.1"
         self.port = None

@@ -83,6 +83,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// `max_write_buffer` (Tern): bytes written to a connection and not yet sent beyond which it counts as a slow
     /// consumer (its socket's high water mark): QoS 0 messages for it are dropped until it drains.
     public var maxWriteBuffer: Int
+    /// `event_loops` (Tern): threads that carry connections (reading, decoding and writing their sockets); the
+    /// broker core runs on the first of them.
+    public var eventLoops: Int
     /// `http_listener` and the other `http_*` settings (Tern); nil when there is no HTTP listener.
     public var http: HTTPSettings?
 
@@ -128,6 +131,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         maxPublishRate = 0
         maxPublishBytesRate = 0
         maxWriteBuffer = 1 << 20
+        eventLoops = 1
         http = nil
         files = []
     }

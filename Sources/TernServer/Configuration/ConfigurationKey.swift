@@ -83,6 +83,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case maxPublishRate = "max_publish_rate"
     case maxPublishBytesRate = "max_publish_bytes_rate"
     case maxWriteBuffer = "max_write_buffer"
+    case eventLoops = "event_loops"
 
     enum Scope: Sendable {
         /// `listener`, `include_dir`, `per_listener_settings`: they shape how the file is read.

@@ -379,6 +379,8 @@ struct ConfigurationParser {
             draft.maxPublishBytesRate = try integer(line, in: 0...Int(Int32.max))
         case .maxWriteBuffer:
             draft.maxWriteBuffer = try integer(line, in: 4096...Int(Int32.max))
+        case .eventLoops:
+            draft.eventLoops = try integer(line, in: 1...256)
         case .httpListener, .httpAdminUsers, .httpReadOnlyUsers, .httpAdminToken, .httpReadOnlyToken,
              .httpPasswordFile, .httpCertfile, .httpKeyfile, .httpProtectMetrics:
             try applyHTTP(key, line)

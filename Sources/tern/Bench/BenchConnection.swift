@@ -4,9 +4,10 @@ import NIOPosix
 
 /// One load-generating MQTT connection on MQTTCore's codec, without the client library's per-message overhead:
 /// it connects, subscribes or publishes as fast as its window allows (or at a fixed rate), acknowledges, and
-/// records sequence numbers and latencies into the shared ``BenchState``. Runs on the bench's single event loop.
-// @unchecked Sendable: created, driven and read only on the bench's single event loop (callers hop there with
-// `loop.submit`); it crosses tasks only as a reference that is used there.
+/// records sequence numbers and latencies into the shared ``BenchState``. Runs on its role's event loop (see
+/// ``BenchState``).
+// @unchecked Sendable: created, driven and read only on its event loop (callers hop there with `loop.submit`);
+// it crosses tasks only as a reference that is used there.
 final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
@@ -87,7 +88,6 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         do {
             while let packet = try decoder.decode(&received!) { handle(packet, context: context) }
         } catch {
-            state.errors += 1
             context.close(promise: nil)
         }
         if received?.readableBytes == 0 { received = nil } else { received?.discardReadBytes() }
@@ -196,6 +196,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
         if batch == 128 || pumpAgain {
             pumpAgain = false
+            // NIO runs this before it reads sockets again: fine on the publishers' loop (see BenchState), and a
+            // QoS 1 or 2 window that fills ends the batch short, which lets the acknowledgements be read.
             context.eventLoop.execute { [self] in pump() }
         }
     }

@@ -2,8 +2,12 @@ import Histogram
 import MQTTCore
 import NIOCore
 
-/// Everything one bench run counts, on the bench's single event loop (so no locks).
-// @unchecked Sendable: touched only on the bench's single event loop (callers hop there with `loop.submit`).
+/// Everything one bench run counts, without locks: publishers run on one event loop and subscribers on another,
+/// and each field is written on one of them only (`running`, `sentPerPublisher` and `acknowledged` on the
+/// publishers' loop, the checks, the histogram and the receive counts on the subscribers'). Two loops rather
+/// than one: NIO runs every queued task before it reads sockets again, so publishers that keep rescheduling
+/// themselves on a fast broker would starve subscribers on the same loop of reads.
+// @unchecked Sendable: each field is touched on its loop only (callers hop there with `loop.submit`).
 final class BenchState: @unchecked Sendable {
     struct Options {
         var version: ProtocolVersion
@@ -23,7 +27,6 @@ final class BenchState: @unchecked Sendable {
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var receivedCount: UInt64 = 0
     var acknowledged: UInt64 = 0
-    var errors = 0
     /// When the last message arrived (uptime nanoseconds): the receive rate counts until then, drain included.
     var lastReceived: UInt64 = 0
 
