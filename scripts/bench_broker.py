@@ -7,10 +7,12 @@ fresh Mosquitto, so both see the same machine load; the table shows the median o
 the medians, Tern / Mosquitto. A run that loses messages is marked (the issue counts it as 0).
 
 Both brokers get queue limits high enough that these closed-loop runs never drop (`max_queued_messages
-1000000`); "in memory" runs use `persistence false` for Tern and Mosquitto's default (no persistence); "durable"
+1000000`, and for Tern `max_write_buffer` 1 GiB, its bound on QoS 0 waiting for a subscriber's socket); "in memory" runs use `persistence false` for Tern and Mosquitto's default (no persistence); "durable"
 runs turn persistence on for both (Tern: SQLite, every acknowledged message committed before its
 acknowledgement; Mosquitto: periodic snapshots). Mosquitto runs with its defaults (Nagle on) for throughput and
 with `set_tcp_nodelay true` for the latency scenarios; Tern always sets TCP_NODELAY.
+
+The last rows ("scaling") compare Tern with `event_loops 2` against Tern on one loop, with nothing pinned.
 
 Usage: scripts/bench broker [SECONDS_PER_RUN] [--runs N] [--only SUBSTRING] [--json]
 (TERN_BINARY=path measures that `tern` binary, load generator included, instead of building this tree.)
@@ -50,6 +52,14 @@ SCENARIOS = [
     ("fan-in QoS 0, 100000 subscriptions", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"],
      {"subscriptions": 100_000}),
     ("1000000 retained, subscribe to #", [], {"retained": 1_000_000}),
+]
+# Tern on `event_loops 2` (a loop for the broker core, one for the connections) against Tern on one loop, nothing
+# pinned (brokers and generator share both CPUs): the "Tern" column is two loops, the "Mosquitto" column one.
+SCALING = [
+    ("scaling: fan-in QoS 0, 4 publishers; Tern on 2 event loops / on 1, nothing pinned",
+     ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"]),
+    ("scaling: fan-out QoS 0, 100 subscribers; Tern on 2 event loops / on 1, nothing pinned",
+     ["--scenario", "fan-out", "--subscribers", "100", "--qos", "0"]),
 ]
 FIGURES = ["received_per_s", "sent_per_s", "latency_p50_us", "latency_p99_us", "lost", "duplicates", "reordered",
            "broker_cpu_s", "broker_cpu_us_per_message", "broker_rss_mb", "connections_per_s",
@@ -91,7 +101,10 @@ def start_tern(binary: str, directory: str, options: dict, pin: bool = True):
     data = tempfile.mkdtemp(prefix="tern-data-", dir=directory)
     config = os.path.join(directory, "tern.conf")
     with open(config, "w") as f:
-        f.write("max_queued_messages 1000000\n")
+        # Queues and write buffers large enough that nothing is dropped (for QoS 0, what waits for a subscriber's
+        # socket is bounded by max_write_buffer, as Mosquitto bounds it by max_queued_messages).
+        f.write("max_queued_messages 1000000\nmax_write_buffer 1073741824\n")
+        f.write(f"event_loops {options.get('event_loops', 1)}\n")
         f.write(f"persistence true\npersistence_location {data}\n" if options.get("durable")
                 else "persistence false\n")
     # The log goes to a file: a pipe nobody drains would block the broker once it fills.
@@ -234,7 +247,7 @@ def run_bench(binary: str, port: int, pid: int, args: list[str], seconds: str, o
     # Count-bounded runs last as long as they need (up to a minute).
     duration = "60" if options.get("until_count") else seconds
     # Queues built up by a saturating load take seconds to drain; only what has not arrived after 30 s is lost.
-    out = subprocess.run(pinned(1) + [binary, "bench", "--port", str(port), "--duration", duration, "--json",
+    out = subprocess.run(([] if options.get("unpinned") else pinned(1)) + [binary, "bench", "--port", str(port), "--duration", duration, "--json",
                                       "--drain", options.get("drain", "30"), "--broker-pid", str(pid), *args],
                          capture_output=True, text=True, timeout=240)
     if out.returncode != 0:
@@ -309,6 +322,21 @@ def main() -> int:
                     try:
                         row["runs"][label].append(run_once(binary, port, process.pid, scenario, seconds, options))
                     except Exception as error:  # a failed run is reported, not fatal to the others
+                        row["runs"][label].append({"error": str(error)[-200:]})
+                    finally:
+                        process.send_signal(signal.SIGTERM)
+                        process.wait(30)
+            results.append(row)
+            print(f"{name}: done", file=sys.stderr)
+        for name, scenario in [s for s in SCALING if only is None or only in s[0]]:
+            row = {"scenario": name, "runs": {"tern, 2 loops": [], "tern, 1 loop": []}}
+            for _ in range(runs):
+                for label, loops in (("tern, 2 loops", 2), ("tern, 1 loop", 1)):
+                    options = {"event_loops": loops, "unpinned": True}
+                    process, port = start_tern(binary, directory, options, pin=False)
+                    try:
+                        row["runs"][label].append(run_bench(binary, port, process.pid, scenario, seconds, options))
+                    except Exception as error:
                         row["runs"][label].append({"error": str(error)[-200:]})
                     finally:
                         process.send_signal(signal.SIGTERM)

@@ -120,6 +120,7 @@ import Testing
             $0.maxPublishBytesRate == 65_536 && $0.connectionLimits().bytesRate == 65_536
         },
         .global("max_write_buffer 262144") { $0.connectionLimits().writeBuffer == 262_144 },
+        .global("event_loops 3") { $0.eventLoops == 3 },
         .global("log_format json") { $0.logging.format == .json },
         .global("http_listener 8080 127.0.0.1") { $0.http?.port == 8080 && $0.http?.address == "127.0.0.1" },
         .global("http_listener 0\nhttp_admin_token t\nhttp_readonly_token r") {
@@ -210,6 +211,7 @@ import Testing
         ("max_topic_levels deep", #"max_topic_levels: "deep" is not a number"#),
         ("max_user_properties -2", "max_user_properties: -2 is not between 0 and 65535"),
         ("max_write_buffer 100", "max_write_buffer: 100 is not between 4096 and 2147483647"),
+        ("event_loops 0", "event_loops: 0 is not between 1 and 256"),
         // Switches.
         ("queue_qos0_messages yes", #"queue_qos0_messages: "yes" is not true or false"#),
         ("retain_available TRUE", #"retain_available: "TRUE" is not true or false"#),
