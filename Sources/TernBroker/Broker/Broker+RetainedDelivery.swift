@@ -56,7 +56,10 @@ extension Broker {
         guard var pending = pendingRetained.removeValue(forKey: clientID) else { return false }
         var sent = 0
         var expired: [String] = []
-        while var head = pending.first {
+        while !pending.isEmpty {
+            // Taken out, not copied: a copy would share the cursor's stack of nodes, and the cursor's first change
+            // would copy all of it (a million entries under a flat level of a million topics), once per batch.
+            var head = pending.removeFirst()
             // Unchanged since the cursor was made: its snapshot is the index. Otherwise each topic is looked up
             // again, so that a subscriber never gets an older retained message after a newer one.
             let current = head.generation == retainedMessages.generation
@@ -80,10 +83,9 @@ extension Broker {
                 return true
             }
             if full {
-                pending[pending.startIndex] = head
+                pending.insert(head, at: 0)
                 break
             }
-            pending.removeFirst()
         }
         for topic in expired where retainedMessages.value(for: topic)?.isExpired(at: now) == true {
             retainedMessages.set(topic, nil)
