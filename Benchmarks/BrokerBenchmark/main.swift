@@ -2,7 +2,8 @@
 // delivery path can be profiled and compared between changes (`valgrind --tool=callgrind` gives stable counts).
 // Every outgoing packet is encoded into a reused buffer, as the server does. Run with `scripts/bench core`;
 // figures are recorded in BENCHMARKS.md. Guards: the in-place session updates on acknowledgements (QoS 1
-// scenarios), the allocation-free single-subscriber route (fan-in), and routing with many subscriptions.
+// scenarios), the allocation-free single-subscriber route (fan-in), routing with many subscriptions, and the paced
+// retained delivery.
 import MQTTCore
 import NIOCore
 import TernBroker
@@ -125,10 +126,42 @@ func measure(_ scenario: Scenario) -> Double {
     return rates.sorted()[rounds / 2]
 }
 
+/// Retained messages per second delivered to a subscriber on `#` over `count` topics of one level, in the
+/// batches the server asks for (`continueRetained`). Guards the paced delivery's cursor, which once copied its
+/// whole stack per batch (quadratic under a flat level).
+func measureRetained(count: Int) -> Double {
+    let broker = Broker()
+    let sink = Sink()
+    var output = CountingOutput(sink: sink)
+    let publisher = connect(broker, 1, "retainer", output: &output)
+    let payload = ByteBuffer(repeating: 0x61, count: 20)
+    for i in 0..<count {
+        broker.receive(.publish(PublishPacket(topic: "retained/\(i)", payload: payload, retain: true)),
+                       from: publisher, now: .now(), output: &output)
+    }
+    var rates: [Double] = []
+    for round in 0..<rounds {
+        let subscriber = connect(broker, UInt64(2 + round), "retained-subscriber", output: &output)
+        sink.published = 0
+        let start = ContinuousClock.now
+        broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: [
+            Subscription(topicFilter: "#", qos: .atMostOnce)])), from: subscriber, now: .now(), output: &output)
+        while broker.continueRetained(to: subscriber, now: .now(), output: &output) {}
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        rates.append(Double(sink.published) / seconds)
+    }
+    return rates.sorted()[rounds / 2]
+}
+
 print("| scenario | deliveries/s |")
 print("|---|---:|")
 let only = arguments.dropFirst().first
 for scenario in scenarios where only == nil || scenario.name.contains(only!) {
     let rate = measure(scenario)
     print("| \(scenario.name) | \(Int(rate.rounded())) |")
+}
+let retainedScenario = "retained on `#`, 200,000 topics of one level"
+if only == nil || retainedScenario.contains(only!) {
+    print("| \(retainedScenario) | \(Int(measureRetained(count: 200_000).rounded())) |")
 }
