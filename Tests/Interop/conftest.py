@@ -23,12 +23,22 @@ import pytest
 from tern_broker import TernBroker
 
 
+# Ports already handed out by this process: a port probed free is free again at once, so two probes in a row (one
+# per listener of a broker) could return the same one.
+_handed_out: set[int] = set()
+
+
 def find_free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel just handed out for `host` and that is closed again (another process may still take it
-    before it is used: callers that bind it themselves retry on EADDRINUSE, as MosquittoBroker does)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port the kernel just handed out for `host` and that is closed again, never one this process handed out
+    before (another process may still take it before it is used: callers that bind it themselves retry on
+    EADDRINUSE, as MosquittoBroker does)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for_port(host: str, port: int, deadline: float = 10.0, process: subprocess.Popen | None = None) -> None:
