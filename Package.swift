@@ -165,8 +165,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            swiftSettings: hotPathSettings
+            ]
         ),
         .testTarget(
             name: "MQTTClientTests",

@@ -7,8 +7,9 @@ import NIOPosix
 import TernBroker
 
 /// Runs the broker on TCP, TLS, WebSocket and secure WebSocket listeners. The broker core lives on one event
-/// loop, so it needs no locks; connections are spread over `eventLoops` loops (the broker's among them), which
-/// read, decode and write their sockets and hand their packets to the broker's loop once per read.
+/// loop, so it needs no locks. With one loop its connections live there too; with `eventLoops` N above 1 they are
+/// spread over N - 1 loops of their own, which read, decode and write their sockets and hand their packets to the
+/// broker's loop once per read.
 public final class MQTTServer: Sendable {
     /// A host and port to listen on (port 0 picks a free port), who may connect there, and how.
     public struct Listener: Sendable {
@@ -71,7 +72,8 @@ public final class MQTTServer: Sendable {
     /// `connectionMessages`: whether each connect and disconnect is logged (Mosquitto's `connection_messages`);
     /// when false they are logged at debug level only.
     /// `limits`: the per-connection socket limits (read rates, write buffer).
-    /// `eventLoops`: the threads that carry connections; the first also carries the broker.
+    /// `eventLoops`: the threads for the network: with 1, the broker's loop carries every connection; with N
+    /// above 1, connections are spread over N - 1 other loops.
     public init(settings: BrokerSettings, logger: Logger, connectionMessages: Bool = true,
                 store: (any BrokerStore & Sendable)? = nil, commitWindow: TimeAmount = .zero,
                 limits: ConnectionLimits = ConnectionLimits(), eventLoops: Int = 1)

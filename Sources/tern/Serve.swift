@@ -42,7 +42,10 @@ struct Serve: AsyncParsableCommand {
     var dataDirectory: String?
 
     @Option(name: .customLong("event-loops"),
-            help: "Threads that carry connections (overrides event_loops; the broker core runs on the first).")
+            help: """
+                Threads for the network (overrides event_loops): with 1, the broker core and every connection \
+                share one; with N, the core has one and connections spread over the N - 1 others.
+                """)
     var eventLoops: Int?
 
     func validate() throws {

@@ -42,7 +42,7 @@ extension Broker {
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
         let mayPublish = sessions.index(forKey: clientID).map { index in
             // Through `modify`: reading `sessions.values[index].access` would copy the whole session out first.
-            Self.read(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
+            Self.inPlace(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
         }
         let refusal: ReasonCode? =
             !(mayPublish ?? false) ? .notAuthorized
@@ -120,10 +120,10 @@ extension Broker {
         output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
     }
 
-    /// Reads a value in place, through an inout access: `dictionary.values[index].field` would copy the whole
-    /// value out first (a retain and a release of each of its references).
+    /// Reads or changes a value in place, through an inout access: `dictionary.values[index].field` would copy the
+    /// whole value out first (a retain and a release of each of its references).
     @inline(__always)
-    static func read<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
+    static func inPlace<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
         body(&value)
     }
 

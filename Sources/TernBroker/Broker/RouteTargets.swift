@@ -34,7 +34,7 @@ struct RouteTargets {
         }
         // One hashed access, whether the subscriber is new or not.
         var isNew = false
-        Self.update(&many[subscriber, default: {
+        Broker.inPlace(&many[subscriber, default: {
             isNew = true
             return OutboundDelivery(
                 message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
@@ -42,11 +42,6 @@ struct RouteTargets {
         }()]) { existing in
             if !isNew { Self.add(qos: qos, retain: retain, identifier: identifier, to: &existing) }
         }
-    }
-
-    @inline(__always)
-    private static func update(_ delivery: inout OutboundDelivery, _ body: (inout OutboundDelivery) -> Void) {
-        body(&delivery)
     }
 
     /// Another subscription of the same client matched.

@@ -83,8 +83,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// `max_write_buffer` (Tern): bytes written to a connection and not yet sent beyond which it counts as a slow
     /// consumer (its socket's high water mark): QoS 0 messages for it are dropped until it drains.
     public var maxWriteBuffer: Int
-    /// `event_loops` (Tern): threads that carry connections (reading, decoding and writing their sockets); the
-    /// broker core runs on the first of them.
+    /// `event_loops` (Tern): threads for the network. With 1, the broker core and every connection share one;
+    /// with N above 1, the core has one of its own and the connections (reading, decoding and writing their
+    /// sockets) are spread over the N - 1 others.
     public var eventLoops: Int
     /// `http_listener` and the other `http_*` settings (Tern); nil when there is no HTTP listener.
     public var http: HTTPSettings?
