@@ -27,6 +27,14 @@ struct CountingOutput: BrokerOutput {
         }
     }
 
+    /// As the server does: encoded straight from the message.
+    mutating func send(_ publish: OutgoingPublish, to connection: ConnectionID) {
+        sink.scratch.clear()
+        try? publish.encode(into: &sink.scratch, version: .v5)
+        sink.published += 1
+        if let id = publish.packetIdentifier { sink.acknowledgements.append((connection, id)) }
+    }
+
     mutating func close(_ connection: ConnectionID) {}
     mutating func authenticate(_ request: AuthenticationRequest) {}
 }

@@ -62,11 +62,19 @@ final class ConnectionTable {
     private var lastLookup: (id: ConnectionID, entry: Entry)?
     /// Connections written to in this turn, with their entries (flushAll needs no lookup per connection).
     private var unflushed: [(id: ConnectionID, entry: Entry)] = []
-    /// The last QoS 0 PUBLISH encoded in this turn, whose bytes are in `encodedPublish`: a message routed to many
-    /// subscribers is encoded once and its bytes copied to each of them (a copy of a few dozen bytes costs less
-    /// than an encoding). QoS 1 and 2 packets differ per subscriber (packet identifier) and are encoded each time.
-    private var lastPublish: (packet: PublishPacket, version: ProtocolVersion)?
+    /// The last PUBLISH sent that every subscriber of its message gets as is (QoS 0, nothing per subscriber), and
+    /// from its second subscriber on, its bytes in `encodedPublish`: a message routed to many subscribers is
+    /// encoded twice, then its bytes are copied to the others (a copy of a few dozen bytes costs less than an
+    /// encoding); a message with one subscriber (fan-in) is encoded once, straight into that client's buffer.
+    private var lastShared: SharedPublish?
     private var encodedPublish = ByteBuffer()
+
+    private struct SharedPublish {
+        let message: ApplicationMessage
+        let retain: Bool
+        let version: ProtocolVersion
+        var isEncoded = false
+    }
     let logger: Logger
     /// The broker's event loop, where the table lives.
     let loop: EventLoop
@@ -213,7 +221,7 @@ final class ConnectionTable {
             // After the submit: the read waits for this turn's batch, which may hold the messages it asks for.
             for request in durability.broker.takeQueuePageRequests() { readQueuePage(request) }
         }
-        lastPublish = nil
+        lastShared = nil  // lets the message go
         for (id, entry) in unflushed {
             let buffer = entry.pending
             entry.pending = nil
@@ -300,6 +308,10 @@ final class ConnectionTable {
             table.send(packet, to: connection)
         }
 
+        mutating func send(_ publish: OutgoingPublish, to connection: ConnectionID) {
+            table.send(publish, to: connection)
+        }
+
         mutating func close(_ connection: ConnectionID) {
             table.close(connection)
         }
@@ -319,37 +331,60 @@ final class ConnectionTable {
     /// keeps the memory of one turn bounded and lets the channel's writability see what is waiting.
     static let pendingLimit = 256 * 1024
 
-    /// Encodes a packet into the connection's buffer for this turn. Packets to one connection are coalesced:
-    /// `flushAll` writes the buffer to the channel once, so a turn costs one allocation, one pipeline write and
-    /// one iovec per connection instead of one per packet (in fan-in, a subscriber gets hundreds per turn).
+    /// Encodes a packet into the connection's buffer for this turn.
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
+        let sent = append(to: entry, id: id, what: packet.type, capacity: packet.encodedSize) {
+            buffer, version throws(MQTTEncodingError) in
+            try packet.encode(into: &buffer, version: version)
+        }
+        if sent, case .connack(let connack) = packet { logOutcome(of: connack, id: id, entry: entry) }
+    }
+
+    /// Encodes a PUBLISH into the connection's buffer for this turn, straight from its message.
+    fileprivate func send(_ publish: OutgoingPublish, to id: ConnectionID) {
+        guard let entry = entry(id) else { return }
+        append(to: entry, id: id, what: .publish, capacity: publish.encodedSize) {
+            buffer, version throws(MQTTEncodingError) in
+            guard publish.isSameForEverySubscriber else { return try publish.encode(into: &buffer, version: version) }
+            if let last = lastShared, last.message.isIdentical(to: publish.message), last.retain == publish.retain,
+                last.version == version
+            {
+                if !last.isEncoded {
+                    encodedPublish.clear()
+                    try publish.encode(into: &encodedPublish, version: version)
+                    lastShared?.isEncoded = true
+                }
+                buffer.writeImmutableBuffer(encodedPublish)
+            } else {
+                lastShared = nil
+                try publish.encode(into: &buffer, version: version)
+                lastShared = SharedPublish(message: publish.message, retain: publish.retain, version: version)
+            }
+        }
+    }
+
+    /// Runs `encode` on the connection's buffer for this turn. Packets to one connection are coalesced:
+    /// `flushAll` writes the buffer to the channel once, so a turn costs one allocation, one pipeline write and
+    /// one iovec per connection instead of one per packet (in fan-in, a subscriber gets hundreds per turn).
+    /// Returns whether the packet was encoded; one that cannot be is logged and left out.
+    @inline(__always) @discardableResult
+    private func append(
+        to entry: Entry, id: ConnectionID, what type: PacketType, capacity: (ProtocolVersion) -> Int,
+        _ encode: (inout ByteBuffer, ProtocolVersion) throws(MQTTEncodingError) -> Void
+    ) -> Bool {
         let version = entry.protocolVersion
-        var buffer = entry.pending ?? entry.channel.allocator.buffer(
-            capacity: max(1024, packet.encodedSize(version: version)))
+        var buffer = entry.pending ?? entry.channel.allocator.buffer(capacity: max(1024, capacity(version)))
         entry.pending = nil  // the buffer is now uniquely held: written to without a copy
         let start = buffer.writerIndex
         do {
-            if case .publish(let publish) = packet, publish.packetIdentifier == nil {
-                if let last = lastPublish, last.version == version, last.packet == publish {
-                    buffer.writeImmutableBuffer(encodedPublish)
-                } else {
-                    encodedPublish.clear()
-                    lastPublish = nil
-                    try packet.encode(into: &encodedPublish, version: version)
-                    lastPublish = (publish, version)
-                    buffer.writeImmutableBuffer(encodedPublish)
-                }
-            } else {
-                try packet.encode(into: &buffer, version: version)
-            }
+            try encode(&buffer, version)
         } catch {
             buffer.moveWriterIndex(to: start)
             entry.pending = buffer
-            logger.error("cannot encode \(packet.type) for connection \(id): \(error)")
-            return
+            logger.error("cannot encode \(type) for connection \(id): \(error)")
+            return false
         }
-        if case .connack(let connack) = packet { logOutcome(of: connack, id: id, entry: entry) }
         traffic.packetsSent += 1
         traffic.bytesSent += buffer.writerIndex - start
         entry.pending = buffer
@@ -357,6 +392,7 @@ final class ConnectionTable {
         // Not again for consecutive packets to one connection (fan-in: every message goes to the same
         // subscriber): flushAll then makes one write and one flush per connection rather than one per packet.
         if unflushed.last?.id != id { unflushed.append((id, entry)) }
+        return true
     }
 
     /// Logs the outcome of a CONNECT.

@@ -59,7 +59,7 @@ extension Packet {
     @inlinable
     var fixedHeaderFlags: UInt8 {
         guard case .publish(let publish) = self else { return type.requiredFlags }
-        return (publish.duplicate ? 0x08 : 0) | publish.qos.rawValue << 1 | (publish.retain ? 0x01 : 0)
+        return PublishPacket.fixedHeaderFlags(qos: publish.qos, retain: publish.retain, duplicate: publish.duplicate)
     }
 
     @inlinable
@@ -132,8 +132,10 @@ extension Packet {
         case .connack(let connack):
             return 2 + properties(connack.properties)
         case .publish(let publish):
-            return EncodedSize.string(publish.topic) + (publish.packetIdentifier == nil ? 0 : 2)
-                + properties(publish.properties) + publish.payload.readableBytes
+            return PublishPacket.bodyLength(
+                topic: publish.topic, payloadBytes: publish.payload.readableBytes,
+                hasPacketIdentifier: publish.packetIdentifier != nil,
+                propertyLength: v5 ? publish.properties.encodedContentLength(omitting: omission) : nil)
         case .puback(let ack), .pubrec(let ack), .pubrel(let ack), .pubcomp(let ack):
             guard v5 else { return 2 }
             let propertyLength = ack.properties.encodedContentLength(omitting: omission)

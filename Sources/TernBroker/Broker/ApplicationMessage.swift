@@ -104,24 +104,13 @@ public struct ApplicationMessage: Sendable, Hashable {
                   properties: forwarded, expiresAt: expiresAt, publisher: publisher)
     }
 
+    /// Whether the two are the same message object (one message routed to many subscribers), not merely equal:
+    /// the server uses it to encode a message's bytes once for all its QoS 0 subscribers.
+    public func isIdentical(to other: ApplicationMessage) -> Bool { storage === other.storage }
+
     /// Whether the message has expired at `now`.
     public func isExpired(at now: NIODeadline) -> Bool {
         if let expiresAt = storage.expiresAt { return expiresAt <= now }
         return false
-    }
-
-    /// The PUBLISH that delivers this message to one subscriber, with the remaining expiry interval
-    /// [MQTT-3.3.2-6] and the subscriber's subscription identifiers.
-    func publishPacket(qos: QoS, retain: Bool, packetIdentifier: UInt16?, subscriptionIdentifiers: [UInt32],
-                       now: NIODeadline, duplicate: Bool = false) -> PublishPacket
-    {
-        var properties = self.properties
-        if let expiresAt {
-            let remaining = max(0, (expiresAt - now).nanoseconds / 1_000_000_000)
-            properties.append(.messageExpiryInterval(UInt32(clamping: remaining)))
-        }
-        for identifier in subscriptionIdentifiers { properties.append(.subscriptionIdentifier(identifier)) }
-        return PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, duplicate: duplicate,
-                             packetIdentifier: packetIdentifier, properties: properties)
     }
 }

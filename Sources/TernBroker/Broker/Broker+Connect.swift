@@ -122,12 +122,14 @@ extension Broker {
             switch inflight.stage {
             case .published:
                 let delivery = inflight.delivery
-                let publish = delivery.message.publishPacket(
-                    qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
-                    subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now, duplicate: true)
-                let (aliased, newAlias) = withOutboundAlias(publish, connection: id)
-                if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
-                output.send(.publish(aliased), to: id)
+                var publish = OutgoingPublish(
+                    message: delivery.message, qos: delivery.qos, retain: delivery.retain, duplicate: true,
+                    packetIdentifier: packetIdentifier, subscriptionIdentifiers: delivery.subscriptionIdentifiers,
+                    now: now)
+                if let newAlias = useOutboundAlias(&publish, connection: id) {
+                    connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias
+                }
+                output.send(publish, to: id)
             case .released:
                 output.send(.pubrel(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
             }

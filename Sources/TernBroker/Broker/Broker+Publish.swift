@@ -307,27 +307,13 @@ extension Broker {
             return
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
-        let packet: Packet
-        var newAlias: (topic: ExactString, alias: UInt16)?
-        // A QoS 0 PUBLISH without per-subscriber fields (identifiers, alias, remaining expiry) is the same packet
-        // for every subscriber of the message: built once, not once per subscriber (fan-out).
-        let isShareable = delivery.qos == .atMostOnce && delivery.subscriptionIdentifiers.isEmpty
-            && !session.acceptsTopicAliases && delivery.message.expiresAt == nil
-        if isShareable, let last = lastSharedPublish, last.message === delivery.message.storage,
-            last.retain == delivery.retain
-        {
-            packet = last.packet
-        } else {
-            var publish = delivery.message.publishPacket(
-                qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
-                subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
-            if session.acceptsTopicAliases { (publish, newAlias) = withOutboundAlias(publish, connection: id) }
-            packet = Packet.publish(publish)
-            if isShareable { lastSharedPublish = (delivery.message.storage, delivery.retain, packet) }
-        }
+        var publish = OutgoingPublish(
+            message: delivery.message, qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
+            subscriptionIdentifiers: delivery.subscriptionIdentifiers, now: now)
+        let newAlias = session.acceptsTopicAliases ? useOutboundAlias(&publish, connection: id) : nil
         // The size is computed only for clients that set a Maximum Packet Size (encoding computes it again).
         if session.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize
-            && packet.encodedSize(version: session.protocolVersion) > session.maximumPacketSize
+            && publish.encodedSize(version: session.protocolVersion) > session.maximumPacketSize
         {
             statistics.recordDrop(.packetTooLarge)
             return
@@ -344,33 +330,29 @@ extension Broker {
         if let newAlias { connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias }
         statistics.recordSent(delivery.qos, payloadBytes: delivery.message.payloadSize)
         statistics.deliveryLatency.record(delivery.queuedAt.map { now - $0 } ?? .nanoseconds(0))
-        output.send(packet, to: id)
+        output.send(publish, to: id)
     }
 
-    /// The PUBLISH with an outbound topic alias for clients that accept them (Topic Alias Maximum above 0): the
+    /// Gives the PUBLISH an outbound topic alias for clients that accept them (Topic Alias Maximum above 0): the
     /// first message on a topic sets an alias, later ones send it with an empty topic [MQTT-3.3.2-12]. Aliases
     /// are per connection [MQTT-3.3.2-7]; once the client's maximum is used up, new topics go without one.
     /// A newly set alias is returned for the caller to record once the packet is really sent.
-    func withOutboundAlias(_ publish: PublishPacket, connection id: ConnectionID)
-        -> (PublishPacket, newAlias: (topic: ExactString, alias: UInt16)?)
+    func useOutboundAlias(_ publish: inout OutgoingPublish, connection id: ConnectionID)
+        -> (topic: ExactString, alias: UInt16)?
     {
         // In place, as in `handlePublish`: this runs once per delivery.
         guard let index = connections.index(forKey: id), connections.values[index].outboundTopicAliasMaximum > 0
-        else { return (publish, nil) }
-        var publish = publish
-        let topic = ExactString(publish.topic)
+        else { return nil }
+        let topic = ExactString(publish.message.topic)
         let aliases = connections.values[index].outboundTopicAliases.count
         if let alias = connections.values[index].outboundTopicAliases[topic] {
-            publish.topic = ""
-            publish.properties.topicAlias = alias
-            return (publish, nil)
+            publish.useTopicAlias(alias, known: true)
+            return nil
         }
-        guard aliases < Int(connections.values[index].outboundTopicAliasMaximum) else {
-            return (publish, nil)
-        }
+        guard aliases < Int(connections.values[index].outboundTopicAliasMaximum) else { return nil }
         let alias = UInt16(aliases + 1)
-        publish.properties.topicAlias = alias
-        return (publish, (topic, alias))
+        publish.useTopicAlias(alias, known: false)
+        return (topic, alias)
     }
 
     /// Moves queued messages into the window while it has room.

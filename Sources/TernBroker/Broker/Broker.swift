@@ -23,9 +23,6 @@ public final class Broker {
     var connectionRate: (windowStart: NIODeadline, count: Int) = (.uptimeNanoseconds(0), 0)
     /// `route`'s table of recipients, empty between messages and kept for its capacity.
     var routeTargets = RouteTargets()
-    /// The last QoS 0 PUBLISH built for a delivery that any subscriber could get as is (see `send`), with the
-    /// message and retain flag it was built for.
-    var lastSharedPublish: (message: ApplicationMessage.Storage, retain: Bool, packet: Packet)?
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false

@@ -6,6 +6,9 @@ import MQTTCore
 /// server flushes once per event-loop tick); `close` ends the connection after what was queued is written.
 public protocol BrokerOutput {
     mutating func send(_ packet: Packet, to connection: ConnectionID)
+    /// Queues a PUBLISH for the connection. By default it is built as a packet and goes through `send(_:to:)`;
+    /// the server encodes it straight from the message instead (`OutgoingPublish.encode(into:version:)`).
+    mutating func send(_ publish: OutgoingPublish, to connection: ConnectionID)
     mutating func close(_ connection: ConnectionID)
     /// Checks a CONNECT's credentials; the answer comes back through `Broker.authenticationCompleted`.
     mutating func authenticate(_ request: AuthenticationRequest)
@@ -15,5 +18,9 @@ public protocol BrokerOutput {
 }
 
 extension BrokerOutput {
+    public mutating func send(_ publish: OutgoingPublish, to connection: ConnectionID) {
+        send(.publish(publish.packet), to: connection)
+    }
+
     public func isWritable(_ connection: ConnectionID) -> Bool { true }
 }

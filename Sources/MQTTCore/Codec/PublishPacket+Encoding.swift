@@ -1,0 +1,75 @@
+import NIOCore
+
+extension PublishPacket {
+    /// Encodes a PUBLISH from its fields, wherever they are kept, without a `PublishPacket` (or a `Packet` around
+    /// it) built first: a broker delivering a stored message encodes it straight from the message, and saves the
+    /// copies of topic, payload and properties (a retain and a release each) that building the packet costs.
+    ///
+    /// `addedProperties` follow `properties` in the property list: what one hop adds to a message (the remaining
+    /// Message Expiry Interval, Subscription Identifiers, a Topic Alias). MQTT 3.1 and 3.1.1 get no properties.
+    /// Throws like `Packet.encode(into:version:)`, and leaves `buffer` unchanged then.
+    @inlinable
+    public static func encode(
+        topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, duplicate: Bool, packetIdentifier: UInt16?,
+        properties: Properties, addedProperties: Properties = Properties(),
+        into buffer: inout ByteBuffer, version: ProtocolVersion
+    ) throws(MQTTEncodingError) {
+        if topic.utf8.count > 65_535 { throw .fieldTooLong(topic.utf8.count) }
+        if (qos == .atMostOnce) != (packetIdentifier == nil) { throw .packetIdentifierMismatch }
+        let v5 = version.hasProperties
+        if v5 {
+            try properties.validateForEncoding()
+            try addedProperties.validateForEncoding()
+        }
+        let propertyLength = v5
+            ? properties.encodedContentLength(omitting: .nothing) + addedProperties.encodedContentLength(omitting: .nothing)
+            : 0
+        let remainingLength = bodyLength(topic: topic, payloadBytes: payload.readableBytes,
+                                         hasPacketIdentifier: packetIdentifier != nil,
+                                         propertyLength: v5 ? propertyLength : nil)
+        guard remainingLength <= 268_435_455 else { throw .remainingLengthTooLarge(remainingLength) }
+
+        buffer.reserveCapacity(minimumWritableBytes: 1 + EncodedSize.variableByteInteger(remainingLength) + remainingLength)
+        buffer.writeInteger(PacketType.publish.rawValue << 4 | fixedHeaderFlags(qos: qos, retain: retain,
+                                                                                duplicate: duplicate))
+        buffer.writeVariableByteInteger(remainingLength)
+        buffer.writeMQTTString(topic)
+        if let packetIdentifier { buffer.writeInteger(packetIdentifier) }
+        if v5 {
+            buffer.writeVariableByteInteger(propertyLength)
+            for property in properties { property.write(to: &buffer) }
+            for property in addedProperties { property.write(to: &buffer) }
+        }
+        buffer.writeImmutableBuffer(payload)
+    }
+
+    /// The number of bytes `encode(topic:...)` writes for these fields.
+    @inlinable
+    public static func encodedSize(
+        topic: String, payloadBytes: Int, hasPacketIdentifier: Bool, properties: Properties,
+        addedProperties: Properties = Properties(), version: ProtocolVersion
+    ) -> Int {
+        let propertyLength = version.hasProperties
+            ? properties.encodedContentLength(omitting: .nothing) + addedProperties.encodedContentLength(omitting: .nothing)
+            : nil
+        let remainingLength = bodyLength(topic: topic, payloadBytes: payloadBytes,
+                                         hasPacketIdentifier: hasPacketIdentifier, propertyLength: propertyLength)
+        return 1 + EncodedSize.variableByteInteger(remainingLength) + remainingLength
+    }
+
+    /// The remaining length: topic, packet identifier, properties (nil for versions without them), payload.
+    @inlinable
+    static func bodyLength(topic: String, payloadBytes: Int, hasPacketIdentifier: Bool, propertyLength: Int?)
+        -> Int
+    {
+        var length = EncodedSize.string(topic) + (hasPacketIdentifier ? 2 : 0) + payloadBytes
+        if let propertyLength { length += EncodedSize.variableByteInteger(propertyLength) + propertyLength }
+        return length
+    }
+
+    /// The flags of the fixed header: DUP, QoS and RETAIN (section 3.3.1).
+    @inlinable
+    static func fixedHeaderFlags(qos: QoS, retain: Bool, duplicate: Bool) -> UInt8 {
+        (duplicate ? 0x08 : 0) | qos.rawValue << 1 | (retain ? 0x01 : 0)
+    }
+}
