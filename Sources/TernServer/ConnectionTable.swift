@@ -31,6 +31,8 @@ final class ConnectionTable {
         var pending: ByteBuffer?
         /// The version packets are encoded with: the decoder's, 3.1.1 until a CONNECT said otherwise.
         var protocolVersion = ProtocolVersion.v3_1_1
+        /// False once the entry has left the table (the connection closed, or the broker closed it).
+        var isOpen = true
         /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
         var clientIdentifier: String?
         var clientCertificate: ClientCertificateIdentity?
@@ -134,7 +136,7 @@ final class ConnectionTable {
         let now = NIODeadline.now()
         for packet in packets {
             // The broker closed the connection on an earlier packet: what followed it is not read.
-            guard lastLookup?.id == id || entries[id] != nil else { return }
+            guard entry.isOpen else { return }  // a flag rather than a lookup per packet
             traffic.packetsReceived += 1
             if case .connect(let connect) = packet { entry.clientIdentifier = connect.clientIdentifier }
             if subscriptionLog.isEnabled {
@@ -142,7 +144,7 @@ final class ConnectionTable {
             }
             broker.receive(packet, from: id, now: now, output: &output)
         }
-        if let failure, entries[id] != nil {
+        if let failure, entry.isOpen {
             entry.logger.info("""
                 closing connection \(entry.remoteAddress) (\(entry.clientIdentifier ?? "no client id")): \(failure)
                 """, metadata: ["reason": "\(failure.reasonCode)"])
@@ -165,7 +167,7 @@ final class ConnectionTable {
     }
 
     func remove(_ id: ConnectionID) {
-        entries[id] = nil
+        entries.removeValue(forKey: id)?.isOpen = false
         if lastLookup?.id == id { lastLookup = nil }
     }
 
@@ -505,6 +507,7 @@ final class ConnectionTable {
     fileprivate func close(_ id: ConnectionID) {
         writePending(id)  // what was sent before the close goes out before it
         guard let entry = entries.removeValue(forKey: id) else { return }
+        entry.isOpen = false
         if lastLookup?.id == id { lastLookup = nil }
         entry.withHandler { $0.closeRequested() }
         if durability != nil {

@@ -89,20 +89,25 @@ extension Broker {
         case .exactlyOnce:
             let packetIdentifier = publish.packetIdentifier!
             // In place: a copy of the session would copy its identifier set at the insertion.
-            guard let index = sessions.index(forKey: clientID) else { return }
-            if !sessions.values[index].inboundQoS2.contains(packetIdentifier) {
-                // More unacknowledged QoS 2 publications than the advertised Receive Maximum [MQTT-3.3.4-9].
-                guard sessions.values[index].inboundQoS2.count < Int(settings.receiveMaximum) else {
-                    return protocolError(.receiveMaximumExceeded, connection: id, clientID: clientID, now: now,
-                                         output: &output)
-                }
+            let arrival: InboundQoS2Arrival? = withSession(clientID) { session in
                 // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
                 // again (section 4.3.3, method B).
-                sessions.values[index].inboundQoS2.insert(packetIdentifier)
-                if sessions.values[index].isStored {
+                if session.inboundQoS2.contains(packetIdentifier) { return .repeated }
+                // More unacknowledged QoS 2 publications than the advertised Receive Maximum [MQTT-3.3.4-9].
+                guard session.inboundQoS2.count < Int(settings.receiveMaximum) else { return .beyondMaximum }
+                session.inboundQoS2.insert(packetIdentifier)
+                if session.isStored {
                     record(.inboundQoS2Added(clientID: clientID.string, packetIdentifier: packetIdentifier))
                 }
-                route(message, now: now, output: &output)
+                return .new
+            }
+            switch arrival {
+            case nil: return
+            case .beyondMaximum?:
+                return protocolError(.receiveMaximumExceeded, connection: id, clientID: clientID, now: now,
+                                     output: &output)
+            case .new?: route(message, now: now, output: &output)
+            case .repeated?: break
             }
             output.send(.pubrec(PublishAckPacket(packetIdentifier: packetIdentifier)), to: id)
         }
@@ -118,6 +123,11 @@ extension Broker {
         let reasonCode: ReasonCode =
             known || connections[id]?.protocolVersion != .v5 ? .success : .packetIdentifierNotFound
         output.send(.pubcomp(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)), to: id)
+    }
+
+    /// What an inbound QoS 2 PUBLISH is to the session that receives it.
+    enum InboundQoS2Arrival {
+        case new, repeated, beyondMaximum
     }
 
     /// Reads or changes a value in place, through an inout access: `dictionary.values[index].field` would copy the
@@ -357,14 +367,22 @@ extension Broker {
 
     /// Moves queued messages into the window while it has room.
     func drainQueue<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
-        guard let index = sessions.index(forKey: clientID), sessions.values[index].connection != nil else { return }
-        // In place, as in `deliver`.
-        drainQueue(session: &sessions.values[index], now: now, output: &output)
+        withSession(clientID) { drainQueue(session: &$0, now: now, output: &output) }
+    }
+
+    /// Runs `body` on the client's session in place; nil when there is none. Reading a field through
+    /// `sessions.values[index]` copies the whole session out first (a retain and a release of each of its
+    /// collections); this was a session copy per acknowledgement, twice.
+    @inline(__always)
+    func withSession<Result>(_ clientID: ClientIdentifier, _ body: (inout ClientSession) -> Result) -> Result? {
+        guard let index = sessions.index(forKey: clientID) else { return nil }
+        return body(&sessions.values[index])
     }
 
     private func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline,
                                                   output: inout Output)
     {
+        guard session.connection != nil else { return }
         while let next = session.queue.first {
             if next.qos != .atMostOnce && !hasInflightRoom(session, adding: next.message.payloadSize) {
                 break
@@ -380,13 +398,11 @@ extension Broker {
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        // In place (here and in the other acknowledgements): a copy of the session taken out of the dictionary
-        // would copy its whole inflight table at the first removal, once per acknowledgement.
-        guard let index = sessions.index(forKey: clientID),
-            sessions.values[index].inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce
-        else { return }
-        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
-        drainQueue(clientID, now: now, output: &output)
+        withSession(clientID) { session in
+            guard session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce else { return }
+            removeInflight(ack.packetIdentifier, from: &session)
+            drainQueue(session: &session, now: now, output: &output)
+        }
     }
 
     /// Removes an acknowledged message from the session's window (and from the store).
@@ -400,37 +416,36 @@ extension Broker {
     func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                             output: inout Output)
     {
-        guard let index = sessions.index(forKey: clientID), let id = sessions.values[index].connection else { return }
-        guard let inflight = sessions.values[index].inflight[ack.packetIdentifier],
-            inflight.delivery.qos == .exactlyOnce
-        else {
-            // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
-            let reasonCode: ReasonCode =
-                sessions.values[index].protocolVersion == .v5 ? .packetIdentifierNotFound : .success
-            output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
-                        to: id)
-            return
+        withSession(clientID) { session in
+            guard let id = session.connection else { return }
+            guard session.inflight[ack.packetIdentifier]?.delivery.qos == .exactlyOnce else {
+                // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
+                let reasonCode: ReasonCode = session.protocolVersion == .v5 ? .packetIdentifierNotFound : .success
+                output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
+                            to: id)
+                return
+            }
+            if !ack.reasonCode.isSuccess {
+                // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
+                removeInflight(ack.packetIdentifier, from: &session)
+                drainQueue(session: &session, now: now, output: &output)
+                return
+            }
+            session.inflight[ack.packetIdentifier]?.stage = .released
+            if session.isStored {
+                record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
+            }
+            output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
         }
-        if !ack.reasonCode.isSuccess {
-            // A failed PUBREC ends the exchange [MQTT-4.3.3-4 note]: the identifier is free again.
-            removeInflight(ack.packetIdentifier, from: &sessions.values[index])
-            drainQueue(clientID, now: now, output: &output)
-            return
-        }
-        sessions.values[index].inflight[ack.packetIdentifier]?.stage = .released
-        if sessions.values[index].isStored {
-            record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
-        }
-        output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier)), to: id)  // [MQTT-4.3.3-4]
     }
 
     func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
                                              output: inout Output)
     {
-        guard let index = sessions.index(forKey: clientID),
-            sessions.values[index].inflight[ack.packetIdentifier]?.stage == .released
-        else { return }
-        removeInflight(ack.packetIdentifier, from: &sessions.values[index])
-        drainQueue(clientID, now: now, output: &output)
+        withSession(clientID) { session in
+            guard session.inflight[ack.packetIdentifier]?.stage == .released else { return }
+            removeInflight(ack.packetIdentifier, from: &session)
+            drainQueue(session: &session, now: now, output: &output)
+        }
     }
 }

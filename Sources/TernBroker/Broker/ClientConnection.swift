@@ -19,6 +19,8 @@ final class ClientConnection {
 
     let id: ConnectionID
     var state: State
+    /// False once the broker has forgotten the connection (`Broker.removeConnection`).
+    var isOpen = true
     /// Whether CONNECT goes through `BrokerOutput.authenticate` before it is accepted.
     var requiresAuthentication: Bool
     /// The user the connection authenticated as; nil for anonymous clients.

@@ -40,8 +40,14 @@ public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 
     public func hash(into hasher: inout Hasher) {
-        var string = self.string
-        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        // Without copying the string into a `var` for `withUTF8` (a retain and a release per hashed lookup).
+        let hashed: Void? = string.utf8.withContiguousStorageIfAvailable {
+            hasher.combine(bytes: UnsafeRawBufferPointer($0))
+        }
+        if hashed == nil {
+            var string = self.string  // bridged or foreign strings
+            string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
     }
 }
 
