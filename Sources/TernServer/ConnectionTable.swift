@@ -33,6 +33,9 @@ final class ConnectionTable {
         var protocolVersion = ProtocolVersion.v3_1_1
         /// False once the entry has left the table (the connection closed, or the broker closed it).
         var isOpen = true
+        /// The channel's writability as read in turn `writableTurn` (see `ConnectionTable.isWritable`).
+        var writable = true
+        var writableTurn: UInt64 = 0
         /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
         var clientIdentifier: String?
         var clientCertificate: ClientCertificateIdentity?
@@ -68,15 +71,22 @@ final class ConnectionTable {
     /// from its second subscriber on, its bytes in `encodedPublish`: a message routed to many subscribers is
     /// encoded twice, then its bytes are copied to the others (a copy of a few dozen bytes costs less than an
     /// encoding); a message with one subscriber (fan-in) is encoded once, straight into that client's buffer.
-    private var lastShared: SharedPublish?
+    private var shared = SharedPublish()
+    /// Counts the turns (`flushAll` calls), for the writability kept per turn (`isWritable`).
+    private var turn: UInt64 = 1
     private var encodedPublish = ByteBuffer()
 
+    /// Plain fields compared by identity: reading and comparing them per delivery retains nothing (a fan-out
+    /// message is compared once per subscriber).
     private struct SharedPublish {
-        let message: ApplicationMessage
-        let retain: Bool
-        let version: ProtocolVersion
+        /// Held so that `identity` cannot be reused by another message while it is compared against.
+        var message: ApplicationMessage?
+        var identity: ObjectIdentifier?
+        var retain = false
+        var version = ProtocolVersion.v5
         var isEncoded = false
     }
+
     let logger: Logger
     /// The broker's event loop, where the table lives.
     let loop: EventLoop
@@ -223,7 +233,8 @@ final class ConnectionTable {
             // After the submit: the read waits for this turn's batch, which may hold the messages it asks for.
             for request in durability.broker.takeQueuePageRequests() { readQueuePage(request) }
         }
-        lastShared = nil  // lets the message go
+        shared = SharedPublish()  // lets the message go
+        turn &+= 1
         for (id, entry) in unflushed {
             let buffer = entry.pending
             entry.pending = nil
@@ -323,7 +334,7 @@ final class ConnectionTable {
         }
 
         func isWritable(_ connection: ConnectionID) -> Bool {
-            table.entry(connection)?.channel.isWritable ?? true
+            table.isWritable(connection)
         }
     }
 
@@ -349,19 +360,18 @@ final class ConnectionTable {
         append(to: entry, id: id, what: .publish, capacity: publish.encodedSize) {
             buffer, version throws(MQTTEncodingError) in
             guard publish.isSameForEverySubscriber else { return try publish.encode(into: &buffer, version: version) }
-            if let last = lastShared, last.message.isIdentical(to: publish.message), last.retain == publish.retain,
-                last.version == version
-            {
-                if !last.isEncoded {
+            if shared.identity == publish.message.identity, shared.retain == publish.retain, shared.version == version {
+                if !shared.isEncoded {
                     encodedPublish.clear()
                     try publish.encode(into: &encodedPublish, version: version)
-                    lastShared?.isEncoded = true
+                    shared.isEncoded = true
                 }
                 buffer.writeImmutableBuffer(encodedPublish)
             } else {
-                lastShared = nil
+                shared = SharedPublish()
                 try publish.encode(into: &buffer, version: version)
-                lastShared = SharedPublish(message: publish.message, retain: publish.retain, version: version)
+                shared = SharedPublish(message: publish.message, identity: publish.message.identity,
+                                       retain: publish.retain, version: version)
             }
         }
     }
@@ -418,6 +428,21 @@ final class ConnectionTable {
         guard let entry = entry(id), let buffer = entry.pending else { return }
         entry.pending = nil
         entry.channel.write(buffer, promise: nil)
+        entry.writableTurn = 0  // the write may have made the channel unwritable
+    }
+
+    /// Whether the connection's channel takes more writes (the broker asks once per QoS 0 delivery). The answer
+    /// is kept for the rest of the turn: writability changes as written bytes leave, between turns, or when
+    /// `writePending` writes a full buffer, so asking NIO once per delivery (a fan-out message asks once per
+    /// subscriber) bought nothing. With `event_loops` above 1 the channel's loop may drain it meanwhile; it is
+    /// then seen one turn later.
+    fileprivate func isWritable(_ id: ConnectionID) -> Bool {
+        guard let entry = entry(id) else { return true }
+        if entry.writableTurn != turn {
+            entry.writable = entry.channel.isWritable
+            entry.writableTurn = turn
+        }
+        return entry.writable
     }
 
     /// Runs the listener's authenticator on the thread pool and hands the result back on the event loop.

@@ -29,9 +29,16 @@ extension PublishPacket {
                                          propertyLength: v5 ? propertyLength : nil)
         guard remainingLength <= 268_435_455 else { throw .remainingLengthTooLarge(remainingLength) }
 
-        buffer.reserveCapacity(minimumWritableBytes: 1 + EncodedSize.variableByteInteger(remainingLength) + remainingLength)
-        buffer.writeInteger(PacketType.publish.rawValue << 4 | fixedHeaderFlags(qos: qos, retain: retain,
-                                                                                duplicate: duplicate))
+        let size = 1 + EncodedSize.variableByteInteger(remainingLength) + remainingLength
+        let header = PacketType.publish.rawValue << 4 | fixedHeaderFlags(qos: qos, retain: retain, duplicate: duplicate)
+        if propertyLength == 0, writeWithoutProperties(
+            header: header, remainingLength: remainingLength, topic: topic, packetIdentifier: packetIdentifier,
+            hasPropertyLength: v5, payload: payload, size: size, into: &buffer)
+        {
+            return
+        }
+        buffer.reserveCapacity(minimumWritableBytes: size)
+        buffer.writeInteger(header)
         buffer.writeVariableByteInteger(remainingLength)
         buffer.writeMQTTString(topic)
         if let packetIdentifier { buffer.writeInteger(packetIdentifier) }
@@ -41,6 +48,53 @@ extension PublishPacket {
             for property in addedProperties { property.write(to: &buffer) }
         }
         buffer.writeImmutableBuffer(payload)
+    }
+
+    /// Writes a PUBLISH without properties (every 3.1.1 PUBLISH, and most 5.0 ones) in one pass over raw memory:
+    /// one capacity and uniqueness check for the packet instead of one per field, and the topic and payload
+    /// copied with `memcpy`. A broker encodes one per delivery, and the field-by-field writes were 3/4 of it.
+    /// Returns false, having written nothing, for a topic whose bytes are not contiguous (a bridged string).
+    @inlinable
+    static func writeWithoutProperties(
+        header: UInt8, remainingLength: Int, topic: String, packetIdentifier: UInt16?, hasPropertyLength: Bool,
+        payload: ByteBuffer, size: Int, into buffer: inout ByteBuffer
+    ) -> Bool {
+        topic.utf8.withContiguousStorageIfAvailable { topicBytes in
+            payload.withUnsafeReadableBytes { payloadBytes in
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                    var index = 0
+                    func put(_ byte: UInt8) {
+                        out[index] = byte
+                        index &+= 1
+                    }
+                    put(header)
+                    var length = remainingLength
+                    repeat {
+                        put(UInt8(length & 0x7F) | (length > 0x7F ? 0x80 : 0))
+                        length >>= 7
+                    } while length > 0
+                    put(UInt8(truncatingIfNeeded: topicBytes.count >> 8))
+                    put(UInt8(truncatingIfNeeded: topicBytes.count))
+                    if !topicBytes.isEmpty {
+                        (out.baseAddress! + index).copyMemory(from: topicBytes.baseAddress!, byteCount: topicBytes.count)
+                        index &+= topicBytes.count
+                    }
+                    if let packetIdentifier {
+                        put(UInt8(truncatingIfNeeded: packetIdentifier >> 8))
+                        put(UInt8(truncatingIfNeeded: packetIdentifier))
+                    }
+                    if hasPropertyLength { put(0) }
+                    if payloadBytes.count > 0 {
+                        (out.baseAddress! + index).copyMemory(from: payloadBytes.baseAddress!,
+                                                              byteCount: payloadBytes.count)
+                        index &+= payloadBytes.count
+                    }
+                    assert(index == size)
+                    return index
+                }
+            }
+            return true
+        } ?? false
     }
 
     /// The number of bytes `encode(topic:...)` writes for these fields.

@@ -104,9 +104,10 @@ public struct ApplicationMessage: Sendable, Hashable {
                   properties: forwarded, expiresAt: expiresAt, publisher: publisher)
     }
 
-    /// Whether the two are the same message object (one message routed to many subscribers), not merely equal:
-    /// the server uses it to encode a message's bytes once for all its QoS 0 subscribers.
-    public func isIdentical(to other: ApplicationMessage) -> Bool { storage === other.storage }
+    /// The identity of the message object (one message routed to many subscribers is one object), not of its
+    /// contents: the server uses it to encode a message's bytes once for all its QoS 0 subscribers. It stays the
+    /// message's own only while the message is held.
+    public var identity: ObjectIdentifier { ObjectIdentifier(storage) }
 
     /// Whether the message has expired at `now`.
     public func isExpired(at now: NIODeadline) -> Bool {

@@ -154,23 +154,28 @@ extension Broker {
             }
         }
         // The broker's reusable table, taken out while in use (a nested route, from a will, gets a new one): saves
-        // allocating and growing a dictionary per message.
+        // allocating and growing it per message.
         var targets = routeTargets
         routeTargets = RouteTargets()
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
-        subscriptionIndex.forEachMatch(topicName: message.topic) { match in
-            switch match {
-            case .subscription(let entry):
-                // No Local: not back to the publisher [MQTT-3.8.3-3].
-                if entry.options.noLocal && entry.subscriber == message.publisher { return }
-                merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
-                      identifier: entry.identifier, message: message)
-            case .shared(let group, let filter, let members):
-                groups.append((group + "/" + filter, members))
+        subscriptionIndex.forEachMatchingNode(topicName: message.topic) { node in
+            if !node.plain.isEmpty {
+                targets.beginFilter()
+                node.plain.forEach { entry in
+                    // No Local: not back to the publisher [MQTT-3.8.3-3].
+                    if entry.options.noLocal && entry.subscriber == message.publisher { return }
+                    merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
+                          identifier: entry.identifier, message: message)
+                }
+            }
+            for group in node.groups {
+                groups.append((group.name + "/" + group.filter,
+                               SubscriptionIndex<ClientIdentifier>.ShareGroupMembers(group.members)))
             }
         }
         for (key, members) in groups {
             let member = pickShareMember(key, members)
+            targets.beginFilter()
             merge(into: &targets, subscriber: member.subscriber, options: member.options,
                   identifier: member.identifier, message: message,
                   shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))

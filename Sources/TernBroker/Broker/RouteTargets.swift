@@ -3,45 +3,41 @@ import MQTTCore
 /// The recipients of one message while `Broker.route` collects them: one delivery per client, merging the
 /// client's matching subscriptions (highest QoS, every subscription identifier).
 ///
-/// The first recipient is held inline and a dictionary is used from the second on: most messages have one
-/// recipient (fan-in, point-to-point), and for them this saves hashing the client identifier twice, inserting
-/// into and clearing a dictionary, per message.
+/// Recipients are kept in an array, and looked up by client identifier only once a second matching filter (or
+/// share group) adds some: one filter's subscriptions have distinct subscribers, so a message that matches a
+/// single filter (fan-in, fan-out and point-to-point alike) reaches its recipients without hashing a client
+/// identifier, where a dictionary cost two hashed accesses per recipient. The broker reuses one table, which
+/// keeps its capacity from message to message.
 struct RouteTargets {
-    private var first: (subscriber: ClientIdentifier, delivery: OutboundDelivery)?
-    /// Every recipient once there are two or more (`first` is then nil); kept empty between messages, for its
-    /// capacity.
-    private var many: [ClientIdentifier: OutboundDelivery] = [:]
+    private var recipients: [(subscriber: ClientIdentifier, delivery: OutboundDelivery)] = []
+    /// Each recipient's position in `recipients`, kept from the second matching filter on (`isIndexed`).
+    private var positions: [ClientIdentifier: Int] = [:]
+    private var isIndexed = false
 
-    var count: Int { first == nil ? many.count : 1 }
+    var count: Int { recipients.count }
+
+    /// Starts the subscriptions of another matching filter, or another share group's pick: from the second one
+    /// on, a recipient may already be there.
+    mutating func beginFilter() {
+        guard !isIndexed, !recipients.isEmpty else { return }
+        isIndexed = true
+        for (position, recipient) in recipients.enumerated() { positions[recipient.subscriber] = position }
+    }
 
     /// Adds a matching subscription of `subscriber` that delivers at `qos`.
     mutating func merge(subscriber: ClientIdentifier, qos: QoS, retain: Bool, identifier: UInt32?,
                         message: ApplicationMessage, shared: SharedSubscription?)
     {
-        if first == nil && many.isEmpty {
-            first = (subscriber, OutboundDelivery(
-                message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
-                sharedSubscription: shared))
-            return
-        }
-        if first != nil {
-            if first!.subscriber == subscriber {
-                Self.add(qos: qos, retain: retain, identifier: identifier, to: &first!.delivery)
+        if isIndexed {
+            if let position = positions[subscriber] {
+                Self.add(qos: qos, retain: retain, identifier: identifier, to: &recipients[position].delivery)
                 return
             }
-            many[first!.subscriber] = first!.delivery
-            first = nil
+            positions[subscriber] = recipients.count
         }
-        // One hashed access, whether the subscriber is new or not.
-        var isNew = false
-        Broker.inPlace(&many[subscriber, default: {
-            isNew = true
-            return OutboundDelivery(
-                message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
-                sharedSubscription: shared)
-        }()]) { existing in
-            if !isNew { Self.add(qos: qos, retain: retain, identifier: identifier, to: &existing) }
-        }
+        recipients.append((subscriber, OutboundDelivery(
+            message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
+            sharedSubscription: shared)))
     }
 
     /// Another subscription of the same client matched.
@@ -54,18 +50,16 @@ struct RouteTargets {
 
     /// The delivery for `subscriber`, if it is a recipient.
     subscript(subscriber: ClientIdentifier) -> OutboundDelivery? {
-        if let first { return first.subscriber == subscriber ? first.delivery : nil }
-        return many[subscriber]
+        recipients.first { $0.subscriber == subscriber }?.delivery
     }
 
     /// Calls `body` with every recipient, then empties the table (keeping its capacity).
     mutating func drain(_ body: (ClientIdentifier, OutboundDelivery) -> Void) {
-        if let first {
-            self.first = nil
-            body(first.subscriber, first.delivery)
-            return
+        for recipient in recipients { body(recipient.subscriber, recipient.delivery) }
+        recipients.removeAll(keepingCapacity: true)
+        if isIndexed {
+            positions.removeAll(keepingCapacity: true)
+            isIndexed = false
         }
-        for (subscriber, delivery) in many { body(subscriber, delivery) }
-        many.removeAll(keepingCapacity: true)
     }
 }

@@ -210,6 +210,15 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
     /// - Parameter topicName: A valid topic name (no wildcards [MQTT-4.7.1-1]).
     @inlinable
     public func forEachMatch(topicName: String, _ body: (Match) -> Void) {
+        forEachMatchingNode(topicName: topicName) { Self.emit($0, body) }
+    }
+
+    /// Calls `body` with each trie node whose filter matches the topic name, that is with the plain subscriptions
+    /// and share groups of one matching filter at a time. One filter's plain subscriptions have distinct
+    /// subscribers, so a caller combining a subscriber's matches needs to look for repeats only from the second
+    /// node on (see `RouteTargets`).
+    @inlinable
+    func forEachMatchingNode(topicName: String, _ body: (SubscriptionNode<Subscriber>) -> Void) {
         TopicBytes.withUTF8(topicName) { topic in
             Self.walk(root, topic: topic, body)
         }
@@ -244,7 +253,7 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
 
     @inlinable
     static func walk(_ root: SubscriptionNode<Subscriber>, topic: UnsafeBufferPointer<UInt8>,
-                     _ body: (Match) -> Void)
+                     _ body: (SubscriptionNode<Subscriber>) -> Void)
     {
         var levels = 1
         for byte in topic where byte == TopicBytes.separator { levels &+= 1 }
@@ -262,14 +271,14 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
                 let node = frame.node.takeUnretainedValue()
                 let position = frame.position
                 if position < 0 {
-                    emit(node, body)
+                    body(node)
                     // `a/#` also matches `a` [MQTT-4.7.1-2].
-                    if let all = node.multiLevelChild { emit(all, body) }
+                    if let all = node.multiLevelChild { body(all) }
                     continue
                 }
                 // Only the root frame has position 0: the levels below start after a separator.
                 let wildcardsAllowed = !(position == 0 && isSystemTopic)  // [MQTT-4.7.2-1]
-                if wildcardsAllowed, let all = node.multiLevelChild { emit(all, body) }
+                if wildcardsAllowed, let all = node.multiLevelChild { body(all) }
                 let end = TopicBytes.levelEnd(topic, from: position)
                 let next = end == topic.count ? -1 : end &+ 1
                 if wildcardsAllowed, let any = node.singleLevelChild {

@@ -17,6 +17,9 @@ struct OutgoingPublishTests {
             expiresAt: now + .seconds(90)),
         ApplicationMessage(topic: "€/ü", payload: ByteBuffer(), qos: .atLeastOnce, retain: false,
                            properties: [.payloadFormatIndicator(.utf8)]),
+        // No properties: written in one pass (PublishPacket.writeWithoutProperties); a 3-byte remaining length.
+        ApplicationMessage(topic: "big", payload: ByteBuffer(repeating: 1, count: 20_000), qos: .atLeastOnce,
+                           retain: false),
     ]
 
     /// Every combination of what a hop adds, for each message and protocol version.
