@@ -123,8 +123,9 @@ extension Broker {
             connections[id]?.reauthenticationDeadline = nil
             // The access rules in force now (the ACL file may have been reloaded since CONNECT).
             connections[id]?.accessControl = accessControl
-            sessions[clientID]?.access =
-                accessControl?.rules(clientID: clientID.string, username: username) ?? .unrestricted
+            let rules = accessControl?.rules(clientID: clientID.string, username: username) ?? .unrestricted
+            sessions[clientID]?.access = rules
+            connection.publishesUnrestricted = !rules.isRestricted
             var properties = Properties()
             properties.authenticationMethod = method
             properties.authenticationData = data

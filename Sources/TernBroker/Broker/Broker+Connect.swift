@@ -70,6 +70,7 @@ extension Broker {
         let username = connections[id]?.username
         session.access = connections[id]?.accessControl?.rules(clientID: clientID.string, username: username)
             ?? .unrestricted
+        connections[id]?.publishesUnrestricted = !session.access.isRestricted
         session.receiveMaximum = Int(connect.properties.receiveMaximum ?? 65_535)
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize

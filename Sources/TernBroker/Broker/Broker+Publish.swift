@@ -40,12 +40,14 @@ extension Broker {
         // (0x83: PUBACK and PUBREC cannot carry 0x95 Packet too large, which Mosquitto sends there): MQTT 5 learns
         // it from the acknowledgement; 3.1.1 has no way to say it, so the message is acknowledged and dropped, as
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
-        let mayPublish = sessions.index(forKey: clientID).map { index in
-            // Through `modify`: reading `sessions.values[index].access` would copy the whole session out first.
-            Self.inPlace(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
-        }
+        let mayPublish = connection.publishesUnrestricted
+            ? !ReservedTopic.forbidsPublishing(topic)  // what `mayPublish` decides then, without a session lookup
+            : sessions.index(forKey: clientID).map { index in
+                // Through `modify`: reading `sessions.values[index].access` would copy the whole session out first.
+                Self.inPlace(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
+            } ?? false
         let refusal: ReasonCode? =
-            !(mayPublish ?? false) ? .notAuthorized
+            !mayPublish ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid
             : settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit
                 ? .implementationSpecificError : nil

@@ -386,8 +386,10 @@ extension Broker {
             switch decide(connection.id, clientID.string, connection.username) {
             case .accepted(_, let accessControl, _):
                 connections[connection.id]?.accessControl = accessControl
-                sessions[clientID]?.access =
-                    accessControl?.rules(clientID: clientID.string, username: connection.username) ?? .unrestricted
+                let rules = accessControl?.rules(clientID: clientID.string, username: connection.username)
+                    ?? .unrestricted
+                sessions[clientID]?.access = rules
+                connection.publishesUnrestricted = !rules.isRestricted
             case .refused(let reasonCode):
                 if connection.protocolVersion == .v5 {
                     output.send(.disconnect(DisconnectPacket(reasonCode: reasonCode)), to: connection.id)

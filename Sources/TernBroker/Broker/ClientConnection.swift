@@ -21,6 +21,9 @@ final class ClientConnection {
     var state: State
     /// False once the broker has forgotten the connection (`Broker.removeConnection`).
     var isOpen = true
+    /// Whether the session's access rules let the client publish to any topic but the reserved ones (no access
+    /// control list applies): a PUBLISH is then checked without looking the session up. Set with the rules.
+    var publishesUnrestricted = false
     /// Whether CONNECT goes through `BrokerOutput.authenticate` before it is accepted.
     var requiresAuthentication: Bool
     /// The user the connection authenticated as; nil for anonymous clients.
