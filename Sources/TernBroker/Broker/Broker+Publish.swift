@@ -270,7 +270,7 @@ extension Broker {
         deliver(delivery, session: &sessions.values[index], now: now, output: &output)
     }
 
-    private func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
+    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
                                                now: NIODeadline, output: inout Output)
     {
         // Whatever filter matched, a client receives only topics it may read.
