@@ -33,6 +33,8 @@ final class ConnectionTable {
         var protocolVersion = ProtocolVersion.v3_1_1
         /// False once the entry has left the table (the connection closed, or the broker closed it).
         var isOpen = true
+        /// Whether the entry is in `unflushed`, the connections written to in this turn.
+        var isUnflushed = false
         /// The channel's writability as read in turn `writableTurn` (see `ConnectionTable.isWritable`).
         var writable = true
         var writableTurn: UInt64 = 0
@@ -238,6 +240,7 @@ final class ConnectionTable {
         for (id, entry) in unflushed {
             let buffer = entry.pending
             entry.pending = nil
+            entry.isUnflushed = false
             if let batch {
                 held[id] = batch
             } else if held.isEmpty || held[id] == nil {
@@ -401,9 +404,12 @@ final class ConnectionTable {
         traffic.bytesSent += buffer.writerIndex - start
         entry.pending = buffer
         if buffer.readableBytes >= Self.pendingLimit { writePending(id) }
-        // Not again for consecutive packets to one connection (fan-in: every message goes to the same
-        // subscriber): flushAll then makes one write and one flush per connection rather than one per packet.
-        if unflushed.last?.id != id { unflushed.append((id, entry)) }
+        // Once per connection and turn, however the packets to different connections interleave (fan-out: each
+        // message goes to every subscriber in turn): flushAll then makes one write and one flush per connection.
+        if !entry.isUnflushed {
+            entry.isUnflushed = true
+            unflushed.append((id, entry))
+        }
         return true
     }
 
