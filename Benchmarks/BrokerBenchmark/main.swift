@@ -1,9 +1,10 @@
 // Broker core micro-benchmark: messages per second through `Broker.receive` with no sockets, so the routing and
 // delivery path can be profiled and compared between changes (`valgrind --tool=callgrind` gives stable counts).
 // Every outgoing packet is encoded into a reused buffer, as the server does. Run with `scripts/bench core`;
-// figures are recorded in BENCHMARKS.md. Guards: the in-place session updates on acknowledgements (QoS 1
-// scenarios), the allocation-free single-subscriber route (fan-in), routing with many subscriptions, and the paced
-// retained delivery.
+// figures are recorded in BENCHMARKS.md. Guards: deliveries encoded straight from the message in one pass (every
+// scenario), the in-place session updates on acknowledgements (QoS 1 scenarios), the allocation-free route that
+// hashes no client identifier for a message matching one filter (fan-in, fan-out), routing with many
+// subscriptions, and the paced retained delivery with its session taken in place once per batch.
 import MQTTCore
 import NIOCore
 import TernBroker

@@ -5,7 +5,11 @@ extension Broker {
     func handleSubscribe<Output: BrokerOutput>(_ subscribe: SubscribePacket, connection id: ConnectionID,
                                                clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
-        guard var session = sessions[clientID] else { return }
+        // Taken out of the table while it changes, and put back: a copy would share the session's subscription
+        // table with the one left in the table, and the first change would copy it whole, once per SUBSCRIBE (a
+        // client with 100,000 subscriptions paid for 100,000 entries each time). Put back before anything else
+        // reads the sessions (`protocolError`, the retained messages).
+        guard var session = sessions.removeValue(forKey: clientID) else { return }
         let version = session.protocolVersion
         let identifier = subscribe.properties.subscriptionIdentifiers.first
         var reasonCodes: [ReasonCode] = []
@@ -74,7 +78,7 @@ extension Broker {
     func handleUnsubscribe<Output: BrokerOutput>(_ unsubscribe: UnsubscribePacket, connection id: ConnectionID,
                                                  clientID: ClientIdentifier, output: inout Output)
     {
-        guard var session = sessions[clientID] else { return }
+        guard var session = sessions.removeValue(forKey: clientID) else { return }  // as in `handleSubscribe`
         var reasonCodes: [ReasonCode] = []
         for topicFilter in unsubscribe.topicFilters {
             let shared = try? SharedSubscription(parsing: topicFilter)

@@ -24,6 +24,13 @@ struct TopicLevelTable<Node: TrieNode> {
     @usableFromInline var smallFingerprints: [UInt64] = []
     /// All children once there are more than `smallLimit`; the small arrays are then empty.
     @usableFromInline var large: TreeDictionary<LevelKey, Node>?
+    /// With `large`: a Bloom filter of its keys (one hash bit per key, at least 8 bits per key, a power of two
+    /// words). A wide level (`devices/{id}`) is mostly asked for levels it does not hold: every topic that reaches
+    /// it beside a matching sibling (`bench/+` next to `bench/in`). The filter turns away about 9 in 10 of those
+    /// without hashing the level for the trie and walking it (100,000 subscriptions: that walk was a fifth of the
+    /// routing time). Bits are set as keys arrive and cleared only when the filter is rebuilt, at growth: a
+    /// removed key's bit only costs a lookup.
+    @usableFromInline var largeFilter: [UInt64] = []
 
     /// Children beyond this count move to the hash trie; they move back below half of it.
     static var smallLimit: Int { 8 }
@@ -36,7 +43,11 @@ struct TopicLevelTable<Node: TrieNode> {
     /// The child for `level`, if any.
     @inlinable @inline(__always)
     func node(for level: UnsafeRawBufferPointer) -> Node? {
-        if let large { return large[.borrowed(level)] }
+        if let large {
+            let bit = Self.filterBit(level, words: largeFilter.count)
+            guard largeFilter[bit &>> 6] & (1 &<< UInt64(bit & 63)) != 0 else { return nil }
+            return large[.borrowed(level)]
+        }
         let fingerprint = Self.fingerprint(level)
         return smallFingerprints.withUnsafeBufferPointer { fingerprints in
             for index in 0..<fingerprints.count where fingerprints[index] == fingerprint {
@@ -71,6 +82,7 @@ struct TopicLevelTable<Node: TrieNode> {
             guard large![key] != nil else {
                 let node = makeNode()
                 large![key] = node
+                addToFilter(level)
                 return node
             }
             if !isKnownUniquelyReferenced(&large![key]) { large![key] = large![key]!.clone() }
@@ -94,8 +106,41 @@ struct TopicLevelTable<Node: TrieNode> {
             smallKeys = []
             smallNodes = []
             smallFingerprints = []
+            rebuildFilter()
         }
         return node
+    }
+
+    /// Sets the filter bit of a key added to `large`, rebuilding the filter at twice the size when it holds fewer
+    /// than 8 bits per key.
+    private mutating func addToFilter(_ level: [UInt8]) {
+        guard large!.count * 8 <= largeFilter.count * 64 else { return rebuildFilter() }
+        let bit = level.withUnsafeBytes { Self.filterBit($0, words: largeFilter.count) }
+        largeFilter[bit >> 6] |= 1 << UInt64(bit & 63)
+    }
+
+    private mutating func rebuildFilter() {
+        var words = 16
+        while words * 64 < large!.count * 16 { words *= 2 }  // 16 bits per key, so it fills to 8 before growing
+        var filter = [UInt64](repeating: 0, count: words)
+        for key in large!.keys {
+            let bit = key.withBytes { Self.filterBit($0, words: words) }
+            filter[bit >> 6] |= 1 << UInt64(bit & 63)
+        }
+        largeFilter = filter
+    }
+
+    /// The filter bit of a level: FNV-1a of its bytes, folded. Unseeded: crafted levels can at worst set every bit,
+    /// which makes the filter useless, not lookups wrong.
+    @inlinable @inline(__always)
+    static func filterBit(_ level: UnsafeRawBufferPointer, words: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in level {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        hash ^= hash &>> 29
+        return Int(truncatingIfNeeded: hash) & (words &* 64 &- 1)
     }
 
     /// Removes the child for `level`, if any.
@@ -109,6 +154,7 @@ struct TopicLevelTable<Node: TrieNode> {
                     smallFingerprints.append(key.withBytes { Self.fingerprint($0) })
                 }
                 large = nil
+                largeFilter = []
             }
             return
         }

@@ -45,6 +45,24 @@ final class LabelNode: TrieNode {
         }
     }
 
+    /// The Bloom filter in front of a wide level grows with it (rebuilt at each doubling) and never turns a present
+    /// key away, however keys come and go.
+    @Test func wideLevelsFindEveryKeyTheyHold() {
+        var table = TopicLevelTable<LabelNode>()
+        for i in 0..<5000 { _ = table.uniqueNode(for: Array("device-\(i)".utf8)) { LabelNode("device-\(i)") } }
+        for i in stride(from: 0, to: 5000, by: 3) { table.removeNode(for: Array("device-\(i)".utf8)) }
+        for i in 0..<5000 {
+            let expected = i % 3 == 0 ? nil : "device-\(i)"
+            #expect(table.node(for: Array("device-\(i)".utf8))?.label == expected)
+            #expect(table.node(for: Array("other-\(i)".utf8)) == nil)
+        }
+        for i in stride(from: 0, to: 5000, by: 3) {
+            _ = table.uniqueNode(for: Array("device-\(i)".utf8)) { LabelNode("device-\(i)") }
+        }
+        for i in 0..<5000 { #expect(table.node(for: Array("device-\(i)".utf8))?.label == "device-\(i)") }
+        #expect(table.count == 5000)
+    }
+
     @Test(arguments: [3, 30])
     func uniqueNodeClonesOnlySharedChildren(width: Int) {
         var table = TopicLevelTable<LabelNode>()
