@@ -226,7 +226,11 @@ final class ConnectionTable {
     /// Flushes every connection written to since the last call; with a store, first submits the changes made
     /// since the last call, and holds the writes until they are committed.
     func flushAll() {
-        if let broker, broker.hasPendingRetained { continueRetained(broker) }
+        let moreRetained = if let broker, broker.hasPendingRetained { continueRetained(broker) } else { false }
+        defer {
+            // Last, once this turn's writes are out (see `scheduleRetainedTurn`).
+            if moreRetained { scheduleRetainedTurn() }
+        }
         var batch: UInt64?
         if let durability, durability.broker.hasStoreChanges {
             batch = durability.writer.submit(durability.broker.takeStoreChanges())
@@ -263,24 +267,40 @@ final class ConnectionTable {
     }
 
     /// Retained messages of SUBSCRIBEs that are still owed: the next batch for each client whose socket takes more
-    /// (one that does not is resumed by `MQTTConnectionHandler.channelWritabilityChanged`). While some client got
-    /// a batch and has more to come, another turn is scheduled, after the I/O already waiting.
-    private func continueRetained(_ broker: Broker) {
+    /// (one that does not is resumed by `MQTTConnectionHandler.channelWritabilityChanged`). Returns whether some
+    /// client got a batch and has more to come: `flushAll` then schedules another turn.
+    private func continueRetained(_ broker: Broker) -> Bool {
         var output = self.output
         var more = false
         let now = NIODeadline.now()
         for id in broker.connectionsAwaitingRetained {
-            guard let channel = entries[id]?.channel, channel.isWritable else { continue }
+            guard let entry = entries[id] else { continue }
+            // Read afresh, not as kept for the turn (`isWritable`): this may run because the socket just drained.
+            entry.writableTurn = 0
+            guard isWritable(id) else { continue }
             if broker.continueRetained(to: id, now: now, output: &output) { more = true }
         }
-        guard more, !retainedTurnScheduled else { return }
+        return more
+    }
+
+    /// Schedules the next batch of retained messages: after a batch, or when a socket that had no room drained.
+    ///
+    /// A timer due a little later, scheduled once the batch before is written: NIO runs every task that is due
+    /// before it polls its sockets again, a task queued with `execute` among them, so a batch that queued the next
+    /// one kept every other client of the loop waiting until a subscriber had taken its whole retained set (a
+    /// PINGREQ answered after 200,000 messages). A task not yet due lets the loop poll its sockets first.
+    func scheduleRetainedTurn() {
+        guard !retainedTurnScheduled else { return }
         retainedTurnScheduled = true
         let table = NIOLoopBound(self, eventLoop: loop)
-        loop.execute {
+        loop.scheduleTask(in: Self.retainedPause) {
             table.value.retainedTurnScheduled = false
             table.value.flushAll()
         }
     }
+
+    /// The pause between two batches of retained messages, in which the loop serves its other sockets.
+    static let retainedPause = TimeAmount.microseconds(20)
 
     /// Every batch up to `batch` is committed: what waited for them goes out.
     func commitCompleted(through batch: UInt64) {

@@ -179,7 +179,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // The socket drained: retained messages still owed to this client may go on (see ConnectionTable).
         if context.channel.isWritable {
             withServer { state in
-                if state.broker.hasPendingRetained { state.table.flushAll() }
+                if state.broker.hasPendingRetained { state.table.scheduleRetainedTurn() }
             }
         }
         context.fireChannelWritabilityChanged()

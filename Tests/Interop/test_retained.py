@@ -86,3 +86,51 @@ def test_qos0_wildcard_subscriber_gets_every_retained_message_with_mosquitto_sub
         assert time.monotonic() - started < DEADLINE
     finally:
         assert broker.stop() == 0, broker.output()
+
+
+def test_other_clients_are_served_while_a_subscriber_takes_a_large_retained_set():
+    """A subscriber that reads as fast as it can takes 100,000 retained messages on `#`; a PINGREQ another client
+    sends early on is answered long before that delivery ends (the batches leave the event loop free to read other
+    sockets between them; it used to be answered only after the last one)."""
+    broker = TernBroker()
+    try:
+        count, payload = 100_000, b"x" * 100
+        loader, _ = raw_mqtt.open_session(broker.host, broker.port, "retained-loader")
+        chunk = bytearray()
+        for index in range(count):
+            chunk += raw_mqtt.publish(f"big/{index}", payload, retain=True)
+            if len(chunk) > 1 << 16:
+                loader.send(bytes(chunk))
+                chunk = bytearray()
+        loader.send(bytes(chunk) + raw_mqtt.pingreq())
+        while loader.read(DEADLINE).kind != raw_mqtt.PINGRESP:
+            pass
+        # What the flood subscriber (MQTT 3.1.1) reads: its SUBACK (5 bytes), then every message with RETAIN set.
+        total = 5 + sum(len(raw_mqtt.publish(f"big/{index}", payload, retain=True, protocol=raw_mqtt.V311))
+                        for index in range(count))
+        bystander, _ = raw_mqtt.open_session(broker.host, broker.port, "bystander")
+        flood, _ = raw_mqtt.open_session(broker.host, broker.port, "flood", protocol=raw_mqtt.V311)
+        received = [0]
+
+        def read_everything():
+            flood.sock.settimeout(DEADLINE)
+            while received[0] < total:
+                data = flood.sock.recv(1 << 22)
+                if not data:
+                    return
+                received[0] += len(data)
+
+        reader = threading.Thread(target=read_everything, daemon=True)
+        flood.send(raw_mqtt.subscribe(1, [("#", 0)], protocol=raw_mqtt.V311))
+        reader.start()
+        deadline = time.monotonic() + DEADLINE
+        while received[0] < 1 << 20 and time.monotonic() < deadline:  # the delivery is well under way
+            time.sleep(0.001)
+        bystander.send(raw_mqtt.pingreq())
+        bystander.expect(raw_mqtt.PINGRESP)
+        answered_at = received[0]
+        reader.join(DEADLINE)
+        assert received[0] == total, (received[0], total)
+        assert answered_at < total / 2, (answered_at, total)
+    finally:
+        assert broker.stop() == 0, broker.output()
