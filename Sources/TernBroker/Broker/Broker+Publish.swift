@@ -271,7 +271,7 @@ extension Broker {
     }
 
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
-                                               now: NIODeadline, output: inout Output)
+                                       now: NIODeadline, output: inout Output)
     {
         // Whatever filter matched, a client receives only topics it may read.
         guard session.access.mayReceive(topic: delivery.message.topic) else { return }
