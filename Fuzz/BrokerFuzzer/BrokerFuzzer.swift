@@ -101,6 +101,21 @@ struct CheckedOutput: BrokerOutput {
         checkRoundTrip(packet, version: versions[connection] ?? .v3_1_1)
     }
 
+    /// Rule 2 for deliveries too: the bytes the server writes straight from the message are those of the packet.
+    mutating func send(_ publish: OutgoingPublish, to connection: ConnectionID) {
+        let version = versions[connection] ?? .v3_1_1
+        var direct = ByteBuffer()
+        var viaPacket = ByteBuffer()
+        let directEncodes = (try? publish.encode(into: &direct, version: version)) != nil
+        let packetEncodes = (try? Packet.publish(publish.packet).encode(into: &viaPacket, version: version)) != nil
+        if directEncodes != packetEncodes || direct != viaPacket
+            || (directEncodes && publish.encodedSize(version: version) != direct.readableBytes)
+        {
+            fatalError("a delivery encoded from its message differs from its packet: \(publish.packet)")
+        }
+        send(.publish(publish.packet), to: connection)
+    }
+
     mutating func close(_ connection: ConnectionID) {
         closed.insert(connection)
     }

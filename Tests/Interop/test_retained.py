@@ -18,14 +18,15 @@ COUNT = 20_000
 DEADLINE = 60.0
 
 
-def load_retained(broker, count: int):
-    """Publishes `count` retained QoS 0 messages on r/{i // 100}/{i % 100}, pipelined, then waits for the PINGRESP
-    that follows them (the broker handles a connection's packets in order)."""
+def load_retained(broker, count: int, topic=lambda index: f"r/{index // 100}/{index % 100}",
+                  payload=lambda index: str(index).encode()):
+    """Publishes `count` retained QoS 0 messages (by default on r/{i // 100}/{i % 100}), pipelined, then waits for
+    the PINGRESP that follows them (the broker handles a connection's packets in order)."""
     connection, connack = raw_mqtt.open_session(broker.host, broker.port, "retained-loader")
     assert connack.reason == 0
     chunk = bytearray()
     for index in range(count):
-        chunk += raw_mqtt.publish(f"r/{index // 100}/{index % 100}", str(index).encode(), retain=True)
+        chunk += raw_mqtt.publish(topic(index), payload(index), retain=True)
         if len(chunk) > 1 << 16:
             connection.send(bytes(chunk))
             chunk = bytearray()
@@ -95,16 +96,7 @@ def test_other_clients_are_served_while_a_subscriber_takes_a_large_retained_set(
     broker = TernBroker()
     try:
         count, payload = 100_000, b"x" * 100
-        loader, _ = raw_mqtt.open_session(broker.host, broker.port, "retained-loader")
-        chunk = bytearray()
-        for index in range(count):
-            chunk += raw_mqtt.publish(f"big/{index}", payload, retain=True)
-            if len(chunk) > 1 << 16:
-                loader.send(bytes(chunk))
-                chunk = bytearray()
-        loader.send(bytes(chunk) + raw_mqtt.pingreq())
-        while loader.read(DEADLINE).kind != raw_mqtt.PINGRESP:
-            pass
+        load_retained(broker, count, topic=lambda index: f"big/{index}", payload=lambda index: payload)
         # What the flood subscriber (MQTT 3.1.1) reads: its SUBACK (5 bytes), then every message with RETAIN set.
         total = 5 + sum(len(raw_mqtt.publish(f"big/{index}", payload, retain=True, protocol=raw_mqtt.V311))
                         for index in range(count))
