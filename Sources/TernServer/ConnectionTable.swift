@@ -391,7 +391,6 @@ final class ConnectionTable {
                 }
                 buffer.writeImmutableBuffer(encodedPublish)
             } else {
-                shared = SharedPublish()
                 try publish.encode(into: &buffer, version: version)
                 shared = SharedPublish(message: publish.message, identity: publish.message.identity,
                                        retain: publish.retain, version: version)

@@ -42,10 +42,7 @@ extension Broker {
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
         let mayPublish = connection.publishesUnrestricted
             ? !ReservedTopic.forbidsPublishing(topic)  // what `mayPublish` decides then, without a session lookup
-            : sessions.index(forKey: clientID).map { index in
-                // Through `modify`: reading `sessions.values[index].access` would copy the whole session out first.
-                Self.inPlace(&sessions.values[index]) { $0.access.mayPublish(topic: topic) }
-            } ?? false
+            : withSession(clientID) { $0.access.mayPublish(topic: topic) } ?? false
         let refusal: ReasonCode? =
             !mayPublish ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid
@@ -130,13 +127,6 @@ extension Broker {
     /// What an inbound QoS 2 PUBLISH is to the session that receives it.
     enum InboundQoS2Arrival {
         case new, repeated, beyondMaximum
-    }
-
-    /// Reads or changes a value in place, through an inout access: `dictionary.values[index].field` would copy the
-    /// whole value out first (a retain and a release of each of its references).
-    @inline(__always)
-    static func inPlace<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
-        body(&value)
     }
 
     // MARK: Routing
@@ -265,9 +255,8 @@ extension Broker {
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier, now: NIODeadline,
                                        output: inout Output)
     {
-        guard let index = sessions.index(forKey: clientID) else { return }
         // In place: a copy of the session would copy its whole queue at the first append.
-        deliver(delivery, session: &sessions.values[index], now: now, output: &output)
+        withSession(clientID) { deliver(delivery, session: &$0, now: now, output: &output) }
     }
 
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
@@ -386,8 +375,7 @@ extension Broker {
         return body(&sessions.values[index])
     }
 
-    private func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline,
-                                                  output: inout Output)
+    func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline, output: inout Output)
     {
         guard session.connection != nil else { return }
         while let next = session.queue.first {

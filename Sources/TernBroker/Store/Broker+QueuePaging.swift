@@ -61,9 +61,10 @@ extension Broker {
                                                        output: inout Output)
     {
         let clientID = ClientIdentifier(request.clientID)
-        guard let index = sessions.index(forKey: clientID) else { return }
-        readIn(request, messages: messages, now: now, session: &sessions.values[index])
-        drainQueue(clientID, now: now, output: &output)
+        withSession(clientID) { session in
+            readIn(request, messages: messages, now: now, session: &session)
+            drainQueue(session: &session, now: now, output: &output)
+        }
     }
 
     private func readIn(_ request: QueuePageRequest, messages: [StoredQueuedMessage], now: NIODeadline,
