@@ -39,8 +39,9 @@ SCENARIOS = [
     ("fan-in QoS 0, 4 publishers, 1 KiB", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0",
                                            "--size", "1024"], {}),
     ("fan-in QoS 1, 4 publishers, in memory", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1"], {}),
-    ("fan-in QoS 1, 4 publishers, durable", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1"],
-     {"durable": True}),
+    # The subscriber's session persists (expiry 300 s), so what is queued for it is what a durable store keeps.
+    ("fan-in QoS 1, 4 publishers, durable", ["--scenario", "fan-in", "--publishers", "4", "--qos", "1",
+                                              "--session-expiry", "300"], {"durable": True}),
     ("fan-in QoS 2, 10 publishers x 20000", ["--scenario", "fan-in", "--publishers", "10", "--qos", "2",
                                              "--count", "20000"], {"until_count": True}),
     ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--qos", "0"], {}),
@@ -103,7 +104,7 @@ def start_tern(binary: str, directory: str, options: dict, pin: bool = True):
     with open(config, "w") as f:
         # Queues and write buffers large enough that nothing is dropped (for QoS 0, what waits for a subscriber's
         # socket is bounded by max_write_buffer, as Mosquitto bounds it by max_queued_messages).
-        f.write("max_queued_messages 1000000\nmax_write_buffer 1073741824\n")
+        f.write("max_queued_messages 1000000\nmax_inflight_messages 0\nmax_write_buffer 1073741824\n")
         f.write(f"event_loops {options.get('event_loops', 1)}\n")
         f.write(f"persistence true\npersistence_location {data}\n" if options.get("durable")
                 else "persistence false\n")
@@ -119,7 +120,8 @@ def start_mosquitto(directory: str, options: dict):
     port = free_port()
     config = os.path.join(directory, "mosquitto.conf")
     with open(config, "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n")
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n"
+                "max_inflight_messages 0\n")
         if options.get("durable"):
             data = tempfile.mkdtemp(prefix="mosquitto-data-", dir=directory)
             f.write(f"persistence true\npersistence_location {data}/\n")

@@ -52,6 +52,9 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Messages per publisher (instead of running for the whole duration).") var count: Int?
     @Option(name: .long, help: "Messages per second in total (latency scenario; default 1000).") var rate: Double?
     @Option(name: .long, help: "Unacknowledged QoS 1/2 messages per publisher.") var window = 64
+    @Option(name: .long, help: ArgumentHelp(
+        "Session expiry interval (seconds) of the subscribers: their sessions persist, so a broker with a durable "
+            + "store keeps what it queues for them (3.1.1: clean session off).")) var sessionExpiry: UInt32 = 0
     @Option(name: .long, help: "Idle connections to open (connections scenario).") var connections = 1000
     @Option(name: .long, help: "Seconds to wait after the load for messages still on their way.") var drain = 3.0
     @Option(name: .long, help: "The broker's process id, to report its CPU time and memory.") var brokerPid: Int32?
@@ -78,7 +81,7 @@ struct Bench: AsyncParsableCommand {
             certFile: cert, keyFile: key, insecure: insecure)
         let configuration = try transportOptions.configuration(protocolVersion: version)
         let options = BenchState.Options(version: version, qos: QoS(rawValue: UInt8(qos))!, payloadSize: size,
-                                         count: count, window: window)
+                                         count: count, window: window, sessionExpiry: sessionExpiry)
         let before = BrokerUsage(pid: brokerPid)
         var result: [String: Double] = ["qos": Double(qos), "size": Double(size)]
         if scenario == .connections {

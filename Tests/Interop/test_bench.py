@@ -91,3 +91,14 @@ def test_bench_refuses_a_server_it_cannot_verify(server):
                              str(server["tls"]), "--transport", "tls", "--count", "10"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize("version", ["5", "311"])
+def test_bench_with_persistent_subscriber_sessions_delivers_everything(server, version):
+    # --session-expiry: subscribers connect with a Session Expiry Interval (5.0) or without clean session (3.1.1),
+    # the set-up of the durable benchmark row; both brokers must accept it and deliver every message once.
+    result = bench("--port", str(server["ws"]), "--transport", "ws", "--scenario", "fan-in", "--publishers", "3",
+                   "--session-expiry", "60", "-V", version)
+    assert result["sent"] == 600
+    assert result["received"] == 600
+    assert result["lost"] == 0 and result["duplicates"] == 0

@@ -15,6 +15,8 @@ final class BenchState: @unchecked Sendable {
         var payloadSize: Int
         var count: Int?
         var window: Int
+        /// Session expiry interval of subscribers; above 0 their sessions outlive the connection.
+        var sessionExpiry: UInt32 = 0
     }
 
     /// Publisher index (4 bytes), sequence number (8), send or intended-send time in uptime nanoseconds (8).
