@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import MQTTCore
+import NIOCore
 import TernBroker
 
 /// The broker's durable state in one SQLite database (through GRDB), in write-ahead-log mode.
@@ -336,31 +338,41 @@ public final class SQLiteStore: BrokerStore, Sendable {
             try run("DELETE FROM subscription WHERE client_id = ? AND topic_filter = ?", [clientID, topicFilter])
         case .inflightSaved(let clientID, let inflight):
             let delivery = inflight.delivery
-            try run("""
+            try BoundStatement(db, """
                 INSERT OR REPLACE INTO inflight (client_id, packet_id, sequence, released, qos, retain, message,
                     expires_at, publisher, shared)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [clientID, Int64(inflight.packetIdentifier), Int64(inflight.order), inflight.released,
-                      delivery.qos.rawValue, delivery.retain, StoredMessageCoding.encode(delivery),
-                      delivery.message.expiresAt, delivery.message.publisher,
-                      StoredMessageCoding.sharedName(delivery.sharedSubscription)])
+                """).run { bind in
+                bind.text(clientID)
+                bind.integer(Int64(inflight.packetIdentifier))
+                bind.integer(Int64(inflight.order))
+                bind.integer(inflight.released ? 1 : 0)
+                bind.delivery(delivery)
+            }
         case .inflightReleased(let clientID, let packetIdentifier):
             try run("UPDATE inflight SET released = 1 WHERE client_id = ? AND packet_id = ?",
                     [clientID, Int64(packetIdentifier)])
         case .inflightDeleted(let clientID, let packetIdentifier):
-            try run("DELETE FROM inflight WHERE client_id = ? AND packet_id = ?", [clientID, Int64(packetIdentifier)])
+            try BoundStatement(db, "DELETE FROM inflight WHERE client_id = ? AND packet_id = ?").run { bind in
+                bind.text(clientID)
+                bind.integer(Int64(packetIdentifier))
+            }
         case .messageQueued(let clientID, let queued):
             let delivery = queued.delivery
-            try run("""
+            try BoundStatement(db, """
                 INSERT OR REPLACE INTO queued (sequence, client_id, qos, retain, message, expires_at, publisher,
                     shared, payload_bytes)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [Int64(queued.sequence), clientID, delivery.qos.rawValue, delivery.retain,
-                      StoredMessageCoding.encode(delivery), delivery.message.expiresAt, delivery.message.publisher,
-                      StoredMessageCoding.sharedName(delivery.sharedSubscription),
-                      delivery.message.payload.readableBytes])
+                """).run { bind in
+                bind.integer(Int64(queued.sequence))
+                bind.text(clientID)
+                bind.delivery(delivery)
+                bind.integer(Int64(delivery.message.payload.readableBytes))
+            }
         case .messageDequeued(_, let sequence):
-            try run("DELETE FROM queued WHERE sequence = ?", [Int64(sequence)])
+            try BoundStatement(db, "DELETE FROM queued WHERE sequence = ?").run { bind in
+                bind.integer(Int64(sequence))
+            }
         case .inboundQoS2Added(let clientID, let packetIdentifier):
             try run("INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)",
                     [clientID, Int64(packetIdentifier)])
@@ -372,6 +384,92 @@ public final class SQLiteStore: BrokerStore, Sendable {
                     [message.topic, StoredMessageCoding.encode(message), message.expiresAt, message.publisher])
         case .retainedCleared(let topic):
             try run("DELETE FROM retained WHERE topic = ?", [topic])
+        }
+    }
+}
+
+/// A cached statement bound and run through SQLite's C interface, for the changes every QoS 1 and 2 message
+/// makes (a delivery saved, then deleted). GRDB's `execute(arguments:)` boxes each argument in an existential
+/// `DatabaseValueConvertible`, builds an array of them and validates it: under a durable fan-in load that was a
+/// fifth of the broker's CPU, more than SQLite's own work.
+private struct BoundStatement {
+    let handle: SQLiteStatement
+    let sql: String
+    let db: Database
+
+    init(_ db: Database, _ sql: String) throws {
+        self.handle = try db.cachedStatement(sql: sql).sqliteStatement
+        self.sql = sql
+        self.db = db
+    }
+
+    /// Binds the parameters in order (`bind`), steps the statement to its end, and leaves it reset and unbound.
+    func run(_ bind: (inout Bindings) -> Void) throws {
+        sqlite3_reset(handle)
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
+        var bindings = Bindings(handle: handle)
+        bind(&bindings)
+        if let code = bindings.failure {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+        }
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql) }
+    }
+
+    /// The next parameter's binder. SQLite copies every text and blob (`SQLITE_TRANSIENT`).
+    struct Bindings {
+        let handle: SQLiteStatement
+        var index: Int32 = 1
+        var failure: Int32?
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+        private mutating func check(_ code: Int32) {
+            if code != SQLITE_OK && failure == nil { failure = code }
+            index += 1
+        }
+
+        mutating func integer(_ value: Int64) {
+            check(sqlite3_bind_int64(handle, index, value))
+        }
+
+        mutating func text(_ value: String?) {
+            guard var text = value else { return null() }
+            check(text.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { characters in
+                    guard let start = characters.baseAddress else {
+                        return sqlite3_bind_text(handle, index, "", 0, Self.transient)  // empty, not NULL
+                    }
+                    return sqlite3_bind_text(handle, index, start, Int32(characters.count), Self.transient)
+                }
+            })
+        }
+
+        mutating func blob(_ value: ByteBuffer) {
+            check(value.withUnsafeReadableBytes { bytes in
+                // A zero-length blob, not NULL, for an empty buffer (`message` is NOT NULL).
+                sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                                  Int32(bytes.count), Self.transient)
+            })
+        }
+
+        /// A delivery's columns, in the order both delivery tables use: qos, retain, message, expires_at,
+        /// publisher, shared.
+        mutating func delivery(_ delivery: StoredDelivery) {
+            integer(Int64(delivery.qos.rawValue))
+            integer(delivery.retain ? 1 : 0)
+            var message = ByteBuffer()
+            StoredMessageCoding.encode(delivery, into: &message)
+            blob(message)
+            if let expiresAt = delivery.message.expiresAt { integer(expiresAt) } else { null() }
+            text(delivery.message.publisher)
+            text(StoredMessageCoding.sharedName(delivery.sharedSubscription))
+        }
+
+        mutating func null() {
+            check(sqlite3_bind_null(handle, index))
         }
     }
 }

@@ -7,12 +7,18 @@ import TernBroker
 /// properties), so the store reuses the codec and needs no format of its own. Expiry and publisher are columns.
 enum StoredMessageCoding {
     static func encode(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties) -> Data {
-        let packet = Packet.publish(PublishPacket(
-            topic: topic, payload: payload, qos: qos, retain: retain,
-            packetIdentifier: qos == .atMostOnce ? nil : 1, properties: properties))
-        var buffer = ByteBufferAllocator().buffer(capacity: packet.encodedSize(version: .v5))
-        try? packet.encode(into: &buffer, version: .v5)
+        var buffer = ByteBuffer()
+        encode(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties, into: &buffer)
         return Data(buffer.readableBytesView)
+    }
+
+    /// Appends the stored bytes to `buffer`; `addedProperties` follow `properties` (no merged copy).
+    static func encode(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties,
+                       addedProperties: Properties = Properties(), into buffer: inout ByteBuffer)
+    {
+        try? PublishPacket.encode(topic: topic, payload: payload, qos: qos, retain: retain, duplicate: false,
+                                  packetIdentifier: qos == .atMostOnce ? nil : 1, properties: properties,
+                                  addedProperties: addedProperties, into: &buffer, version: .v5)
     }
 
     static func decode(_ data: Data) throws(StoreError) -> PublishPacket {
@@ -39,11 +45,12 @@ enum StoredMessageCoding {
     }
 
     /// A delivery: the message with the subscriber's subscription identifiers among its properties.
-    static func encode(_ delivery: StoredDelivery) -> Data {
-        var properties = delivery.message.properties
-        for identifier in delivery.subscriptionIdentifiers { properties.append(.subscriptionIdentifier(identifier)) }
-        return encode(topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.message.qos,
-                      retain: delivery.message.retain, properties: properties)
+    static func encode(_ delivery: StoredDelivery, into buffer: inout ByteBuffer) {
+        var identifiers = Properties()
+        for identifier in delivery.subscriptionIdentifiers { identifiers.append(.subscriptionIdentifier(identifier)) }
+        encode(topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.message.qos,
+               retain: delivery.message.retain, properties: delivery.message.properties, addedProperties: identifiers,
+               into: &buffer)
     }
 
     static func decodeDelivery(_ data: Data, qos: QoS, retain: Bool, expiresAt: Int64?, publisher: String?,

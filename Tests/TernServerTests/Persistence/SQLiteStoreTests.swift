@@ -20,6 +20,10 @@ struct SQLiteStoreTests {
                                       sharedSubscription: SharedSubscription(shareName: "g", topicFilter: "a/#"))
         let will = LastWill(topic: "wills/x", payload: ByteBuffer(string: "bye"), qos: .atLeastOnce, retain: true,
                             properties: [.willDelayInterval(5), .messageExpiryInterval(60)])
+        // Every optional column empty: no expiry, publisher or shared subscription, an empty payload.
+        let bare = StoredDelivery(message: StoredMessage(topic: "t", payload: ByteBuffer(), qos: .atLeastOnce,
+                                                         retain: false),
+                                  qos: .atLeastOnce, retain: true)
         var delayedWill = message
         delayedWill.publisher = "y"  // a will is its own client's
         return [
@@ -44,6 +48,9 @@ struct SQLiteStoreTests {
             .messageQueued(clientID: "x", StoredQueuedMessage(sequence: 14, delivery: delivery)),
             .messageQueued(clientID: "y", StoredQueuedMessage(sequence: 15, delivery: delivery)),
             .messageDequeued(clientID: "x", sequence: 13),
+            .inflightSaved(clientID: "y", StoredInflight(packetIdentifier: 1, order: 17, released: false,
+                                                         delivery: bare)),
+            .messageQueued(clientID: "y", StoredQueuedMessage(sequence: 18, delivery: bare)),
             .inboundQoS2Added(clientID: "y", packetIdentifier: 1),
             .inboundQoS2Added(clientID: "y", packetIdentifier: 2),
             .inboundQoS2Removed(clientID: "y", packetIdentifier: 1),
