@@ -69,7 +69,10 @@ extension Broker {
                 var full = false
                 head.cursor.next { topic, snapshot in
                     guard let message = current ? snapshot : retainedMessages.value(for: topic) else { return true }
-                    guard hasRoomForRetained(session, size: message.payloadSize, sent: sent, output: output) else {
+                    guard hasRoomForRetained(connection: session.connection, queuedCount: session.queuedCount,
+                                             queuedBytes: session.queuedBytes, size: message.payloadSize, sent: sent,
+                                             output: output)
+                    else {
                         full = true
                         return false
                     }
@@ -102,18 +105,19 @@ extension Broker {
     /// Whether one more retained message may go to the client now: it is connected, its socket takes more (a
     /// full one would make QoS 0 count as a slow consumer's drop), this batch is not used up, and its queue (what
     /// waits for its window) holds less than a batch and is within the queue limits.
-    private func hasRoomForRetained<Output: BrokerOutput>(_ session: ClientSession, size: Int, sent: Int,
+    ///
+    /// Takes the session's fields, not the session: passed from the closure that holds it in place, the session
+    /// was copied for each message (a retain and a release of each of its collections).
+    private func hasRoomForRetained<Output: BrokerOutput>(connection: ConnectionID?, queuedCount queued: Int,
+                                                          queuedBytes: Int, size: Int, sent: Int,
                                                           output: Output) -> Bool
     {
-        guard sent < settings.retainedBatchSize, let connection = session.connection, output.isWritable(connection)
-        else {
+        guard sent < settings.retainedBatchSize, let connection, output.isWritable(connection) else {
             return false
         }
-        let queued = session.queuedCount
         return queued < settings.retainedBatchSize
             && (settings.maximumQueuedMessages <= 0 || queued < settings.maximumQueuedMessages)
-            && (settings.maximumQueuedBytes <= 0 || queued == 0
-                || session.queuedBytes + size <= settings.maximumQueuedBytes)
+            && (settings.maximumQueuedBytes <= 0 || queued == 0 || queuedBytes + size <= settings.maximumQueuedBytes)
     }
 
     /// The connection ended and its session stays: what its SUBSCRIBEs still owed goes to the session as to any

@@ -33,7 +33,9 @@ public struct RetainedMatchCursor<Value> {
     public mutating func next(_ body: (String, Value) -> Bool) {
         while let (node, position) = pending.popLast() {
             if position == Self.wholeSubtree {
+                let first = pending.count
                 node.children.forEach { pending.append(($1, Self.wholeSubtree)) }
+                visitInMemoryOrder(from: first)
                 pending.append((node, Self.entryOnly))
                 continue
             }
@@ -50,18 +52,45 @@ public struct RetainedMatchCursor<Value> {
             let next = end == filter.count ? Self.entryOnly : end + 1
             let level = filter[position..<end]
             if level.count == 1 && level.first == TopicBytes.multiLevelWildcard {
+                let first = pending.count
                 node.children.forEach { key, child in
                     if atRoot && key.first == TopicBytes.dollar { return }  // [MQTT-4.7.2-1]
                     pending.append((child, Self.wholeSubtree))
                 }
+                visitInMemoryOrder(from: first)
                 pending.append((node, Self.entryOnly))
             } else if level.count == 1 && level.first == TopicBytes.singleLevelWildcard {
+                let first = pending.count
                 node.children.forEach { key, child in
                     if atRoot && key.first == TopicBytes.dollar { return }  // [MQTT-4.7.2-1]
                     pending.append((child, next))
                 }
+                visitInMemoryOrder(from: first)
             } else if let child = node.children.node(for: Array(level)) {
                 pending.append((child, next))
+            }
+        }
+    }
+}
+
+extension RetainedMatchCursor {
+    /// Orders the children just pushed (from `start`) so that they are visited by ascending address.
+    ///
+    /// A wide level keeps its children in a hash trie, which hands them out in hash order: scattered over the
+    /// heap, so each retained message sent cost several cache misses (its node, topic, message and payload),
+    /// most of the time of a million-message delivery. The nodes and what they hold were allocated in the order
+    /// the messages were retained, close together: visited by address, they are read almost sequentially. The
+    /// sort costs a fraction of one miss per child; narrow levels are left as they are.
+    private mutating func visitInMemoryOrder(from start: Int) {
+        guard pending.count - start >= 64 else { return }
+        pending.withUnsafeMutableBufferPointer { all in
+            // Sorted as plain addresses: the result is a permutation of the same references, so no reference count
+            // changes, and the sort's moves need no retain and release each (a generic sort of the tuples spent
+            // more on those than the walk saved). Descending, since the walk pops from the end.
+            let children = UnsafeMutableBufferPointer(rebasing: all[start...])
+            children.withMemoryRebound(to: (address: UInt, position: Int).self) { entries in
+                var entries = entries  // the buffer pointer, not the memory
+                entries.sort { $0.address > $1.address }
             }
         }
     }

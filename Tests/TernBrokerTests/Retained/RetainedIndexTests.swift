@@ -112,4 +112,36 @@ import Testing
         #expect(index.count == 250 && snapshot.count == 501)
         #expect(Set(index.matches(filter: "dev/+/state").map(\.value)) == Set((0..<500).filter { $0 % 2 == 1 }))
     }
+
+    /// Wide levels are walked in address order (`RetainedMatchCursor.visitInMemoryOrder`): every match is still
+    /// visited once, in batches, with the index written between batches (the cursor keeps its snapshot).
+    @Test(arguments: ["#", "wide/#", "wide/+", "wide/+/deep", "+/+"])
+    func cursorOverWideLevelsVisitsEveryMatchOnce(filter: String) {
+        var index = RetainedIndex<Int>()
+        for i in 0..<3_000 { index.set("wide/\(i)", i) }
+        for i in 0..<200 { index.set("wide/\(i)/deep", 10_000 + i) }
+        for i in 0..<100 { index.set("other\(i)/x", 20_000 + i) }
+        let expected = Dictionary(index.matches(filter: filter).map { ($0.topic, $0.value) },
+                                  uniquingKeysWith: { first, _ in first })
+        var cursor = RetainedMatchCursor(index, filter: filter)
+        var seen: [String: Int] = [:]
+        var visits = 0
+        var round = 0
+        while !cursor.isFinished {
+            var taken = 0
+            cursor.next { topic, value in
+                guard taken < 97 else { return false }
+                taken += 1
+                visits += 1
+                seen[topic] = value
+                return true
+            }
+            // Writes between batches clone what the cursor still holds, never change it.
+            round += 1
+            for i in stride(from: round, to: 3_000, by: 50) { index.set("wide/\(i)", i % 2 == 0 ? nil : -i) }
+            index.set("wide/new\(round)", -1)
+        }
+        #expect(!expected.isEmpty)
+        #expect(seen == expected && visits == expected.count)
+    }
 }
