@@ -47,8 +47,11 @@ SCENARIOS = [
     ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--qos", "0"], {}),
     ("fan-out QoS 1, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--qos", "1"], {}),
     ("pairs QoS 0, 10 pairs", ["--scenario", "pairs", "--publishers", "10", "--qos", "0"], {}),
-    ("latency 1000 msg/s, QoS 0", ["--scenario", "latency", "--rate", "1000", "--qos", "0"], {"nodelay": True}),
-    ("latency 1000 msg/s, QoS 1", ["--scenario", "latency", "--rate", "1000", "--qos", "1"], {"nodelay": True}),
+    # Latency: 10 s per run (10,000 samples, so p99 is not one of a few dozen outliers), at least 5 runs.
+    ("latency 1000 msg/s, QoS 0", ["--scenario", "latency", "--rate", "1000", "--qos", "0"],
+     {"nodelay": True, "seconds": "10", "min_runs": 5}),
+    ("latency 1000 msg/s, QoS 1", ["--scenario", "latency", "--rate", "1000", "--qos", "1"],
+     {"nodelay": True, "seconds": "10", "min_runs": 5}),
     ("connections, 10000 idle", ["--scenario", "connections", "--connections", "10000"], {}),
     ("fan-in QoS 0, 100000 subscriptions", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"],
      {"subscriptions": 100_000}),
@@ -316,13 +319,14 @@ def main() -> int:
         scenarios = [s for s in SCENARIOS if only is None or only in s[0]]
         for name, scenario, options in scenarios:
             row = {"scenario": name, "runs": {"tern": [], "mosquitto": []}}
-            for _ in range(runs):
+            for _ in range(max(runs, options.get("min_runs", 0))):
                 # A fresh broker per run, so memory and CPU figures belong to that run alone.
                 for label, start in (("tern", lambda: start_tern(binary, directory, options)),
                                      ("mosquitto", lambda: start_mosquitto(directory, options))):
                     process, port = start()
                     try:
-                        row["runs"][label].append(run_once(binary, port, process.pid, scenario, seconds, options))
+                        row["runs"][label].append(run_once(binary, port, process.pid, scenario,
+                                                           options.get("seconds", seconds), options))
                     except Exception as error:  # a failed run is reported, not fatal to the others
                         row["runs"][label].append({"error": str(error)[-200:]})
                     finally:
