@@ -7,9 +7,12 @@ fresh Mosquitto, so both see the same machine load; the table shows the median o
 the medians, Tern / Mosquitto. A run that loses messages is marked (the issue counts it as 0).
 
 Both brokers get queue limits high enough that these closed-loop runs never drop (`max_queued_messages
-1000000`, and for Tern `max_write_buffer` 1 GiB, its bound on QoS 0 waiting for a subscriber's socket); "in memory" runs use `persistence false` for Tern and Mosquitto's default (no persistence); "durable"
-runs turn persistence on for both (Tern: SQLite, every acknowledged message committed before its
-acknowledgement; Mosquitto: periodic snapshots). Mosquitto runs with its defaults (Nagle on) for throughput and
+1000000`, and for Tern `max_write_buffer` 1 GiB, its bound on QoS 0 waiting for a subscriber's socket) and no
+in-flight limit (`max_inflight_messages 0`: with a window of 20 a QoS 1 run measures the round trips of the
+subscriber's window); "in memory" runs use `persistence false` for Tern and Mosquitto's default (no persistence);
+"durable" runs turn persistence on for both and give the subscriber a persistent session, so that what is queued
+for it must be kept (Tern: SQLite, every acknowledged message committed before its acknowledgement; Mosquitto:
+periodic snapshots). Mosquitto runs with its defaults (Nagle on) for throughput and
 with `set_tcp_nodelay true` for the latency scenarios; Tern always sets TCP_NODELAY.
 
 The last rows ("scaling") compare Tern with `event_loops 2` against Tern on one loop, with nothing pinned.

@@ -64,6 +64,7 @@ public actor MetricsExporter {
         count("tern_authentication_failures_total", [("listener", "mqtt")], snapshot.authenticationFailures)
         count("tern_authentication_failures_total", [("listener", "http")], httpAuthenticationFailures)
         count("tern_sessions_expired_total", [], statistics.sessionsExpired)
+        count("tern_publishers_held_back_total", [], statistics.publishersHeldBack)
 
         var seen: Set<String> = []
         for (key, value) in snapshot.connections {

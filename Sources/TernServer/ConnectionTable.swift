@@ -38,6 +38,10 @@ final class ConnectionTable {
         /// The channel's writability as read in turn `writableTurn` (see `ConnectionTable.isWritable`).
         var writable = true
         var writableTurn: UInt64 = 0
+        /// Publisher flow control: set while the broker holds this publisher back; the packets of its last read
+        /// that came after the one that held it wait in `deferred` (in order) until it is released.
+        var isHeld = false
+        var deferred: [Packet] = []
         /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
         var clientIdentifier: String?
         var clientCertificate: ClientCertificateIdentity?
@@ -146,9 +150,15 @@ final class ConnectionTable {
         if let clientCertificate { entry.clientCertificate = clientCertificate }
         var output = self.output
         let now = NIODeadline.now()
-        for packet in packets {
+        for (index, packet) in packets.enumerated() {
             // The broker closed the connection on an earlier packet: what followed it is not read.
             guard entry.isOpen else { return }  // a flag rather than a lookup per packet
+            // Held back by an earlier packet (or still releasing earlier ones): the rest waits, in order. A read
+            // holds hundreds of PUBLISHes, more than a queue has room for beyond the mark that held it.
+            if entry.isHeld || !entry.deferred.isEmpty && index == 0 {
+                entry.deferred.append(contentsOf: packets[index...])
+                break
+            }
             traffic.packetsReceived += 1
             if case .connect(let connect) = packet { entry.clientIdentifier = connect.clientIdentifier }
             if subscriptionLog.isEnabled {
@@ -359,6 +369,35 @@ final class ConnectionTable {
         func isWritable(_ connection: ConnectionID) -> Bool {
             table.isWritable(connection)
         }
+
+        mutating func pauseReading(_ connection: ConnectionID) {
+            table.holdBack(connection, true)
+        }
+
+        mutating func resumeReading(_ connection: ConnectionID) {
+            table.holdBack(connection, false)
+        }
+    }
+
+    /// Publisher flow control: stops or resumes reading the connection, on its handler's loop. On release, the
+    /// packets deferred meanwhile are handled in a task of their own (this runs inside the broker's handling of
+    /// another packet), before anything read later.
+    fileprivate func holdBack(_ id: ConnectionID, _ hold: Bool) {
+        guard let entry = entries[id] else { return }
+        entry.isHeld = hold
+        if !hold && !entry.deferred.isEmpty {
+            let table = NIOLoopBound(self, eventLoop: loop)
+            loop.execute { table.value.receiveDeferred(id) }
+        }
+        let channel = entry.channel
+        entry.withHandler { $0.holdBack(hold, channel: channel) }
+    }
+
+    private func receiveDeferred(_ id: ConnectionID) {
+        guard let entry = entries[id], !entry.isHeld, !entry.deferred.isEmpty else { return }
+        let packets = entry.deferred
+        entry.deferred = []
+        receive(packets, bytes: 0, from: id, protocolVersion: nil, clientCertificate: nil, failure: nil)
     }
 
     var output: Output { Output(table: self) }

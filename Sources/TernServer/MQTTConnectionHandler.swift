@@ -35,6 +35,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var resumption: Scheduled<Void>?
     /// Reads handed to the broker's loop and not yet handled there (see `withServer`).
     private let handover = ReadHandover()
+    /// Set while the broker holds this publisher back (publisher flow control): reading stays off whatever else
+    /// would resume it.
+    private var heldBack = false
 
     init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
          maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
@@ -70,11 +73,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard !brokerLoop.inEventLoop else { return body(server.value) }
         let server = self.server, handover = self.handover
         let resume = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         brokerLoop.execute {
             body(server.value)
             if handover.handled() {
-                loop.execute { resume.value.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+                loop.execute {
+                    guard !handler.value.heldBack else { return }
+                    resume.value.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                }
             }
         }
         if handover.handedOver() {
@@ -170,8 +177,22 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             let (handler, context) = loopBound.value
             handler.resumption = nil
             guard !handler.failed, context.channel.isActive else { return }
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            if !handler.heldBack {
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            }
             handler.decodeReceived(context: context)
+        }
+    }
+
+    /// Publisher flow control: the broker stops (`hold`) or resumes reading this connection. While reading is off,
+    /// the client's writes fill the socket buffers and TCP slows it down. Runs on the channel's loop.
+    func holdBack(_ hold: Bool, channel: Channel) {
+        guard hold != heldBack else { return }
+        heldBack = hold
+        // Not resumed while the read-rate pacing pauses it (its resumption checks `heldBack`); a pause of the
+        // hand-over to the broker's loop takes effect again at the next read.
+        if hold || resumption == nil {
+            channel.setOption(ChannelOptions.autoRead, value: !hold).whenComplete { _ in }
         }
     }
 

@@ -316,6 +316,48 @@ def test_max_inflight_messages_holds_the_rest_until_acknowledged(start):
     bystander.check()
 
 
+def burst_into_slow_subscriber(tern, count: int) -> tuple[int, float]:
+    """A paho QoS 1 subscriber that takes 2 ms per message, and a raw publisher that writes `count` QoS 1 messages
+    in one burst (one write, so the broker reads hundreds per read). Returns how many the subscriber got (waiting
+    until none arrive for 2 s) and the bystander's round trip during the burst."""
+    bystander = Bystander(tern.port)
+    subscriber = Client(tern.port, "slow-subscriber")
+    record = subscriber.client.on_message
+
+    def slow(client, userdata, message):
+        time.sleep(0.002)
+        record(client, userdata, message)
+
+    subscriber.client.on_message = slow
+    subscriber.subscribe("flow", qos=1)
+    publisher, _ = raw.open_session(tern.host, tern.port, "fast-publisher")
+    publisher.send(b"".join(raw.publish("flow", f"m{i}", qos=1, packet_id=1 + i % 60000) for i in range(count)))
+    round_trip = bystander.check(deadline=10)
+    last = -1
+    while len(subscriber.received()) != last:
+        last = len(subscriber.received())
+        wait_until(lambda: len(subscriber.received()) > last, 2)
+    return len(subscriber.received()), round_trip
+
+
+def test_publisher_flow_control_holds_a_fast_publisher_instead_of_dropping(start):
+    # A queue of 100: without flow control most of the burst would be dropped. The publisher is not read while
+    # the live subscriber's queue is at its mark (50), and the rest of its last read waits with it: every message
+    # arrives, and a bystander is served meanwhile.
+    tern = start("max_queued_messages 100", "max_inflight_messages 10")
+    received, round_trip = burst_into_slow_subscriber(tern, 600)
+    assert received == 600
+    assert round_trip < 2
+    assert "messages dropped" not in tern.output()
+
+
+def test_publisher_flow_control_off_drops_at_the_queue_limit_as_mosquitto_does(start):
+    tern = start("max_queued_messages 100", "max_inflight_messages 10", "publisher_flow_control false")
+    received, _ = burst_into_slow_subscriber(tern, 600)
+    assert received < 600
+    assert wait_until(lambda: "messages dropped: queue limits reached" in tern.output(), 2)
+
+
 def test_max_queued_messages_bounds_an_offline_session(start):
     tern = start("max_queued_messages 5")
     bystander = Bystander(tern.port)

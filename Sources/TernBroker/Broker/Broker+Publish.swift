@@ -77,6 +77,8 @@ extension Broker {
         }
 
         let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
+        congestedByRoute = nil
+        defer { holdBackIfCongested(publisher: id, clientID: clientID, now: now, output: &output) }
         switch publish.qos {
         case .atMostOnce:
             route(message, now: now, output: &output)
@@ -293,6 +295,9 @@ extension Broker {
                     sequence: delivery.storeSequence, delivery: storedDelivery(delivery))))
             }
             enqueue(delivery, in: &session)
+            if session.connection != nil && session.queuedCount >= flowControlMark {
+                congestedByRoute = session.clientID
+            }
         }
     }
 
@@ -325,6 +330,8 @@ extension Broker {
             return
         }
         if let packetIdentifier {
+            // Its acknowledgement must be read (publisher flow control never holds a client that owes one).
+            if !heldPublishers.isEmpty && heldPublishers[id] != nil { releaseHeldPublisher(id, now: now, output: &output) }
             session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
             session.inflightOrder.append(packetIdentifier)
             if session.isStored && recordsStoreChanges {
@@ -388,6 +395,7 @@ extension Broker {
             }
             send(next, session: &session, now: now, output: &output)
         }
+        releasePublishersIfDrained(session.clientID, queued: session.queuedCount, output: &output)
     }
 
     func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,

@@ -25,6 +25,12 @@ public final class Broker {
     var routeTargets = RouteTargets()
     /// The connection the last packet came from (see `receive`).
     var lastReceivedFrom: ClientConnection?
+    /// Publisher flow control (`Broker+FlowControl.swift`): the connections not read, each with the subscriber
+    /// whose queue it filled and since when, and that subscriber's held publishers.
+    var heldPublishers: [ConnectionID: HeldPublisher] = [:]
+    var publishersHeldBy: [ClientIdentifier: [ConnectionID]] = [:]
+    /// Set by a delivery that left a live subscriber's queue at the flow-control mark, for `handlePublish`.
+    var congestedByRoute: ClientIdentifier?
 
     /// Whether the broker records its durable changes for a store (see `takeStoreChanges`).
     public var recordsStoreChanges = false
@@ -234,8 +240,9 @@ public final class Broker {
                                   output: &output)
                     continue
                 }
-                // One and a half times the keep alive without a packet ends the connection (section 3.1.2.10).
-                guard connection.keepAlive > 0 else { continue }
+                // One and a half times the keep alive without a packet ends the connection (section 3.1.2.10);
+                // not while the broker itself does not read it.
+                guard connection.keepAlive > 0, heldPublishers[connection.id] == nil else { continue }
                 let limit = TimeAmount.milliseconds(Int64(connection.keepAlive) * 1500)
                 if now - connection.lastActivity >= limit {
                     if connection.protocolVersion == .v5 {
@@ -245,6 +252,7 @@ public final class Broker {
                 }
             }
         }
+        if !heldPublishers.isEmpty { releaseLongHeldPublishers(now: now, output: &output) }
         for (clientID, will) in delayedWills where will.deadline <= now {
             delayedWills[clientID] = nil
             recordSession(clientID)
@@ -263,6 +271,7 @@ public final class Broker {
     /// Forgets a connection: it is closed, or closing.
     func removeConnection(_ id: ConnectionID) {
         connections.removeValue(forKey: id)?.isOpen = false
+        if let held = heldPublishers.removeValue(forKey: id) { publishersHeldBy[held.subscriber]?.removeAll { $0 == id } }
     }
 
     /// Closes a connection that never completed CONNECT.
@@ -291,6 +300,8 @@ public final class Broker {
         output.close(id)
         guard var session = sessions[clientID], session.connection == id else { return }
         session.connection = nil
+        // Offline, its queue no longer drains: its publishers are read again (the queue limits apply).
+        releasePublishers(heldBy: clientID, output: &output)
         let will = session.will
         session.will = nil
         if session.expiryInterval != UInt32.max {

@@ -15,6 +15,9 @@ public protocol BrokerOutput {
     /// Whether the connection takes more writes now; false while its client does not read what was sent (a slow
     /// consumer): QoS 0 messages for it are then dropped, QoS 1 and 2 wait within the session's limits.
     func isWritable(_ connection: ConnectionID) -> Bool
+    /// Stops reading the connection (publisher flow control) until `resumeReading`; TCP then slows its client.
+    mutating func pauseReading(_ connection: ConnectionID)
+    mutating func resumeReading(_ connection: ConnectionID)
 }
 
 extension BrokerOutput {
@@ -23,4 +26,8 @@ extension BrokerOutput {
     }
 
     public func isWritable(_ connection: ConnectionID) -> Bool { true }
+
+    public mutating func pauseReading(_ connection: ConnectionID) {}
+
+    public mutating func resumeReading(_ connection: ConnectionID) {}
 }

@@ -50,6 +50,9 @@ public struct BrokerSettings: Sendable {
     /// Deliver at the subscription's QoS even when the message was published at a lower one (Mosquitto's
     /// `upgrade_outgoing_qos`; not what the specification says [MQTT-3.8.4-8], so off by default).
     public var upgradeOutgoingQoS = false
+    /// `publisher_flow_control`: stop reading a publisher whose messages fill a live subscriber's queue, until it
+    /// drains (see `Broker+FlowControl.swift`); off, such messages are dropped at the queue limits, as Mosquitto does.
+    public var publisherFlowControl = true
 
     // Limits against hostile or runaway clients (docs/limits.md).
 

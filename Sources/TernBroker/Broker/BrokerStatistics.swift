@@ -20,6 +20,8 @@ public struct BrokerStatistics: Sendable, Hashable {
     public var maximumConnectedClients = 0
     /// Sessions ended by their expiry interval while disconnected.
     public var sessionsExpired = 0
+    /// Times a publisher was held back by publisher flow control (a subscriber's queue at its mark).
+    public var publishersHeldBack = 0
     /// PUBLISH packets and payload bytes received, by QoS.
     public var received = TrafficByQoS()
     /// PUBLISH packets and payload bytes sent, by QoS.

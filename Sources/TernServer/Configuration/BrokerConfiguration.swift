@@ -45,6 +45,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var persistentClientExpiration: UInt32?
     /// `upgrade_outgoing_qos`: deliver at the subscription's QoS even when the message's is lower (non-standard).
     public var upgradeOutgoingQoS: Bool
+    /// `publisher_flow_control` (Tern's): hold back a publisher that fills a live subscriber's queue.
+    public var publisherFlowControl: Bool
     /// `set_tcp_nodelay`: Mosquitto's switch for TCP_NODELAY on client sockets (Tern always sets it).
     public var setTCPNoDelay: Bool
     /// `sys_interval`: seconds between `$SYS` updates; 0 disables them.
@@ -113,6 +115,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         retainAvailable = true
         persistentClientExpiration = nil
         upgradeOutgoingQoS = false
+        publisherFlowControl = true
         setTCPNoDelay = false
         sysInterval = 10
         persistence = Persistence()
@@ -191,6 +194,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.persistentSessionExpiry = persistentClientExpiration
         settings.messageSizeLimit = messageSizeLimit
         settings.upgradeOutgoingQoS = upgradeOutgoingQoS
+        settings.publisherFlowControl = publisherFlowControl
         settings.maximumConnections = maxConnections
         settings.maximumConnectionRate = maxConnectionRate
         settings.maximumClientIDLength = maxClientIDLength

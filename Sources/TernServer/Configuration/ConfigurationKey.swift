@@ -44,6 +44,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case retainAvailable = "retain_available"
     case persistentClientExpiration = "persistent_client_expiration"
     case upgradeOutgoingQoS = "upgrade_outgoing_qos"
+    case publisherFlowControl = "publisher_flow_control"
     case setTCPNoDelay = "set_tcp_nodelay"
     case sysInterval = "sys_interval"
     case persistence

@@ -323,6 +323,8 @@ struct ConfigurationParser {
             draft.persistentClientExpiration = try duration(line)
         case .upgradeOutgoingQoS:
             draft.upgradeOutgoingQoS = try bool(line)
+        case .publisherFlowControl:
+            draft.publisherFlowControl = try bool(line)
         case .setTCPNoDelay:
             draft.setTCPNoDelay = try bool(line)
         case .sysInterval:

@@ -9,11 +9,22 @@ struct RecordingOutput: BrokerOutput {
     var authenticationRequests: [AuthenticationRequest] = []
     /// Connections whose socket is full (slow consumers).
     var stalled: Set<ConnectionID> = []
+    /// Connections not read (publisher flow control), and every pause and resumption in order.
+    var paused: Set<ConnectionID> = []
+    var readingChanges: [(ConnectionID, paused: Bool)] = []
 
     mutating func send(_ packet: Packet, to connection: ConnectionID) { sent.append((connection, packet)) }
     mutating func close(_ connection: ConnectionID) { closed.append(connection) }
     mutating func authenticate(_ request: AuthenticationRequest) { authenticationRequests.append(request) }
     func isWritable(_ connection: ConnectionID) -> Bool { !stalled.contains(connection) }
+    mutating func pauseReading(_ connection: ConnectionID) {
+        paused.insert(connection)
+        readingChanges.append((connection, true))
+    }
+    mutating func resumeReading(_ connection: ConnectionID) {
+        paused.remove(connection)
+        readingChanges.append((connection, false))
+    }
 }
 
 /// Drives a `Broker` with an injected clock, as the server would, and lets tests read what each connection got.
@@ -88,8 +99,12 @@ final class BrokerHarness {
 
     func isClosed(_ id: ConnectionID) -> Bool { output.closed.contains(id) }
 
-    /// Forgets what was recorded, so that a test can assert on what comes next.
-    func clear() { output = RecordingOutput() }
+    /// Forgets what was recorded, so that a test can assert on what comes next (not which connections are paused).
+    func clear() {
+        let paused = output.paused
+        output = RecordingOutput()
+        output.paused = paused
+    }
 }
 
 extension PublishPacket {

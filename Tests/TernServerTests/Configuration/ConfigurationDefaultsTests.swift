@@ -29,6 +29,7 @@ import Testing
         #expect(configuration.retainAvailable)
         #expect(configuration.persistentClientExpiration == nil)
         #expect(!configuration.upgradeOutgoingQoS)
+        #expect(configuration.publisherFlowControl)
         #expect(!configuration.setTCPNoDelay)
         #expect(configuration.sysInterval == 10)
         // Tern's one deliberate difference: persistence is on (Mosquitto's default is off).
