@@ -72,12 +72,19 @@ extension Broker {
 
     /// Reads a held publisher again (it was sent a message it must acknowledge, or held too long).
     func releaseHeldPublisher<Output: BrokerOutput>(_ id: ConnectionID, now: NIODeadline, output: inout Output) {
-        guard let held = heldPublishers.removeValue(forKey: id) else { return }
-        publishersHeldBy[held.subscriber]?.removeAll { $0 == id }
-        if publishersHeldBy[held.subscriber]?.isEmpty == true { publishersHeldBy[held.subscriber] = nil }
+        guard forgetHeldPublisher(id) else { return }
         // Its client could not send while it was not read: its keep alive counts from now.
         connections[id]?.lastActivity = now
         output.resumeReading(id)
+    }
+
+    /// Forgets a held publisher (released, or its connection gone); false if it was not held.
+    @discardableResult
+    func forgetHeldPublisher(_ id: ConnectionID) -> Bool {
+        guard let held = heldPublishers.removeValue(forKey: id) else { return false }
+        publishersHeldBy[held.subscriber]?.removeAll { $0 == id }
+        if publishersHeldBy[held.subscriber]?.isEmpty == true { publishersHeldBy[held.subscriber] = nil }
+        return true
     }
 
     func releaseLongHeldPublishers<Output: BrokerOutput>(now: NIODeadline, output: inout Output) {

@@ -331,7 +331,7 @@ extension Broker {
         }
         if let packetIdentifier {
             // Its acknowledgement must be read (publisher flow control never holds a client that owes one).
-            if !heldPublishers.isEmpty && heldPublishers[id] != nil { releaseHeldPublisher(id, now: now, output: &output) }
+            if !heldPublishers.isEmpty { releaseHeldPublisher(id, now: now, output: &output) }
             session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
             session.inflightOrder.append(packetIdentifier)
             if session.isStored && recordsStoreChanges {

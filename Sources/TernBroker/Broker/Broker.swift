@@ -271,7 +271,7 @@ public final class Broker {
     /// Forgets a connection: it is closed, or closing.
     func removeConnection(_ id: ConnectionID) {
         connections.removeValue(forKey: id)?.isOpen = false
-        if let held = heldPublishers.removeValue(forKey: id) { publishersHeldBy[held.subscriber]?.removeAll { $0 == id } }
+        if !heldPublishers.isEmpty { forgetHeldPublisher(id) }
     }
 
     /// Closes a connection that never completed CONNECT.

@@ -201,7 +201,9 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             position = propertiesStart + propertiesLength
         }
         guard position <= end else { return false }
-        if let packetIdentifier { write(.puback(PublishAckPacket(packetIdentifier: packetIdentifier)), context: context) }
+        if let packetIdentifier {
+            write(.puback(PublishAckPacket(packetIdentifier: packetIdentifier)), context: context)
+        }
         record(payloadAt: position, length: end - position, in: buffer)  // before the reader index passes it
         buffer.moveReaderIndex(to: end)
         return true
@@ -222,7 +224,7 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Starts publishing: as fast as the window allows, or `rate` messages per second from intended send times.
     func startPublishing(rate: Double?) {
-        guard case .publisher = role, let context else { return }
+        guard case .publisher = role, context != nil else { return }
         if let rate, rate > 0 {
             paced = (start: NIODeadline.now(), interval: 1e9 / rate)
             sendPaced()
