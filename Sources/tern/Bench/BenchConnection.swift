@@ -238,18 +238,16 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     /// (A tick of 1 ms delayed each message by half a millisecond on average, the same for every broker, which
     /// drowned the brokers' own differences.)
     private func sendPaced() {
-        guard let paced, let context else { return }
-        guard state.running else {
-            rateTask?.cancel()
-            return
-        }
+        guard let paced, let context, state.running else { return }
+        // The intended time of message `nextSequence`.
+        func intendedTime() -> NIODeadline { paced.start + .nanoseconds(Int64(Double(nextSequence) * paced.interval)) }
         let now = NIODeadline.now()
         var sent = false
-        var intended = paced.start + .nanoseconds(Int64(Double(nextSequence) * paced.interval))
+        var intended = intendedTime()
         while intended <= now {
             guard sendOne(stamp: intended) else { break }
             sent = true
-            intended = paced.start + .nanoseconds(Int64(Double(nextSequence) * paced.interval))
+            intended = intendedTime()
         }
         if sent {
             writeOutgoing(context: context)

@@ -37,6 +37,15 @@ struct FlowControlTests {
         }
     }
 
+    /// `liveSubscriber`, with the publisher held: 7 messages, 2 in flight and 5 queued, the mark.
+    static func heldPublisher() -> (h: BrokerHarness, subscriber: ConnectionID, publisher: ConnectionID) {
+        let h = harness()
+        let (subscriber, publisher) = liveSubscriber(h)
+        publish(h, publisher, count: 7)
+        #expect(h.output.paused == [publisher])
+        return (h, subscriber, publisher)
+    }
+
     static func publish(_ h: BrokerHarness, _ publisher: ConnectionID, count: Int, from first: UInt16 = 10) {
         for i in 0..<count {
             h.publish(publisher, "t", "m\(i)", qos: .atLeastOnce, packetIdentifier: first + UInt16(i))
@@ -101,11 +110,8 @@ struct FlowControlTests {
 
     @Test("a paused publisher sent a QoS 1 message is read again at once, to get its acknowledgement")
     func pausedPublisherGettingAMessageIsResumed() {
-        let h = Self.harness()
-        let (_, publisher) = Self.liveSubscriber(h)
+        let (h, _, publisher) = Self.heldPublisher()
         h.subscribe(publisher, "back", qos: .atLeastOnce, packetIdentifier: 2)
-        Self.publish(h, publisher, count: 7)
-        #expect(h.output.paused == [publisher])
         let (other, _) = h.connect("other")
         h.publish(other, "back", "to the publisher", qos: .atLeastOnce)
         #expect(h.output.paused.isEmpty)
@@ -114,38 +120,30 @@ struct FlowControlTests {
 
     @Test("a subscriber going offline releases its publishers")
     func offlineSubscriberReleases() {
-        let h = Self.harness()
-        let (subscriber, publisher) = Self.liveSubscriber(h)
-        Self.publish(h, publisher, count: 7)
-        #expect(h.output.paused == [publisher])
+        let (h, subscriber, publisher) = Self.heldPublisher()
         h.dropConnection(subscriber)
         #expect(h.output.paused.isEmpty)
     }
 
     @Test("no hold lasts over a second, and a held publisher's keep alive counts from its release")
     func holdsAreBounded() {
-        let h = Self.harness()
-        let (_, publisher) = Self.liveSubscriber(h)
-        Self.publish(h, publisher, count: 7)
-        #expect(h.output.paused == [publisher])
-        // Keep alive 10 s: 14 s without a packet would end it, but it was not read for a second of that.
+        let (h, _, publisher) = Self.heldPublisher()
         h.advance(seconds: 0.5)
         #expect(h.output.paused == [publisher])
         h.advance(seconds: 0.6)
         #expect(h.output.paused.isEmpty)
-        h.advance(seconds: 13)
+        // Keep alive 10 s, so 15 s without a packet ends the connection: 15.6 s have passed since its last packet,
+        // but only 14.5 s since it was released, when it could send again.
+        h.advance(seconds: 14.5)
         #expect(!h.isClosed(publisher))
-        // The subscriber has been silent for 14 s since: it holds no one any more.
+        // The subscriber has been silent for 15.6 s: it holds no one any more.
         Self.publish(h, publisher, count: 3, from: 100)
         #expect(h.output.paused.isEmpty)
     }
 
     @Test("the publisher's connection closing forgets its hold")
     func closedPublisherIsForgotten() {
-        let h = Self.harness()
-        let (subscriber, publisher) = Self.liveSubscriber(h)
-        Self.publish(h, publisher, count: 7)
-        #expect(h.output.paused == [publisher])
+        let (h, subscriber, publisher) = Self.heldPublisher()
         h.dropConnection(publisher)
         #expect(h.broker.heldPublishers.isEmpty)
         Self.acknowledgeAll(h, subscriber)
