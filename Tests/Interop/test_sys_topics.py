@@ -93,16 +93,25 @@ def test_sys_values_after_a_known_workload(workdir):
 
 def test_sys_topic_names_match_mosquitto(workdir):
     def complete(values):
-        # clients/maximum is published once a client has connected (the reads' mosquitto_sub does).
         return "$SYS/broker/load/sockets/15min" in values and "$SYS/broker/clients/maximum" in values
+
+    def poll_with_a_client_connected(port):
+        # Mosquitto publishes clients/maximum only after an update that saw a client connected; the reads'
+        # mosquitto_sub is connected for milliseconds, so on a loaded machine no update might see one before the
+        # deadline. A client connected throughout makes that certain, for both brokers.
+        observer = Client(port, "sys-observer")
+        try:
+            return set(poll_sys(port, complete))
+        finally:
+            observer.disconnect()
 
     broker = configured_tern("sys_interval 1", workdir)
     try:
-        ours = set(poll_sys(broker.port, complete))
+        ours = poll_with_a_client_connected(broker.port)
     finally:
         assert broker.stop() == 0, broker.output()
     with MosquittoBroker(extra_config="sys_interval 1") as reference:
-        theirs = set(poll_sys(reference.port, complete))
+        theirs = poll_with_a_client_connected(reference.port)
     theirs = {topic for topic in theirs if not topic.startswith("$SYS/broker/heap/")}
     assert theirs, "mosquitto published no $SYS topics"
     assert ours == theirs
