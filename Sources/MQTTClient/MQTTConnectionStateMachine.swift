@@ -49,7 +49,8 @@ public struct MQTTConnectionStateMachine: Sendable {
         public var topicAliasMaximum: UInt16
         /// Use topic aliases towards the server when it allows them.
         public var sendsTopicAliases: Bool
-        /// Queue publishes made while disconnected (for automatic reconnection) instead of failing them.
+        /// Queue publishes made while disconnected or reconnecting (for automatic reconnection) instead of failing
+        /// them; they are sent after the next CONNACK.
         public var queuesWhileDisconnected: Bool
         /// Enhanced authentication (MQTT 5.0); each exchange starts from a copy of it.
         public var authenticator: (any MQTTAuthenticator)?
@@ -240,7 +241,9 @@ public struct MQTTConnectionStateMachine: Sendable {
             return action
         }
         guard state == .connected else {
-            if settings.queuesWhileDisconnected && state == .disconnected {
+            // While reconnecting (no connection, or CONNECT sent and no CONNACK yet) the publish waits for
+            // the CONNACK, which drains the waiting list.
+            if settings.queuesWhileDisconnected && (state == .disconnected || state == .connecting) {
                 waiting.append((packet, request))
             } else {
                 action.completions.append((request, .failed(.notConnected)))

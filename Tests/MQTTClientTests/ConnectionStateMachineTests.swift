@@ -246,6 +246,31 @@ struct ConnectionStateMachineTests {
         #expect(again.first?.duplicate == false)
     }
 
+    @Test func publishDuringTheReconnectionHandshakeWaitsForTheConnAck() {
+        var settings = Machine.Settings(protocolVersion: .v3_1_1)
+        settings.queuesWhileDisconnected = true
+        var machine = connected(.v3_1_1, settings: settings)
+        _ = machine.connectionClosed(.connectionClosed("test"), keepSession: false)
+        _ = machine.connectionOpened(ConnectPacket(protocolVersion: .v3_1_1, clientIdentifier: "c"), now: t0)
+        #expect(machine.state == .connecting)
+        let during = machine.publish(publish("late", qos: .atLeastOnce), request: 1, now: t0)
+        #expect(during.completions.isEmpty)
+        #expect(sentPublishes(during).isEmpty)
+        let accepted = machine.receive(.connack(ConnAckPacket()), now: t0)
+        let sent = sentPublishes(accepted)
+        #expect(sent.map(\.topic) == ["late"])
+        let done = machine.receive(.puback(PublishAckPacket(packetIdentifier: sent[0].packetIdentifier!)), now: t0)
+        #expect(done.completions.map(\.0) == [1])
+    }
+
+    @Test func publishWhileConnectingWithoutQueueingFails() {
+        var machine = Machine(settings: .init(protocolVersion: .v5))
+        _ = machine.connectionOpened(ConnectPacket(clientIdentifier: "c"), now: t0)
+        let action = machine.publish(publish(qos: .atLeastOnce), request: 1, now: t0)
+        #expect(action.completions.count == 1)
+        #expect(sentPublishes(action).isEmpty)
+    }
+
     @Test func lostConnectionWithoutSessionFailsEverything() {
         var machine = connected()
         _ = machine.publish(publish("a", qos: .atLeastOnce), request: 1, now: t0)
