@@ -10,6 +10,8 @@ import MQTTCore
 /// [MQTT-3.3.1-5], and one with an empty payload removes it [MQTT-3.3.1-6] — `set(topic, nil)`.
 public struct RetainedIndex<Value> {
     @usableFromInline var root = RetainedNode<Value>()
+    /// The topic names and values, in the slots the nodes refer to.
+    @usableFromInline var slots = RetainedSlots<Value>()
 
     /// The number of topics with a retained value.
     public private(set) var count = 0
@@ -37,16 +39,20 @@ public struct RetainedIndex<Value> {
         for level in levels {
             node = node.uniqueChild(forLevel: level)
         }
-        let previous = node.entry?.value
-        if previous == nil { count += 1 }
-        node.entry = (topic, value)
         generation &+= 1
-        return previous
+        if let slot = node.slot {
+            let previous = slots[slot]?.value
+            slots.replace(slot, with: (topic, value))
+            return previous
+        }
+        count += 1
+        node.slot = slots.insert((topic, value))
+        return nil
     }
 
     private mutating func remove(_ levels: [[UInt8]]) -> Value? {
         // Look before writing, so that removing nothing copies nothing.
-        guard node(forLevels: levels)?.entry != nil else { return nil }
+        guard node(forLevels: levels)?.slot != nil else { return nil }
         if !isKnownUniquelyReferenced(&root) { root = root.clone() }
         var path: [(parent: RetainedNode<Value>, level: [UInt8])] = []
         path.reserveCapacity(levels.count)
@@ -56,9 +62,11 @@ public struct RetainedIndex<Value> {
             path.append((node, level))
             node = child
         }
-        let previous = node.entry?.value
-        node.entry = nil
+        let slot = node.slot!
+        let previous = slots[slot]?.value
+        node.slot = nil
         count -= 1
+        slots.remove(slot, isEmpty: count == 0)
         generation &+= 1
         while let (parent, level) = path.popLast(), node.isEmpty {
             parent.children.removeNode(for: level)
@@ -78,7 +86,7 @@ public struct RetainedIndex<Value> {
                 let level = TopicBytes.level(bytes, position, end)
                 guard let child = node.children.node(for: level) else { return nil }
                 node = child
-                if end == bytes.count { return node.entry?.value }
+                if end == bytes.count { return node.slot.flatMap { slots[$0]?.value } }
                 position = end + 1
             }
         }
@@ -108,7 +116,7 @@ public struct RetainedIndex<Value> {
             var pending: [(node: RetainedNode<Value>, position: Int)] = [(root, 0)]
             while let (node, position) = pending.popLast() {
                 if position < 0 {
-                    if let entry = node.entry { body(entry.topic, entry.value) }
+                    if let slot = node.slot, let entry = slots[slot] { body(entry.topic, entry.value) }
                     continue
                 }
                 let atRoot = position == 0  // levels below the root start after a separator
@@ -116,10 +124,10 @@ public struct RetainedIndex<Value> {
                 let next = end == filter.count ? -1 : end + 1
                 let level = TopicBytes.level(filter, position, end)
                 if level.count == 1 && level[0] == TopicBytes.multiLevelWildcard {
-                    if let entry = node.entry { body(entry.topic, entry.value) }
+                    if let slot = node.slot, let entry = slots[slot] { body(entry.topic, entry.value) }
                     node.children.forEach { key, child in
                         if atRoot && key.first == TopicBytes.dollar { return }  // [MQTT-4.7.2-1]
-                        Self.forEachValue(under: child, body)
+                        forEachValue(under: child, body)
                     }
                 } else if level.count == 1 && level[0] == TopicBytes.singleLevelWildcard {
                     node.children.forEach { key, child in
@@ -152,12 +160,17 @@ public struct RetainedIndex<Value> {
     }
 
     @inlinable
-    static func forEachValue(under top: RetainedNode<Value>, _ body: (String, Value) -> Void) {
+    func forEachValue(under top: RetainedNode<Value>, _ body: (String, Value) -> Void) {
         var pending = [top]
         while let node = pending.popLast() {
-            if let entry = node.entry { body(entry.topic, entry.value) }
+            if let slot = node.slot, let entry = slots[slot] { body(entry.topic, entry.value) }
             node.children.forEach { pending.append($1) }
         }
+    }
+
+    /// Calls `body` with every retained topic name and its value, `$` topics included, in no particular order.
+    public func forEach(_ body: (String, Value) -> Void) {
+        slots.forEach { body($0.topic, $0.value) }
     }
 }
 

@@ -4,11 +4,18 @@ import MQTTCore
 /// later: the broker sends the retained messages of a SUBSCRIBE a batch at a time, as the subscriber's window and
 /// socket take them, instead of all at once.
 ///
-/// The cursor holds the trie nodes it has still to visit. Since `RetainedIndex` copies a node before changing a
-/// shared one, the walk sees the index as it was when the cursor was made, whatever is set or cleared meanwhile;
-/// the broker looks each topic up again before sending it (see `Broker.continueRetained`).
+/// The cursor holds the trie nodes it has still to visit, and the index's slots. Since `RetainedIndex` copies a
+/// node or a chunk of slots before changing a shared one, the walk sees the index as it was when the cursor was
+/// made, whatever is set or cleared meanwhile; the broker looks each topic up again before sending it (see
+/// `Broker.continueRetained`).
+///
+/// The filter `#` reads the slots in order instead of walking the trie: every topic but the `$` ones matches it,
+/// and the slots lie in memory about as the messages do (see `RetainedSlots`).
 public struct RetainedMatchCursor<Value> {
     private let filter: [UInt8]
+    private let slots: RetainedSlots<Value>
+    /// For the filter `#`: the slots still to read.
+    private var scan: Range<Int>
     /// Nodes to visit, with the offset in `filter` of the level each has to match, or `Self.entryOnly` (the
     /// filter is used up: the node's own message matches) or `Self.wholeSubtree` (below a `#`).
     private var pending: [(node: RetainedNode<Value>, position: Int)]
@@ -18,11 +25,18 @@ public struct RetainedMatchCursor<Value> {
     /// A cursor over the retained topics `filter` (a valid filter without `$share/{group}/`) matches in `index`.
     public init(_ index: RetainedIndex<Value>, filter: String) {
         self.filter = Array(filter.utf8)
-        self.pending = [(index.root, 0)]
+        self.slots = index.slots
+        if filter == "#" {
+            self.scan = 0..<index.slots.end
+            self.pending = []
+        } else {
+            self.scan = 0..<0
+            self.pending = [(index.root, 0)]
+        }
     }
 
     /// Whether every match has been visited.
-    public var isFinished: Bool { pending.isEmpty }
+    public var isFinished: Bool { pending.isEmpty && scan.isEmpty }
 
     /// Calls `body` with the next matches, in no particular order, until the walk is finished or `body` returns
     /// false: the match it refused is the first one of the next call.
@@ -31,6 +45,14 @@ public struct RetainedMatchCursor<Value> {
     /// matches `a`) [MQTT-4.7.1-2]. A filter starting with a wildcard does not match topics starting with `$`
     /// [MQTT-4.7.2-1].
     public mutating func next(_ body: (String, Value) -> Bool) {
+        while let slot = scan.first {
+            if let entry = slots[slot], entry.topic.utf8.first != TopicBytes.dollar,  // [MQTT-4.7.2-1]
+                !body(entry.topic, entry.value)
+            {
+                return
+            }
+            scan = slot + 1..<scan.upperBound
+        }
         while let (node, position) = pending.popLast() {
             if position == Self.wholeSubtree {
                 let first = pending.count
@@ -40,7 +62,7 @@ public struct RetainedMatchCursor<Value> {
                 continue
             }
             if position == Self.entryOnly {
-                if let entry = node.entry, !body(entry.topic, entry.value) {
+                if let slot = node.slot, let entry = slots[slot], !body(entry.topic, entry.value) {
                     pending.append((node, Self.entryOnly))
                     return
                 }

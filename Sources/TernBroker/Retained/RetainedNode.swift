@@ -1,5 +1,5 @@
-/// One level of the retained-message trie: the message retained on the topic name ending here, if any, and the
-/// children for the next level.
+/// One level of the retained-message trie: the slot of the message retained on the topic name ending here, if any
+/// (see `RetainedSlots`), and the children for the next level.
 ///
 /// Nodes are shared between copies of a `RetainedIndex` and mutated only while uniquely referenced.
 @usableFromInline
@@ -7,8 +7,9 @@ final class RetainedNode<Value>: TrieNode {
     // No dynamic exclusivity checks: a node is mutated only while its owning index value holds the sole
     // reference, so no read can overlap a write.
     @usableFromInline @exclusivity(unchecked) var children = TopicLevelTable<RetainedNode>()
-    /// The topic name ending at this node (kept so matching never rebuilds it) and its retained value.
-    @usableFromInline @exclusivity(unchecked) var entry: (topic: String, value: Value)?
+    /// The slot in the index's `RetainedSlots` holding the topic name ending here (kept so matching never rebuilds
+    /// it) and its retained value.
+    @usableFromInline @exclusivity(unchecked) var slot: Int?
 
     init() {}
 
@@ -16,7 +17,7 @@ final class RetainedNode<Value>: TrieNode {
     func clone() -> RetainedNode {
         let copy = RetainedNode()
         copy.children = children
-        copy.entry = entry
+        copy.slot = slot
         return copy
     }
 
@@ -31,7 +32,7 @@ final class RetainedNode<Value>: TrieNode {
         }
     }
 
-    var isEmpty: Bool { entry == nil && children.isEmpty }
+    var isEmpty: Bool { slot == nil && children.isEmpty }
 
     func child(forLevel level: [UInt8]) -> RetainedNode? {
         children.node(for: level)

@@ -134,8 +134,8 @@ extension Broker {
             for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payloadSize }
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }
-        // A walk of the trie, no allocation per message: acceptable every `sys_interval` seconds.
-        RetainedIndex.forEachValue(under: retainedMessages.root) { _, message in
+        // A read of every retained message, no allocation per message: acceptable every `sys_interval` seconds.
+        retainedMessages.forEach { _, message in
             storedBytes += message.payloadSize
         }
         let values = SystemTopicValues(

@@ -120,7 +120,7 @@ struct FlowControlTests {
 
     @Test("a subscriber going offline releases its publishers")
     func offlineSubscriberReleases() {
-        let (h, subscriber, publisher) = Self.heldPublisher()
+        let (h, subscriber, _) = Self.heldPublisher()
         h.dropConnection(subscriber)
         #expect(h.output.paused.isEmpty)
     }
