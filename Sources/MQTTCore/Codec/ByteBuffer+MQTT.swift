@@ -45,18 +45,11 @@ struct PacketBodyReader {
     /// A variable byte integer (section 1.5.5): at most 4 bytes, in its shortest form [MQTT-1.5.5-1].
     @inlinable
     mutating func readVariableByteInteger() throws(MQTTDecodingError) -> Int {
-        var value = 0
-        var shift = 0
-        while true {
-            let byte = try readByte()
-            value |= Int(byte & 0x7F) << shift
-            if byte & 0x80 == 0 {
-                if byte == 0 && shift > 0 { throw .malformedVariableByteInteger }
-                return value
-            }
-            shift += 7
-            if shift == 28 { throw .malformedVariableByteInteger }
+        guard let (value, length) = try buffer.getVariableByteInteger(at: buffer.readerIndex) else {
+            throw .truncated(type)
         }
+        buffer.moveReaderIndex(forwardBy: length)
+        return value
     }
 
     /// Binary data (section 1.5.6): a two-byte length and that many bytes, as a slice sharing the packet's storage.
@@ -104,6 +97,27 @@ public enum MQTTString {
 }
 
 extension ByteBuffer {
+    /// The variable byte integer (section 1.5.5) starting at `index`, read without moving the reader index: its
+    /// value and its length in bytes, or nil when the buffer's bytes end before it does (a packet still arriving).
+    ///
+    /// - Throws: `MQTTDecodingError.malformedVariableByteInteger` when it runs past four bytes or is not in its
+    ///   shortest form [MQTT-1.5.5-1].
+    @inlinable @inline(__always)
+    public func getVariableByteInteger(at index: Int) throws(MQTTDecodingError) -> (value: Int, length: Int)? {
+        var value = 0
+        var length = 0
+        while true {
+            guard let byte = getInteger(at: index &+ length, as: UInt8.self) else { return nil }
+            value |= Int(byte & 0x7F) << (7 &* length)
+            length &+= 1
+            if byte & 0x80 == 0 {
+                if byte == 0 && length > 1 { throw .malformedVariableByteInteger }
+                return (value, length)
+            }
+            if length == 4 { throw .malformedVariableByteInteger }
+        }
+    }
+
     /// Writes a variable byte integer (section 1.5.5); `value` must be at most 268,435,455.
     @inlinable
     @discardableResult

@@ -37,18 +37,10 @@ public struct MQTTPacketDecoder: Sendable {
         guard let type = PacketType(rawValue: typeValue) else { throw .reservedPacketType(typeValue) }
 
         // Remaining length: a variable byte integer of at most four bytes, in its shortest form [MQTT-1.5.5-1].
-        var remainingLength = 0
-        var headerLength = 1
-        while true {
-            guard let byte = buffer.getInteger(at: start + headerLength, as: UInt8.self) else { return nil }
-            remainingLength |= Int(byte & 0x7F) << (7 * (headerLength - 1))
-            headerLength += 1
-            if byte & 0x80 == 0 {
-                if byte == 0 && headerLength > 2 { throw .malformedVariableByteInteger }
-                break
-            }
-            if headerLength == 5 { throw .malformedVariableByteInteger }
+        guard let (remainingLength, lengthBytes) = try buffer.getVariableByteInteger(at: start + 1) else {
+            return nil
         }
+        let headerLength = 1 + lengthBytes
         let size = headerLength + remainingLength
         if size > maximumPacketSize { throw .packetTooLarge(size: size, maximum: maximumPacketSize) }
 

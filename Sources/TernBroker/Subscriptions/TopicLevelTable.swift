@@ -115,8 +115,7 @@ struct TopicLevelTable<Node: TrieNode> {
     /// than 8 bits per key.
     private mutating func addToFilter(_ level: [UInt8]) {
         guard large!.count * 8 <= largeFilter.count * 64 else { return rebuildFilter() }
-        let bit = level.withUnsafeBytes { Self.filterBit($0, words: largeFilter.count) }
-        largeFilter[bit >> 6] |= 1 << UInt64(bit & 63)
+        level.withUnsafeBytes { Self.setFilterBit(for: $0, in: &largeFilter) }
     }
 
     private mutating func rebuildFilter() {
@@ -124,10 +123,14 @@ struct TopicLevelTable<Node: TrieNode> {
         while words * 64 < large!.count * 16 { words *= 2 }  // 16 bits per key, so it fills to 8 before growing
         var filter = [UInt64](repeating: 0, count: words)
         for key in large!.keys {
-            let bit = key.withBytes { Self.filterBit($0, words: words) }
-            filter[bit >> 6] |= 1 << UInt64(bit & 63)
+            key.withBytes { Self.setFilterBit(for: $0, in: &filter) }
         }
         largeFilter = filter
+    }
+
+    private static func setFilterBit(for level: UnsafeRawBufferPointer, in filter: inout [UInt64]) {
+        let bit = filterBit(level, words: filter.count)
+        filter[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
     /// The filter bit of a level: FNV-1a of its bytes, folded. Unseeded: crafted levels can at worst set every bit,

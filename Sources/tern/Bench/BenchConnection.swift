@@ -181,8 +181,9 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     private func receiveLeanPublish(from buffer: inout ByteBuffer, context: ChannelHandlerContext) -> Bool {
         let start = buffer.readerIndex
         guard let header = buffer.getInteger(at: start, as: UInt8.self), header == 0x30 || header == 0x32,
-            let (length, bodyStart) = Self.variableByteInteger(in: buffer, at: start + 1)
+            let (length, lengthBytes) = (try? buffer.getVariableByteInteger(at: start + 1)) ?? nil
         else { return false }
+        let bodyStart = start + 1 + lengthBytes
         let end = bodyStart + length
         guard end <= buffer.writerIndex, let topicLength = buffer.getInteger(at: bodyStart, as: UInt16.self) else {
             return false
@@ -195,10 +196,9 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             position += 2
         }
         if state.options.version == .v5 {
-            guard let (propertiesLength, propertiesStart) = Self.variableByteInteger(in: buffer, at: position) else {
-                return false
-            }
-            position = propertiesStart + propertiesLength
+            guard let (propertiesLength, lengthBytes) = (try? buffer.getVariableByteInteger(at: position)) ?? nil
+            else { return false }
+            position += lengthBytes + propertiesLength
         }
         guard position <= end else { return false }
         if let packetIdentifier {
@@ -207,17 +207,6 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         record(payloadAt: position, length: end - position, in: buffer)  // before the reader index passes it
         buffer.moveReaderIndex(to: end)
         return true
-    }
-
-    /// An MQTT Variable Byte Integer at `offset`: its value and the offset after it; nil if incomplete or too long.
-    private static func variableByteInteger(in buffer: ByteBuffer, at offset: Int) -> (Int, Int)? {
-        var value = 0
-        for index in 0..<4 {
-            guard let byte = buffer.getInteger(at: offset + index, as: UInt8.self) else { return nil }
-            value |= Int(byte & 0x7F) << (7 * index)
-            if byte & 0x80 == 0 { return (value, offset + index + 1) }
-        }
-        return nil
     }
 
     // MARK: Publishing
