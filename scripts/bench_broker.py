@@ -35,8 +35,11 @@ import tempfile
 import time
 
 # name, `tern bench` arguments, options: durable (persistence on for both), nodelay (Mosquitto
-# set_tcp_nodelay true), subscriptions (that many extra non-matching subscriptions before the run), retained
-# (that many retained messages, then one subscriber on `#`: a separate measurement, not `tern bench`).
+# set_tcp_nodelay true), subscriptions (that many extra non-matching subscriptions before the run; each run is
+# paired with one of the same scenario without them, on a fresh broker right after, and the row's
+# share_of_1_subscription is the median of the pairs' rate ratios: the machine's speed drifts between rows minutes
+# apart, which moved the ratio of two rows by a third), retained (that many retained messages, then one subscriber
+# on `#`: a separate measurement, not `tern bench`).
 SCENARIOS = [
     ("fan-in QoS 0, 4 publishers", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0"], {}),
     ("fan-in QoS 0, 4 publishers, 1 KiB", ["--scenario", "fan-in", "--publishers", "4", "--qos", "0",
@@ -70,7 +73,7 @@ SCALING = [
 ]
 FIGURES = ["received_per_s", "sent_per_s", "latency_p50_us", "latency_p99_us", "lost", "duplicates", "reordered",
            "broker_cpu_s", "broker_cpu_us_per_message", "broker_rss_mb", "connections_per_s",
-           "broker_kb_per_connection", "seconds_to_deliver_all", "delivered"]
+           "broker_kb_per_connection", "seconds_to_deliver_all", "delivered", "share_of_1_subscription"]
 
 
 def free_port() -> int:
@@ -277,6 +280,19 @@ def run_once(binary: str, port: int, pid: int, args: list[str], seconds: str, op
             extra.close()
 
 
+def pair_with_baseline(result: dict, binary: str, start, scenario: list[str], seconds: str) -> None:
+    """Runs `scenario` without the extra subscriptions on a fresh broker and records the rate of `result`
+    against it."""
+    process, port = start()
+    try:
+        baseline = run_bench(binary, port, process.pid, scenario, seconds, {})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    if result.get("received_per_s") and baseline.get("received_per_s"):
+        result["share_of_1_subscription"] = round(result["received_per_s"] / baseline["received_per_s"], 3)
+
+
 def median(values: list) -> float | None:
     numbers = [v for v in values if isinstance(v, (int, float))]
     return statistics.median(numbers) if numbers else None
@@ -335,6 +351,9 @@ def main() -> int:
                     finally:
                         process.send_signal(signal.SIGTERM)
                         process.wait(30)
+                    if options.get("subscriptions"):
+                        pair_with_baseline(row["runs"][label][-1], binary, start, scenario,
+                                           options.get("seconds", seconds))
             results.append(row)
             print(f"{name}: done", file=sys.stderr)
         for name, scenario in [s for s in SCALING if only is None or only in s[0]]:
