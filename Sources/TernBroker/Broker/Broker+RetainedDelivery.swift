@@ -64,7 +64,10 @@ extension Broker {
                 // batch.
                 var head = pending.removeFirst()
                 // Unchanged since the cursor was made: its snapshot is the index. Otherwise each topic is looked up
-                // again, so that a subscriber never gets an older retained message after a newer one.
+                // again, so that a subscriber never gets an older retained message after a newer one. A topic
+                // retained again since the SUBSCRIBE is sent although its message also went out live: skipping it
+                // would lose the newest value whenever the live copy was dropped (QoS 0 to a full write buffer,
+                // which is what a large delivery leaves).
                 let current = head.generation == retainedMessages.generation
                 var full = false
                 head.cursor.next { topic, snapshot in
