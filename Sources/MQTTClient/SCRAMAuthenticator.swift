@@ -11,7 +11,9 @@ import TernSCRAM
 /// configuration.authenticator = SCRAMAuthenticator(username: "alice", password: "secret")
 /// ```
 public struct SCRAMAuthenticator: MQTTAuthenticator {
-    public let method = "SCRAM-SHA-512"
+    /// The Authentication Method this authenticator speaks.
+    public static let methodName = "SCRAM-SHA-512"
+    public var method: String { Self.methodName }
     public let username: String
     private let password: String
     private var exchange: SCRAMClientExchange?

@@ -5,13 +5,15 @@
   verifies the server's signature in CONNACK, and exchanges a message; a wrong password is refused with 0x87;
 - a hand-built client (Python's hashlib and hmac) for what MQTT.js cannot do: re-authentication (AUTH 0x19),
   a re-authentication with a wrong proof (DISCONNECT 0x87), AUTH without enhanced authentication (DISCONNECT
-  0x82), and a $6$ user (0x87, with a log line that says why).
+  0x82), and a $6$ user (0x87, with a log line that says why);
+- `tern pub` and `tern sub` with `--auth-method SCRAM-SHA-512`, and what that CONNECT carries (no password).
 """
 import base64
 import hashlib
 import hmac
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 import raw_mqtt as raw
 from conftest import find_free_port
 from mqtt_helpers import wait_until
+from tern_broker import tern_binary
 from transports import ConfiguredTern, mqttjs_available, run_node
 
 METHOD = "SCRAM-SHA-512"
@@ -183,3 +186,87 @@ def test_mqttjs_connects_with_scram_and_verifies_the_server(broker):
     assert result.stdout.split("\n")[:2] == ["connected", "message over SCRAM"], result.stdout + result.stderr
     refused = run_node(MQTTJS_SCRAM, url, "alice", "wrong", "scram/js")
     assert refused.stdout.strip() == "refused 135", refused.stdout + refused.stderr
+
+
+def tern_cli(tool: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([str(tern_binary()), tool, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@needs_mosquitto_passwd
+def test_tern_pub_and_sub_authenticate_with_scram(broker):
+    """`tern sub` and `tern pub` with `--auth-method SCRAM-SHA-512`: a message goes from one to the other; a wrong
+    password gets the CONNACK's 0x87 as the exit status, as a refused password does."""
+    scram = ["-V", "mqttv5", "--auth-method", METHOD, "-u", "alice"]
+    port = ["-h", "127.0.0.1", "-p", str(broker.port)]
+    subscriber = subprocess.Popen([str(tern_binary()), "sub", *port, *scram, "-P", "wonderland", "-t", "scram/#",
+                                   "-C", "1", "-W", "30", "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+    try:
+        # Publish until the subscriber (subscribed at some point after it started) has the message.
+        def delivered():
+            published = tern_cli("pub", *port, *scram, "-P", "wonderland", "-t", "scram/x", "-m", "proved")
+            assert published.returncode == 0, published.stderr
+            return subscriber.poll() is not None
+        assert wait_until(delivered, 30)
+        out, err = subscriber.communicate(timeout=10)
+        assert subscriber.returncode == 0, err
+        assert out.splitlines()[0] == "scram/x proved"
+    finally:
+        subscriber.kill()
+    refused = tern_cli("pub", *port, *scram, "-P", "not the password", "-t", "scram/x", "-m", "no")
+    assert refused.returncode == 0x87, (refused.returncode, refused.stderr)
+    assert "Not authorized" in refused.stderr
+
+
+def test_tern_pub_with_scram_does_not_send_the_password():
+    """What `tern pub --auth-method SCRAM-SHA-512` puts in CONNECT, read by a listening socket: the user name and
+    the method with SCRAM's client-first message, no password flag, and the password nowhere in the packet."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = subprocess.Popen([str(tern_binary()), "pub", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5",
+                                   "--auth-method", METHOD, "-u", "alice", "-P", "wonderland", "-t", "t", "-m", "m"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            server.settimeout(30)
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(30)
+                data = b""
+                while len(data) < 2 or len(data) < packet_size(data):
+                    chunk = connection.recv(4096)
+                    assert chunk, data
+                    data += chunk
+        finally:
+            client.kill()
+            client.wait(10)
+    assert data[0] == 0x10  # CONNECT
+    header = data.index(b"MQTT") + 4  # protocol name, then the version and the connect flags
+    assert data[header] == 5
+    flags = data[header + 1]
+    assert flags & 0x80 and not flags & 0x40, hex(flags)  # a user name, no password
+    assert METHOD.encode() in data and b"n,,n=alice,r=" in data
+    assert b"wonderland" not in data
+
+
+def packet_size(data: bytes) -> int:
+    """The size of the MQTT packet at the start of `data` (fixed header included), or a large number while its
+    Remaining Length is incomplete."""
+    value, shift = 0, 0
+    for position in range(1, min(len(data), 5)):
+        value |= (data[position] & 0x7F) << shift
+        if not data[position] & 0x80:
+            return position + 1 + value
+        shift += 7
+    return 1 << 30
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--auth-method", "PLAIN", "-V", "mqttv5", "-u", "a", "-P", "b"], "Unsupported authentication method"),
+    (["--auth-method", METHOD, "-u", "a", "-P", "b"], "You must use MQTT v5"),
+    (["--auth-method", METHOD, "-V", "mqttv5", "-u", "a"], "needs a username and a password"),
+])
+def test_tern_pub_auth_method_usage_errors(arguments, message):
+    result = tern_cli("pub", "-t", "t", "-m", "m", *arguments)
+    assert result.returncode == 1 and message in result.stderr, result.stderr

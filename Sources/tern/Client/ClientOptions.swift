@@ -33,6 +33,8 @@ struct ClientOptions {
     var idPrefix: String?
     var username: String?
     var password: String?
+    /// `--auth-method`: MQTT 5 enhanced authentication instead of sending the password (`SCRAM-SHA-512`).
+    var authenticationMethod: String?
     var keepAlive: UInt16 = 60
     var version = ProtocolVersion.v3_1_1
     var properties: [(command: String, property: Property)] = []
@@ -115,6 +117,7 @@ struct ClientOptions {
             case "-I", "--id-prefix": options.idPrefix = try value(argument, "id prefix")
             case "-u", "--username": options.username = try value(argument, "username")
             case "-P", "--pw": options.password = try value(argument, "password")
+            case "--auth-method": options.authenticationMethod = try value(argument, "authentication method")
             case "-k", "--keepalive": options.keepAlive = UInt16(try integer(argument, "keepalive", 0...65_535))
             case "-V", "--protocol-version":
                 let text = try value(argument, "protocol version")
@@ -230,6 +233,19 @@ struct ClientOptions {
                 throw UsageError(text: "Invalid will topic '\(willTopic)', does it contain '+' or '#'?")
             }
         }
+        if let authenticationMethod {
+            guard authenticationMethod == SCRAMAuthenticator.methodName else {
+                let supported = SCRAMAuthenticator.methodName
+                throw UsageError(
+                    text: "Unsupported authentication method '\(authenticationMethod)' (\(supported) is supported).")
+            }
+            guard version == .v5 else {
+                throw UsageError(text: "You must use MQTT v5 if you want to use an authentication method.")
+            }
+            guard username != nil, password != nil else {
+                throw UsageError(text: "\(authenticationMethod) needs a username and a password (-u and -P).")
+            }
+        }
         if (certFile == nil) != (keyFile == nil) {
             throw UsageError(text: "Both certfile and keyfile must be provided if one of them is set.")
         }
@@ -310,7 +326,12 @@ struct ClientOptions {
             configuration.sessionExpiryInterval = sessionExpiry ?? (cleanSession ? nil : UInt32.max)
         }
         configuration.username = username
-        configuration.password = password.map { ByteBuffer(string: $0) }
+        if authenticationMethod != nil, let username, let password {
+            // The password proves itself in the exchange (AUTH packets) and never goes to the server.
+            configuration.authenticator = SCRAMAuthenticator(username: username, password: password)
+        } else {
+            configuration.password = password.map { ByteBuffer(string: $0) }
+        }
         if let willTopic {
             configuration.will = LastWill(topic: willTopic, payload: ByteBuffer(string: willPayload ?? ""),
                                           qos: willQoS, retain: willRetain, properties: properties(for: "will"))

@@ -21,11 +21,12 @@ struct Pub: AsyncParsableCommand {
                         [-c] [-k keepalive] [-q qos] [-r] [--repeat N] [--repeat-delay seconds] [-x session-expiry]
                         [-i id] [-I id_prefix] [-d] [--quiet] [-V mqttv5|mqttv311|mqttv31]
                         [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
-                        [--cafile file] [--cert file --key file] [--insecure]
+                        [--cafile file] [--cert file --key file] [--insecure] [--auth-method SCRAM-SHA-512]
                         [-D command identifier value]...
                tern pub --help
 
          -L : mqtt://[user[:password]@]host[:port]/topic, or mqtts://, ws://, wss:// (then -t gives the topic)
+         --auth-method SCRAM-SHA-512 : MQTT 5 enhanced authentication with -u and -P; the password is not sent
          -D : an MQTT 5 property, e.g. -D publish user-property name value, -D publish content-type text/plain
          -l : send each line of standard input as a message; -s : all of standard input as one message
         Exit status: 0 on success, 1 on errors, the CONNACK code when the broker refuses the connection.

@@ -22,10 +22,11 @@ struct Sub: AsyncParsableCommand {
                         [-F format] [-W timeout_secs] [-i id] [-I id_prefix] [-d] [-N] [--quiet] [-v]
                         [-V mqttv5|mqttv311|mqttv31]
                         [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
-                        [--cafile file] [--cert file --key file] [--insecure]
+                        [--cafile file] [--cert file --key file] [--insecure] [--auth-method SCRAM-SHA-512]
                         [-D command identifier value]...
                tern sub --help
 
+         --auth-method SCRAM-SHA-512 : MQTT 5 enhanced authentication with -u and -P; the password is not sent
          -F : output format: %t topic, %p payload, %q QoS, %r retained, %l length, %x hex payload, %I ISO 8601
               time, %U Unix time, %j JSON, %% a percent sign, @Y (etc.) strftime fields, \\n \\t escapes
          -W : exit with status 27 after this many seconds without finishing
