@@ -60,7 +60,9 @@ public actor MetricsExporter {
         count("tern_packets_sent_total", [], snapshot.wire.packetsSent)
         count("tern_sockets_opened_total", [], snapshot.wire.socketsOpened)
         count("tern_connections_accepted_total", [], statistics.connectionsAccepted)
-        count("tern_connections_refused_total", [], statistics.connectionsRefused)
+        for (reasonCode, total) in statistics.refusals {
+            count("tern_connections_refused_total", [("reason", Self.label(reasonCode))], total)
+        }
         count("tern_authentication_failures_total", [("listener", "mqtt")], snapshot.authenticationFailures)
         count("tern_authentication_failures_total", [("listener", "http")], httpAuthenticationFailures)
         count("tern_sessions_expired_total", [], statistics.sessionsExpired)
@@ -101,6 +103,13 @@ public actor MetricsExporter {
         text += "\(name)_sum \(Double(histogram.sumNanoseconds) / 1e9)\n"
         text += "\(name)_count \(histogram.count)\n"
         return text
+    }
+
+    /// A refusal's reason as a label value: the reason code's name in snake case (`not_authorized`), or
+    /// `closed_without_connack`.
+    static func label(_ reasonCode: ReasonCode?) -> String {
+        guard let reasonCode else { return "closed_without_connack" }
+        return reasonCode.name.lowercased().replacingOccurrences(of: " ", with: "_")
     }
 
     private func key(_ name: String, _ labels: [(String, String)]) -> String {

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import raw_mqtt
 from conftest import find_free_port
 from http_admin import HTTPTern
 from mqtt_helpers import Client, wait_until
@@ -114,6 +115,36 @@ def test_metrics_after_a_known_workload(workdir):
         assert again[("tern_messages_received_total", (("qos", "1"),))] == 4
         for client in (subscriber, publisher):
             client.disconnect()
+    finally:
+        assert broker.stop() == 0, broker.output()
+
+
+def test_refused_connections_are_counted_by_reason(workdir):
+    """A wrong password (3.1.1 and 5.0), an unknown protocol level and a malformed 3.1.1 CONNECT (closed without a
+    CONNACK): `tern_connections_refused_total` counts each under the reason its CONNACK gave."""
+    passwords = workdir / "passwd"
+    passwd(passwords, ("alice", "secret"))
+    broker = HTTPTern(workdir, f"listener {find_free_port()} 127.0.0.1\npassword_file {passwords}\n"
+                               "allow_anonymous false\nhttp_listener 0 127.0.0.1\nhttp_admin_token metricstoken\n")
+    try:
+        # Like Mosquitto, a wrong password is "not authorised": return code 5 in 3.1.1, 0x87 in 5.0.
+        for protocol, expected in ((raw_mqtt.V311, 5), (raw_mqtt.V5, 0x87)):
+            connection = raw_mqtt.Connection("127.0.0.1", broker.port, protocol=protocol)
+            connection.send(raw_mqtt.connect("wrong", protocol=protocol, username="alice", password="nope"))
+            assert connection.expect(raw_mqtt.CONNACK).reason == expected
+        connection = raw_mqtt.Connection("127.0.0.1", broker.port, raw_mqtt.V311)
+        connection.send(raw_mqtt.connect("level7", protocol=7))  # return code 1 [MQTT-3.1.2-2]
+        assert [(p.kind, p.reason) for p in connection.closing()] == [(raw_mqtt.CONNACK, 1)]
+        connection = raw_mqtt.Connection("127.0.0.1", broker.port, raw_mqtt.V311)
+        connection.send(b"\x10\x0d\x00\x04MQTT\x04\x03\x00\x3c\x00\x01x")  # reserved flag set [MQTT-3.1.2-3]
+        assert connection.closing() == []
+
+        def refusals():
+            values = samples(broker.request("GET", "/metrics", token="metricstoken")[2].decode())
+            return {dict(labels)["reason"]: value for (name, labels), value in values.items()
+                    if name == "tern_connections_refused_total"}
+        expected = {"not_authorized": 2, "unsupported_protocol_version": 1, "closed_without_connack": 1}
+        assert wait_until(lambda: refusals() == expected, DEADLINE), refusals()
     finally:
         assert broker.stop() == 0, broker.output()
 

@@ -62,8 +62,11 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     public var description: String {
         let hex = "0x" + String(rawValue, radix: 16, uppercase: true).leftPadded(to: 2)
-        return "\(hex) \(Self.names[rawValue] ?? "Unknown")"
+        return "\(hex) \(name)"
     }
+
+    /// The name the MQTT 5.0 specification gives the code ("Not authorized"), or "Unknown".
+    public var name: String { Self.names[rawValue] ?? "Unknown" }
 
     private static let names: [UInt8: String] = [
         0x00: "Success", 0x01: "Granted QoS 1", 0x02: "Granted QoS 2", 0x04: "Disconnect with Will Message",

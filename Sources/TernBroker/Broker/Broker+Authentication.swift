@@ -46,7 +46,7 @@ extension Broker {
                                                             output: inout Output)
     {
         output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
-        statistics.connectionsRefused += 1
+        statistics.recordRefusal(reasonCode)
         closeUnconnected(id, output: &output)
     }
 

@@ -12,7 +12,7 @@ extension Broker {
         func refuse(_ reasonCode: ReasonCode) {
             // A refused CONNECT gets a CONNACK with the reason and the connection closes [MQTT-3.2.2-7].
             output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
-            statistics.connectionsRefused += 1
+            statistics.recordRefusal(reasonCode)
             closeUnconnected(id, output: &output)
         }
 

@@ -135,7 +135,7 @@ public final class Broker {
         switch result {
         case .refused(let reasonCode):
             output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
-            statistics.connectionsRefused += 1
+            statistics.recordRefusal(reasonCode)
             closeUnconnected(id, output: &output)
         case .continueAuthentication(let data):
             challenge(id, data: data, output: &output)
@@ -202,18 +202,19 @@ public final class Broker {
             protocolError(reasonCode, connection: id, clientID: clientID, now: now, output: &output)
             return
         }
+        let refusal: ReasonCode?
         switch (protocolVersion, error) {
         case (.v5, _):
             // A CONNACK with the reason code, then close [MQTT-3.1.4-1, MQTT-3.2.2-8].
-            let reasonCode = error.reasonCode.isValid(in: .connack) ? error.reasonCode : .protocolError
-            output.send(.connack(ConnAckPacket(reasonCode: reasonCode)), to: id)
+            refusal = error.reasonCode.isValid(in: .connack) ? error.reasonCode : .protocolError
         case (.some, .unsupportedProtocolLevel), (.none, .unsupportedProtocolLevel):
             // A 3.1.1 server answers an unknown level with return code 1 [MQTT-3.1.2-2].
-            output.send(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), to: id)
+            refusal = .unsupportedProtocolVersion
         default:
-            break
+            refusal = nil
         }
-        statistics.connectionsRefused += 1
+        if let refusal { output.send(.connack(ConnAckPacket(reasonCode: refusal)), to: id) }
+        statistics.recordRefusal(refusal)
         closeUnconnected(id, output: &output)
     }
 

@@ -16,6 +16,9 @@ public struct BrokerStatistics: Sendable, Hashable {
     public var messagesQueued = 0
     public var connectionsAccepted = 0
     public var connectionsRefused = 0
+    /// Those refusals by the reason code of their CONNACK; nil for connections closed without one (a malformed
+    /// MQTT 3.1.1 CONNECT, which gets no CONNACK [MQTT-3.1.4-1]).
+    public var refusals: [ReasonCode?: Int] = [:]
     /// The highest number of clients connected at once.
     public var maximumConnectedClients = 0
     /// Sessions ended by their expiry interval while disconnected.
@@ -32,6 +35,11 @@ public struct BrokerStatistics: Sendable, Hashable {
     public var deliveryLatency = LatencyHistogram()
 
     public init() {}
+
+    mutating func recordRefusal(_ reasonCode: ReasonCode?) {
+        connectionsRefused += 1
+        refusals[reasonCode, default: 0] += 1
+    }
 
     mutating func recordReceived(_ qos: QoS, payloadBytes: Int) {
         messagesReceived += 1

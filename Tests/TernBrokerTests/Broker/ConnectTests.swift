@@ -38,6 +38,9 @@ struct ConnectTests {
         #expect(connack?.reasonCode == .clientIdentifierNotValid)
         #expect(connack?.reasonCode.connectReturnCode == 2)
         #expect(harness.isClosed(id))
+        // Counted by its reason (the metrics' `reason` label).
+        #expect(harness.broker.statistics.connectionsRefused == 1)
+        #expect(harness.broker.statistics.refusals == [.clientIdentifierNotValid: 1])
     }
 
     @Test("[MQTT-3.2.2-16] MQTT 5: an empty client id gets an Assigned Client Identifier")
