@@ -63,15 +63,11 @@ extension Broker {
                 // change would copy all of it (a million entries under a flat level of a million topics), once per
                 // batch.
                 var head = pending.removeFirst()
-                // Unchanged since the cursor was made: its snapshot is the index. Otherwise each topic is looked up
-                // again, so that a subscriber never gets an older retained message after a newer one. A topic
-                // retained again since the SUBSCRIBE is sent although its message also went out live: skipping it
-                // would lose the newest value whenever the live copy was dropped (QoS 0 to a full write buffer,
-                // which is what a large delivery leaves).
-                let current = head.generation == retainedMessages.generation
+                let unchanged = head.generation == retainedMessages.generation
+                let (options, identifier) = (head.options, head.identifier)
                 var full = false
                 head.cursor.next { topic, snapshot in
-                    guard let message = current ? snapshot : retainedMessages.value(for: topic) else { return true }
+                    guard let message = retainedMessage(snapshot, on: topic, unchanged: unchanged) else { return true }
                     guard hasRoomForRetained(connection: session.connection, queuedCount: session.queuedCount,
                                              queuedBytes: session.queuedBytes, size: message.payloadSize, sent: sent,
                                              output: output)
@@ -83,11 +79,8 @@ extension Broker {
                         expired.append(topic)
                         return true
                     }
-                    // Sent with the retain flag set [MQTT-3.3.1-8].
-                    deliver(OutboundDelivery(message: message,
-                                             qos: outgoingQoS(message.qos, granted: head.options.qos), retain: true,
-                                             subscriptionIdentifiers: head.identifier.map { [$0] } ?? []),
-                            session: &session, now: now, output: &output)
+                    deliver(retainedDelivery(message, options: options, identifier: identifier), session: &session,
+                            now: now, output: &output)
                     sent += 1
                     return true
                 }
@@ -130,16 +123,36 @@ extension Broker {
     {
         guard let pending = pendingRetained.removeValue(forKey: clientID) else { return }
         for var entry in pending {
-            let current = entry.generation == retainedMessages.generation
+            let unchanged = entry.generation == retainedMessages.generation
+            let (options, identifier) = (entry.options, entry.identifier)
             entry.cursor.next { topic, snapshot in
-                guard let message = current ? snapshot : retainedMessages.value(for: topic),
+                guard let message = retainedMessage(snapshot, on: topic, unchanged: unchanged),
                     !message.isExpired(at: now)
                 else { return true }
-                deliver(OutboundDelivery(message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
-                                         retain: true, subscriptionIdentifiers: entry.identifier.map { [$0] } ?? []),
-                        to: clientID, now: now, output: &output)
+                deliver(retainedDelivery(message, options: options, identifier: identifier), to: clientID, now: now,
+                        output: &output)
                 return true
             }
         }
+    }
+
+    /// What to send for a match of a cursor: its own message when retained messages are unchanged since it was
+    /// made (its snapshot is the index), otherwise the topic's message now, nil if cleared, so that a subscriber
+    /// never gets an older retained message after a newer one. A topic retained again since the SUBSCRIBE is sent
+    /// although its message also went out live: skipping it would lose the newest value whenever the live copy
+    /// was dropped (QoS 0 to a full write buffer, which is what a large delivery leaves).
+    private func retainedMessage(_ snapshot: ApplicationMessage, on topic: String, unchanged: Bool)
+        -> ApplicationMessage?
+    {
+        unchanged ? snapshot : retainedMessages.value(for: topic)
+    }
+
+    /// A retained message as a SUBSCRIBE gets it: with the retain flag set [MQTT-3.3.1-8], at most at the QoS
+    /// granted, with the subscription's identifier.
+    private func retainedDelivery(_ message: ApplicationMessage, options: SubscriptionOptions, identifier: UInt32?)
+        -> OutboundDelivery
+    {
+        OutboundDelivery(message: message, qos: outgoingQoS(message.qos, granted: options.qos), retain: true,
+                         subscriptionIdentifiers: identifier.map { [$0] } ?? [])
     }
 }
