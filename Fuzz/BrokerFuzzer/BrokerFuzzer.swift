@@ -15,7 +15,11 @@
 // 3. the first packet a connection receives is CONNACK [MQTT-3.2.0-1], and nothing follows a refusing CONNACK
 //    [MQTT-3.2.2-7]; nothing is sent to a connection after the broker closed it;
 // 4. a PUBLISH of QoS 0 has no packet identifier, one of QoS 1 or 2 has a non-zero one [MQTT-2.2.1-2];
-// 5. only servers' packets are sent (no CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ).
+// 5. only servers' packets are sent (no CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ);
+// 6. publisher flow control: a connection is paused only while not paused and resumed only while paused, and
+//    after the script, once `Broker.longestHold` has passed, no connection is still paused.
+// A paused connection is not read, as in the server: what its client sends waits, and so does the rest of the read
+// that paused it.
 //
 // Built like the decoder target: with `-D FUZZING` for libFuzzer, else as a replayer of saved inputs.
 
@@ -79,6 +83,8 @@ struct CheckedOutput: BrokerOutput {
     var closed: Set<ConnectionID> = []
     var refused: Set<ConnectionID> = []
     var authenticationRequests: [ConnectionID] = []
+    /// Connections the broker stopped reading (publisher flow control).
+    var paused: Set<ConnectionID> = []
 
     mutating func send(_ packet: Packet, to connection: ConnectionID) {
         if closed.contains(connection) { fatalError("\(packet.type) sent to \(connection) after its close") }
@@ -123,6 +129,16 @@ struct CheckedOutput: BrokerOutput {
     mutating func authenticate(_ request: AuthenticationRequest) {
         authenticationRequests.append(request.connection)
     }
+
+    /// Rule 6.
+    mutating func pauseReading(_ connection: ConnectionID) {
+        if paused.contains(connection) { fatalError("\(connection) paused while paused") }
+        paused.insert(connection)
+    }
+
+    mutating func resumeReading(_ connection: ConnectionID) {
+        if paused.remove(connection) == nil { fatalError("\(connection) resumed while not paused") }
+    }
 }
 
 /// Rule 2: what the broker sends is a packet a client can read back. Compared as bytes (the decoded packet encodes
@@ -156,6 +172,9 @@ struct FuzzConnection {
     let id: ConnectionID
     var decoder: MQTTPacketDecoder
     var failed = false
+    /// What the client sent that was not read: the rest of the read that paused the connection, and what came
+    /// while it was paused.
+    var unread = ByteBuffer()
 }
 
 /// Runs one script.
@@ -176,12 +195,23 @@ func runScript(_ bytes: UnsafeRawBufferPointer) {
 
     func feed(_ bytes: ByteBuffer, slot: Int) {
         guard var connection = slots[slot], !connection.failed else { return }
-        var buffer = bytes
+        var buffer = connection.unread
+        buffer.writeImmutableBuffer(bytes)
+        connection.unread = ByteBuffer()
+        defer { slots[slot] = connection }
+        guard !output.paused.contains(connection.id) else {
+            connection.unread = buffer
+            return
+        }
         do {
             // Packets to the client are encoded with the version its decoder learnt, as the server does.
             while let packet = try connection.decoder.decode(&buffer) {
                 output.versions[connection.id] = connection.decoder.protocolVersion
                 broker.receive(packet, from: connection.id, now: now, output: &output)
+                if output.paused.contains(connection.id) {
+                    connection.unread = buffer
+                    return
+                }
             }
         } catch {
             output.versions[connection.id] = connection.decoder.protocolVersion
@@ -189,17 +219,34 @@ func runScript(_ bytes: UnsafeRawBufferPointer) {
             broker.decodingFailed(error, connection: connection.id, protocolVersion: connection.decoder.protocolVersion,
                                   now: now, output: &output)
         }
-        slots[slot] = connection
+    }
+
+    /// Reads the connections resumed since their pause, as the server does when it reads them again.
+    func readResumed() {
+        for slot in slots.indices {
+            if let connection = slots[slot], connection.unread.readableBytes > 0,
+                !output.paused.contains(connection.id)
+            {
+                feed(ByteBuffer(), slot: slot)
+            }
+        }
+    }
+
+    /// The peer or the script closed a connection: the server forgets it, paused or not.
+    func closed(_ connection: FuzzConnection) {
+        broker.connectionClosed(connection.id, now: now, output: &output)
+        output.paused.remove(connection.id)
     }
 
     var steps = 0
     while !script.isAtEnd && steps < 200 {
         steps += 1
+        readResumed()
         let operation = script.byte()
         let slot = Int(script.byte()) % slots.count
         switch operation % 9 {
         case 0:  // open (or reopen) a connection
-            if let old = slots[slot] { broker.connectionClosed(old.id, now: now, output: &output) }
+            if let old = slots[slot] { closed(old) }
             nextID += 1
             let id = ConnectionID(nextID)
             slots[slot] = FuzzConnection(id: id, decoder: MQTTPacketDecoder(maximumPacketSize: 4096))
@@ -218,7 +265,7 @@ func runScript(_ bytes: UnsafeRawBufferPointer) {
             feed(raw, slot: slot)
         case 5:  // the peer closes
             if let connection = slots[slot] {
-                broker.connectionClosed(connection.id, now: now, output: &output)
+                closed(connection)
                 slots[slot] = nil
             }
         case 6:  // time passes
@@ -238,6 +285,14 @@ func runScript(_ bytes: UnsafeRawBufferPointer) {
                 keep ? .accepted(username: username, accessControl: Pools.accessControl) : .refused(.notAuthorized)
             }
         }
+    }
+    // Rule 6: no hold outlasts `Broker.longestHold` (connections the broker closed are forgotten by the server).
+    readResumed()
+    now = now + .milliseconds(1_100)
+    broker.tick(now: now, output: &output)
+    readResumed()
+    if let stuck = output.paused.subtracting(output.closed).first {
+        fatalError("\(stuck) still paused 1.1 s after the script")
     }
     broker.shutdown(output: &output)
 }
