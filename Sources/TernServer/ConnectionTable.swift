@@ -39,9 +39,12 @@ final class ConnectionTable {
         var writable = true
         var writableTurn: UInt64 = 0
         /// Publisher flow control: set while the broker holds this publisher back; the packets of its last read
-        /// that came after the one that held it wait in `deferred` (in order) until it is released.
+        /// that came after the one that held it wait in `deferred` (in order) until it is released, and so does
+        /// the decoding failure that ended that read, if any, so that it is handled after them, as without a hold.
         var isHeld = false
         var deferred: [Packet] = []
+        var deferredFailure: (error: MQTTDecodingError, protocolVersion: ProtocolVersion?)?
+        var hasDeferred: Bool { !deferred.isEmpty || deferredFailure != nil }
         /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
         var clientIdentifier: String?
         var clientCertificate: ClientCertificateIdentity?
@@ -150,12 +153,13 @@ final class ConnectionTable {
         if let clientCertificate { entry.clientCertificate = clientCertificate }
         var output = self.output
         let now = NIODeadline.now()
+        var failure = failure
         for (index, packet) in packets.enumerated() {
             // The broker closed the connection on an earlier packet: what followed it is not read.
             guard entry.isOpen else { return }  // a flag rather than a lookup per packet
             // Held back by an earlier packet (or still releasing earlier ones): the rest waits, in order. A read
             // holds hundreds of PUBLISHes, more than a queue has room for beyond the mark that held it.
-            if entry.isHeld || !entry.deferred.isEmpty && index == 0 {
+            if entry.isHeld || entry.hasDeferred && index == 0 {
                 entry.deferred.append(contentsOf: packets[index...])
                 break
             }
@@ -165,6 +169,10 @@ final class ConnectionTable {
                 subscriptionLog.log(packet, clientID: entry.clientIdentifier ?? "", logger: entry.logger)
             }
             broker.receive(packet, from: id, now: now, output: &output)
+        }
+        if let error = failure, entry.isHeld || entry.hasDeferred {
+            entry.deferredFailure = (error, protocolVersion)  // after the deferred packets (`receiveDeferred`)
+            failure = nil
         }
         if let failure, entry.isOpen {
             entry.logger.info("""
@@ -385,7 +393,7 @@ final class ConnectionTable {
     fileprivate func holdBack(_ id: ConnectionID, _ hold: Bool) {
         guard let entry = entries[id] else { return }
         entry.isHeld = hold
-        if !hold && !entry.deferred.isEmpty {
+        if !hold && entry.hasDeferred {
             let table = NIOLoopBound(self, eventLoop: loop)
             loop.execute { table.value.receiveDeferred(id) }
         }
@@ -394,10 +402,13 @@ final class ConnectionTable {
     }
 
     private func receiveDeferred(_ id: ConnectionID) {
-        guard let entry = entries[id], !entry.isHeld, !entry.deferred.isEmpty else { return }
+        guard let entry = entries[id], !entry.isHeld, entry.hasDeferred else { return }
         let packets = entry.deferred
+        let failure = entry.deferredFailure
         entry.deferred = []
-        receive(packets, bytes: 0, from: id, protocolVersion: nil, clientCertificate: nil, failure: nil)
+        entry.deferredFailure = nil
+        receive(packets, bytes: 0, from: id, protocolVersion: failure?.protocolVersion, clientCertificate: nil,
+                failure: failure?.error)
     }
 
     var output: Output { Output(table: self) }

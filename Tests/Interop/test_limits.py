@@ -351,6 +351,30 @@ def test_publisher_flow_control_holds_a_fast_publisher_instead_of_dropping(start
     assert "messages dropped" not in tern.output()
 
 
+def test_a_malformed_packet_in_a_held_read_is_handled_after_the_messages_before_it(start):
+    """A publisher is held back by the flow control in the middle of a read that ends in a malformed packet: the
+    messages before the bad bytes are all handled and acknowledged, and only then is the connection closed with
+    DISCONNECT 0x81, as without a hold (the failure used to be handled at once, and the rest of the read was lost)."""
+    tern = start("max_queued_messages 100", "max_inflight_messages 10")
+    subscriber = Client(tern.port, "slow-subscriber")
+    record = subscriber.client.on_message
+
+    def slow(client, userdata, message):
+        time.sleep(0.002)
+        record(client, userdata, message)
+
+    subscriber.client.on_message = slow
+    subscriber.subscribe("flow", qos=1)
+    publisher, _ = raw.open_session(tern.host, tern.port, "publisher-then-garbage")
+    count = 120  # about 1.7 kB: one read, which the publisher's 60th message holds back (10 in flight, 50 queued)
+    publisher.send(b"".join(raw.publish("flow", f"m{i}", qos=1, packet_id=1 + i) for i in range(count))
+                   + b"\x00\x00")  # packet type 0 is reserved: a malformed packet
+    packets = publisher.closing(deadline=30)
+    assert sorted(p.packet_id for p in packets if p.kind == raw.PUBACK) == list(range(1, count + 1))
+    assert (packets[-1].kind, packets[-1].reason) == (raw.DISCONNECT, 0x81), packets[-1]
+    assert wait_until(lambda: len(subscriber.received()) == count, 10), len(subscriber.received())
+
+
 def test_publisher_flow_control_off_drops_at_the_queue_limit_as_mosquitto_does(start):
     tern = start("max_queued_messages 100", "max_inflight_messages 10", "publisher_flow_control false")
     received, _ = burst_into_slow_subscriber(tern, 600)
