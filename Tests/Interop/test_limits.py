@@ -316,11 +316,8 @@ def test_max_inflight_messages_holds_the_rest_until_acknowledged(start):
     bystander.check()
 
 
-def burst_into_slow_subscriber(tern, count: int) -> tuple[int, float]:
-    """A paho QoS 1 subscriber that takes 2 ms per message, and a raw publisher that writes `count` QoS 1 messages
-    in one burst (one write, so the broker reads hundreds per read). Returns how many the subscriber got (waiting
-    until none arrive for 2 s) and the bystander's round trip during the burst."""
-    bystander = Bystander(tern.port)
+def slow_subscriber(tern) -> Client:
+    """A paho subscriber to `flow` at QoS 1 that takes 2 ms per message."""
     subscriber = Client(tern.port, "slow-subscriber")
     record = subscriber.client.on_message
 
@@ -330,6 +327,15 @@ def burst_into_slow_subscriber(tern, count: int) -> tuple[int, float]:
 
     subscriber.client.on_message = slow
     subscriber.subscribe("flow", qos=1)
+    return subscriber
+
+
+def burst_into_slow_subscriber(tern, count: int) -> tuple[int, float]:
+    """A paho QoS 1 subscriber that takes 2 ms per message, and a raw publisher that writes `count` QoS 1 messages
+    in one burst (one write, so the broker reads hundreds per read). Returns how many the subscriber got (waiting
+    until none arrive for 2 s) and the bystander's round trip during the burst."""
+    bystander = Bystander(tern.port)
+    subscriber = slow_subscriber(tern)
     publisher, _ = raw.open_session(tern.host, tern.port, "fast-publisher")
     publisher.send(b"".join(raw.publish("flow", f"m{i}", qos=1, packet_id=1 + i % 60000) for i in range(count)))
     round_trip = bystander.check(deadline=10)
@@ -356,15 +362,7 @@ def test_a_malformed_packet_in_a_held_read_is_handled_after_the_messages_before_
     messages before the bad bytes are all handled and acknowledged, and only then is the connection closed with
     DISCONNECT 0x81, as without a hold (the failure used to be handled at once, and the rest of the read was lost)."""
     tern = start("max_queued_messages 100", "max_inflight_messages 10")
-    subscriber = Client(tern.port, "slow-subscriber")
-    record = subscriber.client.on_message
-
-    def slow(client, userdata, message):
-        time.sleep(0.002)
-        record(client, userdata, message)
-
-    subscriber.client.on_message = slow
-    subscriber.subscribe("flow", qos=1)
+    subscriber = slow_subscriber(tern)
     publisher, _ = raw.open_session(tern.host, tern.port, "publisher-then-garbage")
     count = 120  # about 1.7 kB: one read, which the publisher's 60th message holds back (10 in flight, 50 queued)
     publisher.send(b"".join(raw.publish("flow", f"m{i}", qos=1, packet_id=1 + i) for i in range(count))
