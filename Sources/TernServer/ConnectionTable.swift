@@ -153,7 +153,6 @@ final class ConnectionTable {
         if let clientCertificate { entry.clientCertificate = clientCertificate }
         var output = self.output
         let now = NIODeadline.now()
-        var failure = failure
         for (index, packet) in packets.enumerated() {
             // The broker closed the connection on an earlier packet: what followed it is not read.
             guard entry.isOpen else { return }  // a flag rather than a lookup per packet
@@ -170,11 +169,9 @@ final class ConnectionTable {
             }
             broker.receive(packet, from: id, now: now, output: &output)
         }
-        if let error = failure, entry.isHeld || entry.hasDeferred {
-            entry.deferredFailure = (error, protocolVersion)  // after the deferred packets (`receiveDeferred`)
-            failure = nil
-        }
-        if let failure, entry.isOpen {
+        if let failure, entry.isHeld || entry.hasDeferred {
+            entry.deferredFailure = (failure, protocolVersion)  // after the deferred packets (`receiveDeferred`)
+        } else if let failure, entry.isOpen {
             entry.logger.info("""
                 closing connection \(entry.remoteAddress) (\(entry.clientIdentifier ?? "no client id")): \(failure)
                 """, metadata: ["reason": "\(failure.reasonCode)"])

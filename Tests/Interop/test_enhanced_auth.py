@@ -253,13 +253,11 @@ def test_tern_pub_with_scram_does_not_send_the_password():
 def packet_size(data: bytes) -> int:
     """The size of the MQTT packet at the start of `data` (fixed header included), or a large number while its
     Remaining Length is incomplete."""
-    value, shift = 0, 0
-    for position in range(1, min(len(data), 5)):
-        value |= (data[position] & 0x7F) << shift
-        if not data[position] & 0x80:
-            return position + 1 + value
-        shift += 7
-    return 1 << 30
+    try:
+        length, body = raw.read_varint(data, 1)
+    except IndexError:  # the Remaining Length is still arriving
+        return 1 << 30
+    return body + length
 
 
 @pytest.mark.parametrize("arguments, message", [

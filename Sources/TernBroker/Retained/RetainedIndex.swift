@@ -66,7 +66,7 @@ public struct RetainedIndex<Value> {
         let previous = slots[slot]?.value
         node.slot = nil
         count -= 1
-        slots.remove(slot, isEmpty: count == 0)
+        slots.remove(slot)
         generation &+= 1
         while let (parent, level) = path.popLast(), node.isEmpty {
             parent.children.removeNode(for: level)

@@ -65,10 +65,10 @@ struct RetainedSlots<Value> {
         chunks[index].entries[slot & (Self.chunkSize - 1)] = entry
     }
 
-    /// Frees a slot in use; `isEmpty` says whether none is in use any more.
-    mutating func remove(_ slot: Int, isEmpty: Bool) {
-        guard !isEmpty else {
-            self = RetainedSlots()  // the last one: release every chunk
+    /// Frees a slot in use.
+    mutating func remove(_ slot: Int) {
+        guard freed.count + 1 < end else {
+            self = RetainedSlots()  // the last one in use: release every chunk
             return
         }
         replace(slot, with: nil)

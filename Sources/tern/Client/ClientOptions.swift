@@ -234,8 +234,8 @@ struct ClientOptions {
             }
         }
         if let authenticationMethod {
-            guard authenticationMethod == SCRAMAuthenticator.methodName else {
-                let supported = SCRAMAuthenticator.methodName
+            let supported = SCRAMAuthenticator.methodName
+            guard authenticationMethod == supported else {
                 throw UsageError(
                     text: "Unsupported authentication method '\(authenticationMethod)' (\(supported) is supported).")
             }
