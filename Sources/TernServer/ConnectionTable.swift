@@ -181,7 +181,11 @@ final class ConnectionTable {
             flushAll()
             return
         }
-        flushAtEndOfTick()
+        // A read of one packet, from a client that sends now and then, goes out at once: its reader is waiting, and
+        // nothing else of the tick is likely to join it. A read of several, from a busy client, waits for the end
+        // of the tick with the others (a subscriber of four busy publishers gets one write per tick, not four).
+        // With a store, every flush submits a batch: all wait, so that one commit covers the tick.
+        if packets.count == 1 && durability == nil { flushAll() } else { flushAtEndOfTick() }
     }
 
     /// The connection's channel closed.
@@ -256,7 +260,9 @@ final class ConnectionTable {
         }
         shared = SharedPublish()  // lets the message go
         turn &+= 1
-        for (id, entry) in unflushed {
+        // By index: a for-in's iterator would still hold the array at `removeAll`, which then allocates a new one.
+        for index in unflushed.indices {
+            let (id, entry) = unflushed[index]
             let buffer = entry.pending
             entry.pending = nil
             entry.isUnflushed = false

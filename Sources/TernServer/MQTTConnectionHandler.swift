@@ -19,6 +19,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private let ids: ConnectionIDs
     private var decoder: MQTTPacketDecoder
     private var received: ByteBuffer?
+    /// The packets of a read, kept empty between reads for its capacity (see `decodeReceived`).
+    private var decoded: [Packet] = []
     private var id: ConnectionID?
     private var logger: Logger
     private var remoteAddress = "?"
@@ -66,11 +68,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Hands a read to the broker's loop. Reading stops while `ReadHandover.limit` reads wait there, and resumes
+    /// Hands a read to the broker's loop, from another loop. Reading stops while `ReadHandover.limit` reads wait there, and resumes
     /// when the broker's loop has caught up: a connection cannot send faster than the broker routes (as on one
     /// loop, where reading waits for routing), and what waits between the loops stays bounded.
     private func handOver(_ body: @escaping @Sendable (MQTTServer.State) -> Void, context: ChannelHandlerContext) {
-        guard !brokerLoop.inEventLoop else { return body(server.value) }
         let server = self.server, handover = self.handover
         let resume = NIOLoopBound(context, eventLoop: context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -131,14 +132,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// hands them to the broker together.
     private func decodeReceived(context: ChannelHandlerContext) {
         guard let id, received != nil else { return }
-        let now = NIODeadline.now()
+        let now = pacing == nil ? nil : NIODeadline.now()
         let before = received!.readableBytes
-        var packets: [Packet] = []
+        // The array of the last read, emptied: no allocation per read. Taken out while in use, in case the
+        // broker's handling of this read comes back here.
+        var packets = decoded
+        decoded = []
         var failure: MQTTDecodingError?
         var certificate: ClientCertificateIdentity?
         do {
             while true {
-                if pacing != nil, let wait = pacing!.pause(now: now) {
+                if let now, let wait = pacing!.pause(now: now) {
                     pause(context: context, for: wait)
                     break
                 }
@@ -162,11 +166,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
         guard !packets.isEmpty || failure != nil else { return }
         let version = decoder.protocolVersion
-        let (read, error, presented) = (packets, failure, certificate)
-        handOver({ state in
-            state.table.receive(read, bytes: bytes, from: id, protocolVersion: version, clientCertificate: presented,
-                                failure: error)
-        }, context: context)
+        if brokerLoop.inEventLoop {
+            // Called directly, not through `handOver`'s closure: that would be allocated with its captures.
+            server.value.table.receive(packets, bytes: bytes, from: id, protocolVersion: version,
+                                       clientCertificate: certificate, failure: failure)
+            packets.removeAll(keepingCapacity: true)
+            decoded = packets
+        } else {
+            let (read, error, presented) = (packets, failure, certificate)
+            handOver({ state in
+                state.table.receive(read, bytes: bytes, from: id, protocolVersion: version,
+                                    clientCertificate: presented, failure: error)
+            }, context: context)
+        }
     }
 
     /// Stops reading the socket (TCP backpressure slows the client) and resumes after `delay`.
