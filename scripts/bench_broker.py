@@ -293,6 +293,17 @@ def pair_with_baseline(result: dict, binary: str, start, scenario: list[str], se
         result["share_of_1_subscription"] = round(result["received_per_s"] / baseline["received_per_s"], 3)
 
 
+def tern_binary(root: str) -> str:
+    """`TERN_BINARY` (another build, a baseline), else this tree's release build, built first."""
+    if os.environ.get("TERN_BINARY"):
+        return os.environ["TERN_BINARY"]
+    subprocess.run(["swift", "build", "-c", "release", "--product", "tern"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    bin_path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    return os.path.join(bin_path, "tern")
+
+
 def median(values: list) -> float | None:
     numbers = [v for v in values if isinstance(v, (int, float))]
     return statistics.median(numbers) if numbers else None
@@ -310,13 +321,7 @@ def main() -> int:
     args = [a for a in argv if a != "--json"]
     seconds = args[0] if args else "3"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    binary = os.environ.get("TERN_BINARY")  # another build (a baseline) instead of this tree's release build
-    if not binary:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "tern"], cwd=root, check=True,
-                       stdout=subprocess.DEVNULL)
-        bin_path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=root, check=True,
-                                  capture_output=True, text=True).stdout.strip()
-        binary = os.path.join(bin_path, "tern")
+    binary = tern_binary(root)
     directory = tempfile.mkdtemp(prefix="tern-bench-")
     results = []
     try:

@@ -71,6 +71,10 @@ final class ConnectionTable {
     }
 
     fileprivate var entries: [ConnectionID: Entry] = [:]
+    /// The array the connections on this loop decode a read into, kept empty between reads for its capacity
+    /// (`MQTTConnectionHandler.decodeReceived`): one for all of them, since one per connection would cost each
+    /// idle connection an allocation of its own (0.2 KB).
+    var readPackets: [Packet] = []
     /// The entry looked up last: a turn's packets mostly go to one connection (fan-in: every message to the one
     /// subscriber), and each costs a writability check and a send, two hashed lookups without this.
     private var lastLookup: (id: ConnectionID, entry: Entry)?

@@ -13,47 +13,62 @@ import TernBroker
 final class MQTTConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    /// The broker and the connection table, on the broker's event loop.
-    private let server: NIOLoopBoundBox<MQTTServer.State>
-    private let brokerLoop: EventLoop
-    private let ids: ConnectionIDs
+    /// What every connection of one listener shares, held once: a copy of each field in every handler was a
+    /// third of an idle connection's handler (about 100 of 300 bytes).
+    final class Listener: Sendable {
+        /// The broker and the connection table, on the broker's event loop.
+        let server: NIOLoopBoundBox<MQTTServer.State>
+        let brokerLoop: EventLoop
+        let ids: ConnectionIDs
+        let maximumPacketSize: Int
+        /// The listener's authenticator; nil when it lets every client in.
+        let authenticator: (any ConnectionAuthenticator)?
+        let clientIdentifiers: ClientIdentifierRules?
+        let limits: ConnectionLimits
+        let logger: Logger
+
+        init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
+             maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
+             clientIdentifiers: ClientIdentifierRules? = nil, limits: ConnectionLimits = ConnectionLimits(),
+             logger: Logger)
+        {
+            self.server = server
+            self.brokerLoop = brokerLoop
+            self.ids = ids
+            self.maximumPacketSize = maximumPacketSize
+            self.authenticator = authenticator
+            self.clientIdentifiers = clientIdentifiers
+            self.limits = limits
+            self.logger = logger
+        }
+    }
+
+    private let listener: Listener
+    private var server: NIOLoopBoundBox<MQTTServer.State> { listener.server }
+    private var brokerLoop: EventLoop { listener.brokerLoop }
+    private var logger: Logger { listener.logger }
     private var decoder: MQTTPacketDecoder
     private var received: ByteBuffer?
-    /// The packets of a read, kept empty between reads for its capacity (see `decodeReceived`).
-    private var decoded: [Packet] = []
     private var id: ConnectionID?
-    private var logger: Logger
     private var remoteAddress = "?"
     /// The client identifier of the CONNECT, then the one the broker accepted (assigned to an empty one).
     var clientID: String?
     private var failed = false
-
-    private let authenticator: (any ConnectionAuthenticator)?
-
-    private let clientIdentifiers: ClientIdentifierRules?
     /// `max_publish_rate` and `max_publish_bytes_rate`; nil when no rate is set.
     private var pacing: ReadPacing?
     /// Set while reading is paused for `pacing`: the task that resumes it.
     private var resumption: Scheduled<Void>?
-    /// Reads handed to the broker's loop and not yet handled there (see `withServer`).
-    private let handover = ReadHandover()
+    /// Reads handed to the broker's loop and not yet handled there (see `handOver`); made at the first, since a
+    /// connection on the broker's loop hands none over.
+    private lazy var handover = ReadHandover()
     /// Set while the broker holds this publisher back (publisher flow control): reading stays off whatever else
     /// would resume it.
     private var heldBack = false
 
-    init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
-         maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
-         clientIdentifiers: ClientIdentifierRules? = nil, limits: ConnectionLimits = ConnectionLimits(),
-         logger: Logger)
-    {
-        self.pacing = ReadPacing(limits, now: .now())
-        self.server = server
-        self.brokerLoop = brokerLoop
-        self.ids = ids
-        self.authenticator = authenticator
-        self.clientIdentifiers = clientIdentifiers
-        self.logger = logger
-        self.decoder = MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)
+    init(listener: Listener) {
+        self.listener = listener
+        self.pacing = ReadPacing(listener.limits, now: .now())
+        self.decoder = MQTTPacketDecoder(maximumPacketSize: listener.maximumPacketSize)
     }
 
     /// Runs `body` with the broker's state: at once when this connection lives on the broker's loop, else as a
@@ -101,13 +116,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     private func opened(_ context: ChannelHandlerContext) {
-        let id = ids.next()
+        let id = listener.ids.next()
         self.id = id
         let channel = context.channel
         let remoteAddress = channel.remoteAddress.map(MQTTServer.display) ?? "?"
         self.remoteAddress = remoteAddress
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let authenticator = self.authenticator, clientIdentifiers = self.clientIdentifiers, logger = self.logger
+        let authenticator = listener.authenticator, clientIdentifiers = listener.clientIdentifiers
+        let logger = listener.logger
         withServer { state in
             state.table.register(id, channel: channel, handler: handler, authenticator: authenticator,
                                  remoteAddress: remoteAddress, logger: logger)
@@ -134,10 +150,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard let id, received != nil else { return }
         let now = pacing == nil ? nil : NIODeadline.now()
         let before = received!.readableBytes
-        // The array of the last read, emptied: no allocation per read. Taken out while in use, in case the
-        // broker's handling of this read comes back here.
-        var packets = decoded
-        decoded = []
+        let onBrokerLoop = brokerLoop.inEventLoop
+        var packets: [Packet] = []
+        // On the broker's loop, the table's array for reads, empty with its capacity: no allocation per read.
+        if onBrokerLoop { swap(&packets, &server.value.table.readPackets) }
         var failure: MQTTDecodingError?
         var certificate: ClientCertificateIdentity?
         do {
@@ -154,7 +170,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 if case .connect(let connect) = packet {
                     clientID = connect.clientIdentifier
                     // Read here: the TLS handler is on this loop. Only the listener's authenticator asks for it.
-                    if authenticator != nil { certificate = ListenerTransport.clientCertificate(of: context.channel) }
+                    if listener.authenticator != nil { certificate = ListenerTransport.clientCertificate(of: context.channel) }
                 }
                 packets.append(packet)
             }
@@ -164,14 +180,18 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         let bytes = before - received!.readableBytes
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
-        guard !packets.isEmpty || failure != nil else { return }
+        guard !packets.isEmpty || failure != nil else {
+            if onBrokerLoop { server.value.table.readPackets = packets }  // no whole packet yet
+            return
+        }
         let version = decoder.protocolVersion
-        if brokerLoop.inEventLoop {
+        if onBrokerLoop {
             // Called directly, not through `handOver`'s closure: that would be allocated with its captures.
-            server.value.table.receive(packets, bytes: bytes, from: id, protocolVersion: version,
-                                       clientCertificate: certificate, failure: failure)
+            let table = server.value.table
+            table.receive(packets, bytes: bytes, from: id, protocolVersion: version, clientCertificate: certificate,
+                          failure: failure)
             packets.removeAll(keepingCapacity: true)
-            decoded = packets
+            table.readPackets = packets
         } else {
             let (read, error, presented) = (packets, failure, certificate)
             handOver({ state in

@@ -67,6 +67,10 @@ public final class MQTTServer: Sendable {
         }
     }
 
+    /// The sizes of a connection's read buffers: 256 bytes at first (most CONNECTs fit), doubled after a read that
+    /// fills one, up to 64 KB, and halved again after two reads that use less than half.
+    static let readBufferSizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+
     /// A server whose broker keeps its state in `store` (nil: in memory only). Changes are committed by one
     /// writer thread; `commitWindow` is how long it waits for more changes to join a commit.
     /// `connectionMessages`: whether each connect and disconnect is logged (Mosquitto's `connection_messages`);
@@ -200,11 +204,12 @@ public final class MQTTServer: Sendable {
                 // Listeners given with port 0 share the first port chosen, as `tern serve -p 0` binds both
                 // loopback addresses on one port.
                 let chosenPort = listener.port == 0 ? (port ?? 0) : listener.port
-                let authenticator = listener.authenticator
-                let clientIdentifiers = listener.clientIdentifiers
                 let transport = listener.transport ?? ListenerTransport()
+                let connections = MQTTConnectionHandler.Listener(
+                    server: state, brokerLoop: self.loop, ids: self.ids, maximumPacketSize: self.maximumPacketSize,
+                    authenticator: listener.authenticator, clientIdentifiers: listener.clientIdentifiers,
+                    limits: self.limits, logger: connectionLogger)
                 let limits = self.limits
-                let ids = self.ids, maximumPacketSize = self.maximumPacketSize, brokerLoop = self.loop
                 var bootstrap = ServerBootstrap(group: group, childGroup: connectionGroup ?? group)
                 if listener.host.contains(":") {
                     // IPv6 only, so that `::` and `0.0.0.0` can both be bound on one port, as Mosquitto does.
@@ -216,17 +221,17 @@ public final class MQTTServer: Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                    // NIO keeps each connection's last read buffer for the next read: 2 KB by default, a third of
+                    // an idle connection's memory. A CONNECT or PINGREQ needs far less, and a busy connection's
+                    // buffer doubles with each full read up to the same 64 KB.
+                    .childChannelOption(.recvAllocator, value: Self.readBufferSizes)
                     // A client that does not read is a slow consumer once this much waits for its socket.
                     .childChannelOption(.writeBufferWaterMark, value: .init(low: limits.writeBuffer / 2,
                                                                             high: limits.writeBuffer))
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try transport.configure(channel, logger: logger) {
-                                MQTTConnectionHandler(server: state, brokerLoop: brokerLoop, ids: ids,
-                                                      maximumPacketSize: maximumPacketSize,
-                                                      authenticator: authenticator,
-                                                      clientIdentifiers: clientIdentifiers, limits: limits,
-                                                      logger: connectionLogger)
+                                MQTTConnectionHandler(listener: connections)
                             }
                         }
                     }
