@@ -29,8 +29,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
         init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
              maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
-             clientIdentifiers: ClientIdentifierRules? = nil, limits: ConnectionLimits = ConnectionLimits(),
-             logger: Logger)
+             clientIdentifiers: ClientIdentifierRules?, limits: ConnectionLimits, logger: Logger)
         {
             self.server = server
             self.brokerLoop = brokerLoop
@@ -83,9 +82,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Hands a read to the broker's loop, from another loop. Reading stops while `ReadHandover.limit` reads wait there, and resumes
-    /// when the broker's loop has caught up: a connection cannot send faster than the broker routes (as on one
-    /// loop, where reading waits for routing), and what waits between the loops stays bounded.
+    /// Hands a read to the broker's loop, from another loop. Reading stops while `ReadHandover.limit` reads wait
+    /// there, and resumes when the broker's loop has caught up: a connection cannot send faster than the broker
+    /// routes (as on one loop, where reading waits for routing), and what waits between the loops stays bounded.
     private func handOver(_ body: @escaping @Sendable (MQTTServer.State) -> Void, context: ChannelHandlerContext) {
         let server = self.server, handover = self.handover
         let resume = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -170,7 +169,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 if case .connect(let connect) = packet {
                     clientID = connect.clientIdentifier
                     // Read here: the TLS handler is on this loop. Only the listener's authenticator asks for it.
-                    if listener.authenticator != nil { certificate = ListenerTransport.clientCertificate(of: context.channel) }
+                    if listener.authenticator != nil {
+                        certificate = ListenerTransport.clientCertificate(of: context.channel)
+                    }
                 }
                 packets.append(packet)
             }
