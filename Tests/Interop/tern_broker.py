@@ -22,6 +22,13 @@ def tern_binary() -> Path:
     raise RuntimeError("tern binary not found: run `swift build --product tern` first or set TERN_BINARY")
 
 
+def run_tern(tool: str, *args: str, stdin: bytes | None = None, text: bool = False,
+             timeout: float = 30) -> subprocess.CompletedProcess:
+    """Runs `tern TOOL ARGS...` to completion, its output captured (bytes, or text with `text`)."""
+    return subprocess.run([str(tern_binary()), tool, *args], input=stdin, capture_output=True, text=text,
+                          timeout=timeout)
+
+
 class TernBroker:
     """A `tern serve -p 0` process; `port` is read from its `listening on 127.0.0.1:PORT` log line.
 

@@ -6,14 +6,14 @@ import subprocess
 import pytest
 
 from conftest import MosquittoBroker, find_free_port
-from tern_broker import tern_binary
+from tern_broker import run_tern, tern_binary
 
 BROKERS = ["reference_broker", "tern"]
 TIMEOUT = 20
 
 
 def tern(tool: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(tern_binary()), tool, *args], input=stdin, capture_output=True, timeout=TIMEOUT)
+    return run_tern(tool, *args, stdin=stdin, timeout=TIMEOUT)
 
 
 def mosquitto(tool: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ import pytest
 import raw_mqtt as raw
 from conftest import find_free_port
 from mqtt_helpers import wait_until
-from tern_broker import tern_binary
+from tern_broker import run_tern, tern_binary
 from transports import ConfiguredTern, mqttjs_available, run_node
 
 METHOD = "SCRAM-SHA-512"
@@ -188,10 +188,6 @@ def test_mqttjs_connects_with_scram_and_verifies_the_server(broker):
     assert refused.stdout.strip() == "refused 135", refused.stdout + refused.stderr
 
 
-def tern_cli(tool: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([str(tern_binary()), tool, *args], capture_output=True, text=True, timeout=timeout)
-
-
 @needs_mosquitto_passwd
 def test_tern_pub_and_sub_authenticate_with_scram(broker):
     """`tern sub` and `tern pub` with `--auth-method SCRAM-SHA-512`: a message goes from one to the other; a wrong
@@ -204,7 +200,8 @@ def test_tern_pub_and_sub_authenticate_with_scram(broker):
     try:
         # Publish until the subscriber (subscribed at some point after it started) has the message.
         def delivered():
-            published = tern_cli("pub", *port, *scram, "-P", "wonderland", "-t", "scram/x", "-m", "proved")
+            published = run_tern("pub", *port, *scram, "-P", "wonderland", "-t", "scram/x", "-m", "proved",
+                                 text=True)
             assert published.returncode == 0, published.stderr
             return subscriber.poll() is not None
         assert wait_until(delivered, 30)
@@ -213,7 +210,7 @@ def test_tern_pub_and_sub_authenticate_with_scram(broker):
         assert out.splitlines()[0] == "scram/x proved"
     finally:
         subscriber.kill()
-    refused = tern_cli("pub", *port, *scram, "-P", "not the password", "-t", "scram/x", "-m", "no")
+    refused = run_tern("pub", *port, *scram, "-P", "not the password", "-t", "scram/x", "-m", "no", text=True)
     assert refused.returncode == 0x87, (refused.returncode, refused.stderr)
     assert "Not authorized" in refused.stderr
 
@@ -266,5 +263,5 @@ def packet_size(data: bytes) -> int:
     (["--auth-method", METHOD, "-V", "mqttv5", "-u", "a"], "needs a username and a password"),
 ])
 def test_tern_pub_auth_method_usage_errors(arguments, message):
-    result = tern_cli("pub", "-t", "t", "-m", "m", *arguments)
+    result = run_tern("pub", "-t", "t", "-m", "m", *arguments, text=True)
     assert result.returncode == 1 and message in result.stderr, result.stderr
