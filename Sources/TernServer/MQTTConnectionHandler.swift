@@ -149,10 +149,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard let id, received != nil else { return }
         let now = pacing == nil ? nil : NIODeadline.now()
         let before = received!.readableBytes
-        let onBrokerLoop = brokerLoop.inEventLoop
+        // On the broker's loop: the table, reached directly, and its array for reads, empty with its capacity (no
+        // allocation per read).
+        let table = brokerLoop.inEventLoop ? server.value.table : nil
         var packets: [Packet] = []
-        // On the broker's loop, the table's array for reads, empty with its capacity: no allocation per read.
-        if onBrokerLoop { swap(&packets, &server.value.table.readPackets) }
+        if let table { swap(&packets, &table.readPackets) }
         var failure: MQTTDecodingError?
         var certificate: ClientCertificateIdentity?
         do {
@@ -182,13 +183,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let bytes = before - received!.readableBytes
         if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
         guard !packets.isEmpty || failure != nil else {
-            if onBrokerLoop { server.value.table.readPackets = packets }  // no whole packet yet
+            table?.readPackets = packets  // no whole packet yet
             return
         }
         let version = decoder.protocolVersion
-        if onBrokerLoop {
+        if let table {
             // Called directly, not through `handOver`'s closure: that would be allocated with its captures.
-            let table = server.value.table
             table.receive(packets, bytes: bytes, from: id, protocolVersion: version, clientCertificate: certificate,
                           failure: failure)
             packets.removeAll(keepingCapacity: true)
