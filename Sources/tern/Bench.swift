@@ -44,6 +44,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not check the broker certificate's host name.") var insecure = false
     @Option(name: .long, help: "fan-in, fan-out, pairs, latency or connections.") var scenario: Scenario = .fanIn
     @Option(name: .long, help: "Publishers (fan-in) or pairs (pairs).") var publishers = 4
+    @Option(name: .long, help: ArgumentHelp(
+        "Topics per publisher (fan-in): each publisher sends to its topics in turn, so that a broker's routing "
+            + "meets many distinct topics rather than the same one again.")) var topics = 1
     @Option(name: .long, help: "Subscribers (fan-out).") var subscribers = 4
     @Option(name: [.short, .long], help: "QoS of publishes and subscriptions.") var qos = 0
     @Option(name: .long, help: "Payload size in bytes (at least 20).") var size = 64
@@ -109,7 +112,7 @@ struct Bench: AsyncParsableCommand {
         }.get()
         let subs = try await connect(subscriberFilters.enumerated().map { .subscriber(index: $0, filter: $1) },
                                      loop: subscriberLoop, configuration: configuration, state: state)
-        let pubs = try await connect(publisherTopics.enumerated().map { .publisher(index: $0, topic: $1) },
+        let pubs = try await connect(publisherTopics.enumerated().map { .publisher(index: $0, topics: $1) },
                                      loop: loop, configuration: configuration, state: state)
         let perPublisherRate: Double? = scenario == .latency ? (rate ?? 1000) / Double(pubs.count) : nil
         let start = Date()
@@ -170,19 +173,22 @@ struct Bench: AsyncParsableCommand {
         }.get()
     }
 
-    /// Topics per publisher, filters per subscriber, and which subscriber receives which publisher.
-    private func layout() -> ([String], [String], @Sendable (Int, Int) -> Bool) {
+    /// Topics of each publisher, filters per subscriber, and which subscriber receives which publisher.
+    private func layout() -> ([[String]], [String], @Sendable (Int, Int) -> Bool) {
         let prefix = "bench/\(UInt32.random(in: 0...UInt32.max))"
         switch scenario {
         case .fanIn:
-            return ((0..<publishers).map { "\(prefix)/in/\($0)" }, ["\(prefix)/in/+"], { _, _ in true })
+            let topics = max(topics, 1)
+            return ((0..<publishers).map { p in
+                topics == 1 ? ["\(prefix)/in/\(p)"] : (0..<topics).map { "\(prefix)/in/\(p)-\($0)" }
+            }, ["\(prefix)/in/+"], { _, _ in true })
         case .fanOut:
-            return (["\(prefix)/out"], Array(repeating: "\(prefix)/out", count: subscribers), { _, _ in true })
+            return ([["\(prefix)/out"]], Array(repeating: "\(prefix)/out", count: subscribers), { _, _ in true })
         case .pairs:
-            return ((0..<publishers).map { "\(prefix)/pair/\($0)" }, (0..<publishers).map { "\(prefix)/pair/\($0)" },
+            return ((0..<publishers).map { ["\(prefix)/pair/\($0)"] }, (0..<publishers).map { "\(prefix)/pair/\($0)" },
                     { $0 == $1 })
         case .latency, .connections:
-            return (["\(prefix)/latency"], ["\(prefix)/latency"], { _, _ in true })
+            return ([["\(prefix)/latency"]], ["\(prefix)/latency"], { _, _ in true })
         }
     }
 

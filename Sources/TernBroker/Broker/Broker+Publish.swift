@@ -152,7 +152,8 @@ extension Broker {
         var targets = routeTargets
         routeTargets = RouteTargets()
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
-        subscriptionIndex.forEachMatchingNode(topicName: message.topic) { node in
+        for reference in topicMatches.matchingNodes(topicName: message.topic, in: subscriptionIndex) {
+            let node = reference.takeUnretainedValue()
             if !node.plain.isEmpty {
                 targets.beginFilter()
                 node.plain.forEach { entry in

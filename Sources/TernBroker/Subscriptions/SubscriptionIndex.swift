@@ -72,6 +72,9 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
 
     /// The number of subscriptions (plain and shared).
     public private(set) var count = 0
+    /// Raised by every change to the index, so that what was read from it (`TopicMatchCache`) can tell whether it
+    /// still holds.
+    public private(set) var generation: UInt64 = 0
 
     /// An empty index.
     public init() {}
@@ -97,6 +100,7 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
                                    options: SubscriptionOptions, identifier: UInt32? = nil) -> Bool
     {
         assert(Self.isPlausibleFilter(filter), "invalid topic filter \(filter)")
+        generation &+= 1
         if !isKnownUniquelyReferenced(&root) { root = root.clone() }
         var node = root
         for level in TopicBytes.levels(of: filter) {
@@ -148,6 +152,7 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
         guard node(forLevels: levels)?.entry(shareGroup: key.shareGroup, subscriber: subscriber) != nil else {
             return false
         }
+        generation &+= 1
         if !isKnownUniquelyReferenced(&root) { root = root.clone() }
         var path: [(parent: SubscriptionNode<Subscriber>, slot: SubscriptionNode<Subscriber>.ChildSlot)] = []
         path.reserveCapacity(levels.count)

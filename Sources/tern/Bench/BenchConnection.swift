@@ -12,7 +12,7 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
     enum Role {
-        case publisher(index: Int, topic: String)
+        case publisher(index: Int, topics: [String])
         case subscriber(index: Int, filter: String)
         case idle
     }
@@ -273,7 +273,7 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Writes one PUBLISH stamped with `stamp`; false when the window is full or the count is reached.
     private func sendOne(stamp: NIODeadline) -> Bool {
-        guard case .publisher(let index, let topic) = role, let context else { return false }
+        guard case .publisher(let index, let topics) = role, let context else { return false }
         if state.options.qos != .atMostOnce && inflight >= state.options.window { return false }
         if let count = state.options.count, nextSequence >= UInt64(count) { return false }
         // One payload buffer, its header rewritten in place per message (the packet that held it has been
@@ -291,6 +291,7 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
             inflight += 1
         }
+        let topic = topics.count == 1 ? topics[0] : topics[Int(nextSequence % UInt64(topics.count))]
         write(.publish(PublishPacket(topic: topic, payload: payload, qos: state.options.qos, packetIdentifier: packetID)),
               context: context)
         nextSequence += 1

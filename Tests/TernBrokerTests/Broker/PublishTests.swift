@@ -397,6 +397,26 @@ struct MosquittoLimitTests {
         harness.publish(pub, "t", "0")
         #expect(harness.publishes(to: sub).map(\.qos) == [.exactlyOnce])
     }
+
+    @Test("a topic routed from the topic match cache follows every change to the subscriptions")
+    func topicMatchCacheFollowsSubscriptions() {
+        let harness = BrokerHarness()
+        let (a, _) = harness.connect("a")
+        let (b, _) = harness.connect("b", cleanStart: true)
+        let (pub, _) = harness.connect("pub")
+        harness.subscribe(a, "t/+")
+        for n in 0..<3 { harness.publish(pub, "t/1", "\(n)") }
+        #expect(harness.broker.topicMatches.holds("t/1", for: harness.broker.subscriptionIndex))
+        harness.subscribe(b, "t/#")
+        harness.publish(pub, "t/1", "b subscribed")
+        harness.send(.unsubscribe(UnsubscribePacket(packetIdentifier: 2, topicFilters: ["t/+"])), from: a)
+        harness.publish(pub, "t/1", "a unsubscribed")
+        harness.send(.disconnect(DisconnectPacket()), from: b)  // the session ends with its subscriptions
+        harness.publish(pub, "t/1", "b gone")
+        #expect(harness.publishes(to: a).map(\.payloadString) == ["0", "1", "2", "b subscribed"])
+        #expect(harness.publishes(to: b).map(\.payloadString) == ["b subscribed", "a unsubscribed"])
+        #expect(harness.broker.subscriptionCount == 0)
+    }
 }
 
 @Suite("max_inflight_bytes")
