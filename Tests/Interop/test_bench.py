@@ -116,3 +116,14 @@ def test_bench_latency_scenario_sends_each_message_at_its_time(server):
     assert result["lost"] == 0 and result["duplicates"] == 0
     assert 0 < result["latency_p50_us"] < 50_000
     assert elapsed >= 0.35
+
+
+def test_bench_fan_in_over_many_topics_delivers_everything(server):
+    # --topics: each publisher cycles through its topics (`.../in/{p}-{k}`, all under the subscriber's `in/+`), so
+    # the broker routes many distinct topics, each again and again (Tern: misses, then hits, in its topic match
+    # cache); every message must arrive once.
+    result = bench("--port", str(server["ws"]), "--transport", "ws", "--scenario", "fan-in", "--publishers", "3",
+                   "--topics", "50")
+    assert result["sent"] == 600
+    assert result["received"] == 600
+    assert result["lost"] == 0 and result["duplicates"] == 0

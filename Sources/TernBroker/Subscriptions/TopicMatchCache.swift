@@ -45,6 +45,13 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     let slotCount: Int
     private var scratch: [Unmanaged<Node>] = []
 
+    /// Topics longer than this, and topics matching more nodes than `maximumNodes`, are walked every time and
+    /// never kept: the cache then holds at most 1,024 x (256 + 64 x 8) bytes besides its table, whatever clients
+    /// publish and subscribe (a topic matched by a hundred thousand wildcard filters would otherwise keep an
+    /// 800 KB list per slot). A message matching that many filters costs its deliveries more than its walk.
+    static var maximumTopicBytes: Int { 256 }
+    static var maximumNodes: Int { 64 }
+
     /// 1,024 slots by default: a few hundred topics in rotation hit almost always, and the table itself takes
     /// 48 KB.
     init(slotCount: Int = 1024) {
@@ -69,6 +76,7 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
             // The walk's result goes into `scratch`, reused (no allocation) unless the slot keeps it.
             scratch.removeAll(keepingCapacity: true)
             index.forEachMatchingNode(topicName: topicName) { scratch.append(.passUnretained($0)) }
+            guard topic.count <= Self.maximumTopicBytes, scratch.count <= Self.maximumNodes else { return scratch }
             guard slots[position].generation != index.generation || slots[position].lastMiss == hash else {
                 slots[position].lastMiss = hash
                 return scratch

@@ -79,6 +79,28 @@ import Testing
         #expect(cache.holds("b", for: index) && !cache.holds("a", for: index))
     }
 
+    @Test func longTopicsAndWideMatchesAreNotKept() {
+        typealias Cache = TopicMatchCache<String>
+        var index = SubscriptionIndex<String>()
+        var cache = Cache()
+        index.subscribe("#", subscriber: "a", options: SubscriptionOptions())
+        let long = String(repeating: "x", count: Cache.maximumTopicBytes + 1)
+        #expect(Self.matches(&cache, long, in: index).count == 1)
+        #expect(!cache.holds(long, for: index))
+        let atLimit = String(repeating: "x", count: Cache.maximumTopicBytes)
+        #expect(Self.matches(&cache, atLimit, in: index).count == 1)
+        #expect(cache.holds(atLimit, for: index))
+        // One node per filter: `w/0` ... plus `#`, more than maximumNodes for topic `w/0/.../0`.
+        var filter = "w"
+        for n in 0..<Cache.maximumNodes {
+            index.subscribe(filter + "/#", subscriber: "s\(n)", options: SubscriptionOptions())
+            filter += "/0"
+        }
+        let deep = filter
+        #expect(Self.matches(&cache, deep, in: index).count == Cache.maximumNodes + 1)
+        #expect(!cache.holds(deep, for: index))
+    }
+
     /// [MQTT-4.7.3-4]: topics are compared byte for byte; `String`'s `==` would call these two equal.
     @Test func canonicallyEquivalentTopicsAreDistinct() {
         var index = SubscriptionIndex<String>()
