@@ -4,7 +4,8 @@
 // figures are recorded in BENCHMARKS.md. Guards: deliveries encoded straight from the message in one pass (every
 // scenario), the in-place session updates on acknowledgements (QoS 1 scenarios), the allocation-free route that
 // hashes no client identifier for a message matching one filter (fan-in, fan-out), routing with many
-// subscriptions (from the topic match cache, and walking the trie for topics that do not repeat), and the paced retained delivery with its session taken in place once per batch.
+// subscriptions (from the topic match cache, and walking the trie for topics that do not repeat), and the paced
+// retained delivery with its session taken in place once per batch.
 import MQTTCore
 import NIOCore
 import TernBroker
@@ -116,8 +117,9 @@ func measure(_ scenario: Scenario) -> Double {
     // Publisher p's k-th topic at p + k * publishers, so that the publishers take turns and each cycles its topics.
     let packets = (0..<topics).flatMap { k in
         (0..<scenario.publishers).map { p in
-            Packet.publish(PublishPacket(topic: topics == 1 ? "bench/in/\(p)" : "bench/in/\(p)-\(k)", payload: payload,
-                                         qos: scenario.qos, packetIdentifier: scenario.qos == .atMostOnce ? nil : 1))
+            let topic = topics == 1 ? "bench/in/\(p)" : "bench/in/\(p)-\(k)"
+            return Packet.publish(PublishPacket(topic: topic, payload: payload, qos: scenario.qos,
+                                                packetIdentifier: scenario.qos == .atMostOnce ? nil : 1))
         }
     }
     var next = 0

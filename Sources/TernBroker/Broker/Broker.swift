@@ -14,7 +14,7 @@ public final class Broker {
     var connections: [ConnectionID: ClientConnection] = [:]
     var sessions: [ClientIdentifier: ClientSession] = [:]
     var subscriptionIndex = SubscriptionIndex<ClientIdentifier>()
-    /// The nodes of `subscriptionIndex` that matched recent topics (used by `route` for large indexes).
+    /// The nodes of `subscriptionIndex` that matched recent topics (`route` asks it for every message).
     var topicMatches = TopicMatchCache<ClientIdentifier>()
     var retainedMessages = RetainedIndex<ApplicationMessage>()
     /// Wills waiting for their Will Delay Interval, by client identifier [MQTT-3.1.3-9].
