@@ -68,8 +68,7 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     mutating func matchingNodes(topicName: String, in index: SubscriptionIndex<Subscriber>) -> [Unmanaged<Node>] {
         if slots.isEmpty { slots = Array(repeating: Slot(), count: slotCount) }
         return TopicBytes.withUTF8(topicName) { topic in
-            let hash = Self.hash(UnsafeRawBufferPointer(topic))
-            let position = Int(truncatingIfNeeded: hash) & (slotCount &- 1)
+            let (hash, position) = locate(topic)
             if slots[position].holds(topic, hash: hash, generation: index.generation) {
                 return slots[position].nodes
             }
@@ -91,10 +90,16 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     func holds(_ topicName: String, for index: SubscriptionIndex<Subscriber>) -> Bool {
         guard !slots.isEmpty else { return false }
         return TopicBytes.withUTF8(topicName) { topic in
-            let hash = Self.hash(UnsafeRawBufferPointer(topic))
-            return slots[Int(truncatingIfNeeded: hash) & (slotCount &- 1)]
-                .holds(topic, hash: hash, generation: index.generation)
+            let (hash, position) = locate(topic)
+            return slots[position].holds(topic, hash: hash, generation: index.generation)
         }
+    }
+
+    /// The topic's hash and the slot it belongs in.
+    @inline(__always)
+    private func locate(_ topic: UnsafeBufferPointer<UInt8>) -> (hash: UInt64, position: Int) {
+        let hash = Self.hash(UnsafeRawBufferPointer(topic))
+        return (hash, Int(truncatingIfNeeded: hash) & (slotCount &- 1))
     }
 
     /// A 64-bit hash of the topic's bytes, eight at a time (multiply and fold).
