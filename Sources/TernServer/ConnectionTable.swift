@@ -107,6 +107,8 @@ final class ConnectionTable {
     let logger: Logger
     /// The broker's event loop, where the table lives.
     let loop: EventLoop
+    /// The ticks of `loop`: whether it has polled its sockets since some moment (see `scheduleRetainedTurn`).
+    private let ticks: EventLoopTicks
     private let threadPool: NIOThreadPool
     /// Called on the event loop with the outcome of an authentication.
     var authenticationCompleted: ((ConnectionID, AuthenticationResult) -> Void)?
@@ -133,10 +135,12 @@ final class ConnectionTable {
     private var closing: [(ConnectionID, Channel)] = []
     private var heldCloses: [(channel: Channel, batch: UInt64)] = []
 
-    init(logger: Logger, threadPool: NIOThreadPool, loop: EventLoop) {
+    /// - Parameter ticks: counts the ticks of `loop` (the delegate of its event loop group).
+    init(logger: Logger, threadPool: NIOThreadPool, loop: EventLoop, ticks: EventLoopTicks) {
         self.logger = logger
         self.threadPool = threadPool
         self.loop = loop
+        self.ticks = ticks
     }
 
     var count: Int { entries.count }
@@ -318,19 +322,33 @@ final class ConnectionTable {
     /// A timer due a little later, scheduled once the batch before is written: NIO runs every task that is due
     /// before it polls its sockets again, a task queued with `execute` among them, so a batch that queued the next
     /// one kept every other client of the loop waiting until a subscriber had taken its whole retained set (a
-    /// PINGREQ answered after 200,000 messages). A task not yet due lets the loop poll its sockets first.
+    /// PINGREQ answered after 200,000 messages). A task not yet due lets the loop poll its sockets first; one that
+    /// is due all the same before the loop polled (NIO's own work after a task outlasted the pause: debug builds,
+    /// a busy machine) waits for the poll (`retainedTurn`).
     func scheduleRetainedTurn() {
         guard !retainedTurnScheduled else { return }
         retainedTurnScheduled = true
+        retainedTurn(in: Self.retainedPause, unlessStillIn: ticks.completed)
+    }
+
+    /// Runs the retained turn after `pause`, if the loop has finished tick `tick` by then (it has polled its
+    /// sockets since the turn was scheduled); otherwise waits twice as long again.
+    private func retainedTurn(in pause: TimeAmount, unlessStillIn tick: UInt64) {
         let table = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: Self.retainedPause) {
-            table.value.retainedTurnScheduled = false
-            table.value.flushAll()
+        loop.scheduleTask(in: pause) {
+            let table = table.value
+            if table.ticks.completed == tick {
+                table.retainedTurn(in: min(pause * 2, Self.longestRetainedPause), unlessStillIn: tick)
+                return
+            }
+            table.retainedTurnScheduled = false
+            table.flushAll()
         }
     }
 
     /// The pause between two batches of retained messages, in which the loop serves its other sockets.
     static let retainedPause = TimeAmount.microseconds(20)
+    static let longestRetainedPause = TimeAmount.milliseconds(1)
 
     /// Every batch up to `batch` is committed: what waited for them goes out.
     func commitCompleted(through batch: UInt64) {

@@ -84,7 +84,8 @@ public final class MQTTServer: Sendable {
     {
         self.limits = limits
         self.maximumPacketSize = settings.maximumPacketSize
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let ticks = EventLoopTicks()
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1, metricsDelegate: ticks)
         // With several loops, the broker's has no connections of its own: NIO runs every task queued on a loop
         // before it reads sockets again, so the reads that the other loops hand over, one task each, would keep
         // its own sockets waiting under load.
@@ -99,7 +100,7 @@ public final class MQTTServer: Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
         let broker = Broker(settings: settings)
-        let table = ConnectionTable(logger: logger, threadPool: threadPool, loop: loop)
+        let table = ConnectionTable(logger: logger, threadPool: threadPool, loop: loop, ticks: ticks)
         table.broker = broker
         let state = NIOLoopBoundBox.makeBoxSendingValue(State(broker: broker, table: table), eventLoop: loop)
         self.state = state
