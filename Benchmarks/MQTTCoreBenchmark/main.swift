@@ -3,15 +3,23 @@
 import MQTTCore
 import NIOCore
 
+/// Packets sent in turn: one, or several whose topics differ (a decoder reuses the topic of the packet before).
 struct Scenario {
     let name: String
     let version: ProtocolVersion
-    let packet: Packet
+    let packets: [Packet]
+
+    init(name: String, version: ProtocolVersion, packet: Packet, alternatingWith others: [Packet] = []) {
+        self.name = name
+        self.version = version
+        self.packets = [packet] + others
+    }
 }
 
-func publish(payloadSize: Int, qos: QoS, properties: Properties) -> Packet {
+func publish(payloadSize: Int, qos: QoS, properties: Properties,
+             topic: String = "sensors/building-7/floor-3/temperature") -> Packet {
     .publish(PublishPacket(
-        topic: "sensors/building-7/floor-3/temperature",
+        topic: topic,
         payload: ByteBuffer(repeating: 0x5A, count: payloadSize),
         qos: qos,
         packetIdentifier: qos == .atMostOnce ? nil : 4242,
@@ -20,6 +28,10 @@ func publish(payloadSize: Int, qos: QoS, properties: Properties) -> Packet {
 
 let scenarios = [
     Scenario(name: "PUBLISH 64 B QoS 0, 3.1.1", version: .v3_1_1, packet: publish(payloadSize: 64, qos: .atMostOnce, properties: [])),
+    Scenario(name: "PUBLISH 64 B QoS 0, 3.1.1, two topics in turn", version: .v3_1_1,
+             packet: publish(payloadSize: 64, qos: .atMostOnce, properties: []),
+             alternatingWith: [publish(payloadSize: 64, qos: .atMostOnce, properties: [],
+                                       topic: "sensors/building-7/floor-3/humidity")]),
     Scenario(name: "PUBLISH 64 B QoS 1, 5.0 + 2 properties", version: .v5,
              packet: publish(payloadSize: 64, qos: .atLeastOnce,
                              properties: [.messageExpiryInterval(60), .userProperty(UserProperty("trace", "abc123"))])),
@@ -63,8 +75,10 @@ print("| scenario | bytes | decode | encode |")
 print("|---|---|---|---|")
 for scenario in scenarios {
     var wire = ByteBuffer()
-    for _ in 0..<batch { try scenario.packet.encode(into: &wire, version: scenario.version) }
-    let size = scenario.packet.encodedSize(version: scenario.version)
+    for index in 0..<batch {
+        try scenario.packets[index % scenario.packets.count].encode(into: &wire, version: scenario.version)
+    }
+    let size = scenario.packets[0].encodedSize(version: scenario.version)
 
     var decoded = 0
     let decodeRate = try measure {
@@ -78,7 +92,9 @@ for scenario in scenarios {
     output.reserveCapacity(wire.readableBytes)
     let encodeRate = try measure {
         output.clear()
-        for _ in 0..<batch { try scenario.packet.encode(into: &output, version: scenario.version) }
+        for index in 0..<batch {
+            try scenario.packets[index % scenario.packets.count].encode(into: &output, version: scenario.version)
+        }
     }
     precondition(decoded > 0 && output.readableBytes == wire.readableBytes)
     print("| \(scenario.name) | \(size) | \(format(decodeRate)) | \(format(encodeRate)) |")

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// Reads the fields of one packet's body (everything after the fixed header), throwing a typed error when a
@@ -70,6 +77,24 @@ struct PacketBodyReader {
         }
         buffer.moveReaderIndex(forwardBy: length)
         return try result.get()
+    }
+
+    /// Moves past the next string if its bytes are those of `expected`, and returns true; otherwise moves nothing
+    /// and returns false (another string, or one that runs past the packet, which `readString` then reports).
+    @inlinable
+    mutating func skipString(ifEqualTo expected: String) -> Bool {
+        let length = expected.utf8.count
+        guard length <= UInt16.max, buffer.readableBytes >= 2 + length,
+              buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt16.self) == UInt16(length)
+        else { return false }
+        let equal: Bool? = buffer.withUnsafeReadableBytes { bytes in
+            expected.utf8.withContiguousStorageIfAvailable { utf8 in
+                length == 0 || memcmp(bytes.baseAddress! + 2, utf8.baseAddress!, length) == 0
+            }
+        }
+        guard equal == true else { return false }  // nil: a bridged string, never a decoded one
+        buffer.moveReaderIndex(forwardBy: 2 + length)
+        return true
     }
 
     /// The rest of the packet, as a slice sharing its storage.
