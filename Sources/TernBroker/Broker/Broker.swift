@@ -337,8 +337,8 @@ public final class Broker {
         statistics.messagesQueued -= session.queuedCount
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
-        // What a shared subscription gave this session and it never acknowledged goes to another member (of its
-        // queue, what is in memory; messages in the store only are dropped with the session).
+        // What a shared subscription gave this session and it never acknowledged goes to another member: in
+        // flight, queued, and queued in the store only (those the broker queued since it started).
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
             .map(\.delivery) + session.queue
         for delivery in owed {
@@ -348,6 +348,8 @@ public final class Broker {
                 statistics.recordDrop(.sessionEnded)
             }
         }
+        for delivery in session.sharedInStoreOnly { redeliverToShareGroup(delivery, now: now, output: &output) }
+        statistics.recordDrop(.sessionEnded, count: session.queuedInStoreOnly - session.sharedInStoreOnly.count)
         if let will = delayedWills.removeValue(forKey: clientID) {
             route(will.message, now: now, output: &output)
         }

@@ -51,8 +51,8 @@ public struct BrokerStatistics: Sendable, Hashable {
         sent.record(qos, bytes: payloadBytes)
     }
 
-    mutating func recordDrop(_ cause: DropCause) {
-        messagesDropped += 1
-        drops[cause] += 1
+    mutating func recordDrop(_ cause: DropCause, count: Int = 1) {
+        messagesDropped += count
+        drops[cause] += count
     }
 }

@@ -67,6 +67,10 @@ struct ClientSession: Sendable {
     /// Queued messages kept in the store only (see `Broker.enqueue`): they come after those in `queue`, and
     /// are read back a page at a time as the queue drains.
     var queuedInStoreOnly = 0
+    /// The QoS 1 and 2 messages from shared subscriptions among those in the store only, in order: kept in memory
+    /// too, so that a session that ends can give them to another member of their group (section 4.8.2); dropped
+    /// from here as their page is read back. Empty after a restart (the store counts that part of a queue only).
+    var sharedInStoreOnly: [OutboundDelivery] = []
     /// The store sequence of the last queued message read into memory (or queued in memory): the next page
     /// starts after it.
     var lastSequenceInMemory: UInt64 = 0

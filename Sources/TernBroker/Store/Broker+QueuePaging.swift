@@ -26,6 +26,9 @@ extension Broker {
             && (session.queuedInStoreOnly > 0 || session.queue.count >= settings.queuePageSize)
         {
             session.queuedInStoreOnly += 1
+            if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
+                session.sharedInStoreOnly.append(delivery)
+            }
             return
         }
         session.queue.append(delivery)
@@ -80,11 +83,14 @@ extension Broker {
             session.queuedInStoreOnly -= 1
             session.lastSequenceInMemory = queued.sequence
         }
+        let readBack = session.sharedInStoreOnly.prefix { $0.storeSequence <= session.lastSequenceInMemory }.count
+        session.sharedInStoreOnly.removeFirst(readBack)
         if messages.count < request.limit && session.queuedInStoreOnly > 0 {
             // The store holds fewer than were counted (only if it was changed behind the broker's back): forget
             // the difference rather than wait for messages that will not come.
             statistics.messagesQueued -= session.queuedInStoreOnly
             session.queuedInStoreOnly = 0
+            session.sharedInStoreOnly = []
             session.queuedBytes = session.queue.reduce(0) { $0 + $1.message.payloadSize }
         }
     }

@@ -223,6 +223,67 @@ struct DurabilityTests {
         return publisher
     }
 
+    @Test("a shared subscription member's session that ends gives its whole queue, in the store only too, to another member",
+          arguments: StoreKind.allCases)
+    func sharedQueueInStoreGoesToAnotherMember(kind: StoreKind) throws {
+        var settings = BrokerSettings()
+        settings.queuePageSize = 4
+        settings.maximumQueuedMessages = 0
+        try withBroker(kind, settings: settings) { broker in
+            for member in ["w1", "w2"] {
+                let (id, _) = try broker.connect(member)
+                try broker.subscribe(id, "$share/g/jobs", qos: .atLeastOnce)
+                try broker.disconnect(id)
+            }
+            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+            for index in 0..<20 {
+                try broker.publish(publisher, "jobs", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+            }
+            // Round robin over two offline members: ten each, four of them in memory and six in the store only.
+            #expect(broker.broker.gauges().queuedMessagesInStoreOnly == 12)
+
+            // w1 starts over: its session ends, and what it was owed goes to w2, in order after w2's own.
+            try broker.connect("w1", cleanStart: true)
+            #expect(try broker.store.queuedCount(clientID: "w1") == 0)
+            #expect(broker.broker.gauges().queuedMessages == 20)
+            let (w2, _) = try broker.connect("w2", receiveMaximum: 100)
+            let received = broker.publishes(to: w2).map(\.payloadString)
+            #expect(received.count == 20)
+            #expect(Set(received) == Set((0..<20).map { "\($0)" }))
+            #expect(broker.broker.statistics.messagesDropped == 0)
+        }
+    }
+
+    @Test("messages a shared subscription member read back from the store and acknowledged are not given to another member",
+          arguments: StoreKind.allCases)
+    func sharedQueueReadBackIsNotGivenAgain(kind: StoreKind) throws {
+        var settings = BrokerSettings()
+        settings.queuePageSize = 4
+        settings.maximumQueuedMessages = 0
+        try withBroker(kind, settings: settings) { broker in
+            for member in ["w1", "w2"] {
+                let (id, _) = try broker.connect(member)
+                try broker.subscribe(id, "$share/g/jobs", qos: .atLeastOnce)
+                try broker.disconnect(id)
+            }
+            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+            for index in 0..<20 {
+                try broker.publish(publisher, "jobs", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+            }
+            let (w1, _) = try broker.connect("w1", receiveMaximum: 2)
+            var acknowledged = 0
+            while let publish = broker.publishes(to: w1).dropFirst(acknowledged).first {
+                try broker.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!)), from: w1)
+                acknowledged += 1
+            }
+            #expect(acknowledged == 10)
+            try broker.disconnect(w1)
+            try broker.connect("w1", cleanStart: true)
+            let (w2, _) = try broker.connect("w2", receiveMaximum: 100)
+            #expect(broker.publishes(to: w2).count == 10)
+        }
+    }
+
     @Test("a long queue stays in the store: a page of it in memory, the rest read back in order as the window drains, across a restart too",
           arguments: StoreKind.allCases)
     func longQueueIsPaged(kind: StoreKind) throws {
