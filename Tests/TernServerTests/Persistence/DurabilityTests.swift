@@ -223,22 +223,32 @@ struct DurabilityTests {
         return publisher
     }
 
-    @Test("a shared subscription member's session that ends gives its whole queue, in the store only too, to another member",
-          arguments: StoreKind.allCases)
-    func sharedQueueInStoreGoesToAnotherMember(kind: StoreKind) throws {
+    /// Settings that keep 4 queued messages of a stored session in memory and the rest in the store only.
+    static var pagedQueues: BrokerSettings {
         var settings = BrokerSettings()
         settings.queuePageSize = 4
         settings.maximumQueuedMessages = 0
-        try withBroker(kind, settings: settings) { broker in
-            for member in ["w1", "w2"] {
-                let (id, _) = try broker.connect(member)
-                try broker.subscribe(id, "$share/g/jobs", qos: .atLeastOnce)
-                try broker.disconnect(id)
-            }
-            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
-            for index in 0..<20 {
-                try broker.publish(publisher, "jobs", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
-            }
+        return settings
+    }
+
+    /// Members w1 and w2 of share group g on `jobs`, both offline, and 20 QoS 1 messages sent to them.
+    static func queueForOfflineShareGroup(_ broker: DurableBroker) throws {
+        for member in ["w1", "w2"] {
+            let (id, _) = try broker.connect(member)
+            try broker.subscribe(id, "$share/g/jobs", qos: .atLeastOnce)
+            try broker.disconnect(id)
+        }
+        let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
+        for index in 0..<20 {
+            try broker.publish(publisher, "jobs", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
+        }
+    }
+
+    @Test("a shared subscription member's session that ends gives its whole queue, in the store only too, to another member",
+          arguments: StoreKind.allCases)
+    func sharedQueueInStoreGoesToAnotherMember(kind: StoreKind) throws {
+        try withBroker(kind, settings: Self.pagedQueues) { broker in
+            try Self.queueForOfflineShareGroup(broker)
             // Round robin over two offline members: ten each, four of them in memory and six in the store only.
             #expect(broker.broker.gauges().queuedMessagesInStoreOnly == 12)
 
@@ -257,19 +267,8 @@ struct DurabilityTests {
     @Test("messages a shared subscription member read back from the store and acknowledged are not given to another member",
           arguments: StoreKind.allCases)
     func sharedQueueReadBackIsNotGivenAgain(kind: StoreKind) throws {
-        var settings = BrokerSettings()
-        settings.queuePageSize = 4
-        settings.maximumQueuedMessages = 0
-        try withBroker(kind, settings: settings) { broker in
-            for member in ["w1", "w2"] {
-                let (id, _) = try broker.connect(member)
-                try broker.subscribe(id, "$share/g/jobs", qos: .atLeastOnce)
-                try broker.disconnect(id)
-            }
-            let (publisher, _) = try broker.connect("pub", cleanStart: true, expiry: 0)
-            for index in 0..<20 {
-                try broker.publish(publisher, "jobs", "\(index)", qos: .atLeastOnce, packetIdentifier: UInt16(index + 1))
-            }
+        try withBroker(kind, settings: Self.pagedQueues) { broker in
+            try Self.queueForOfflineShareGroup(broker)
             let (w1, _) = try broker.connect("w1", receiveMaximum: 2)
             var acknowledged = 0
             while let publish = broker.publishes(to: w1).dropFirst(acknowledged).first {
