@@ -68,6 +68,7 @@ struct Bench: AsyncParsableCommand {
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
         guard (0...2).contains(qos) else { throw ValidationError("--qos must be 0, 1 or 2") }
         guard size >= BenchState.headerSize else { throw ValidationError("--size must be at least 20") }
+        guard topics >= 1 else { throw ValidationError("--topics must be at least 1") }
         guard ["5", "311", "mqttv5", "mqttv311"].contains(protocolVersion) else {
             throw ValidationError("--protocol-version must be 5 or 311")
         }
@@ -178,7 +179,6 @@ struct Bench: AsyncParsableCommand {
         let prefix = "bench/\(UInt32.random(in: 0...UInt32.max))"
         switch scenario {
         case .fanIn:
-            let topics = max(topics, 1)
             return ((0..<publishers).map { p in
                 topics == 1 ? ["\(prefix)/in/\(p)"] : (0..<topics).map { "\(prefix)/in/\(p)-\($0)" }
             }, ["\(prefix)/in/+"], { _, _ in true })

@@ -127,3 +127,10 @@ def test_bench_fan_in_over_many_topics_delivers_everything(server):
     assert result["sent"] == 600
     assert result["received"] == 600
     assert result["lost"] == 0 and result["duplicates"] == 0
+
+
+def test_bench_refuses_zero_topics():
+    result = subprocess.run([str(tern_binary()), "bench", "--topics", "0"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert "--topics must be at least 1" in result.stderr
