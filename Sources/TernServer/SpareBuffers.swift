@@ -3,8 +3,7 @@ import NIOCore
 /// Buffers written to channels in earlier turns, kept for the turn buffers of the next connections written to
 /// (`ConnectionTable`). A buffer written by a channel on the table's own loop has been let go by NIO by the time
 /// `writeAndFlush` returns, so taking it again reuses its storage: that saves a new buffer's two allocations (its
-/// storage object and its bytes), half of the allocations of a lone message and one pair per subscriber and turn in
-/// fan-out. A buffer that NIO still holds (its socket was full, or its channel is on another loop) is never written
+/// storage object and its bytes) per connection and turn, two of the four a lone QoS 0 message cost. A buffer that NIO still holds (its socket was full, or its channel is on another loop) is never written
 /// over: taken, it gets new storage, as copy-on-write has any `ByteBuffer` do.
 struct SpareBuffers {
     private var buffers: [ByteBuffer] = []
