@@ -340,7 +340,7 @@ public final class Broker {
         // What a shared subscription gave this session and it never acknowledged goes to another member: in
         // flight, queued, and queued in the store only (those the broker queued since it started).
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
-            .map(\.delivery) + session.queue
+            .map(\.delivery) + session.queue + session.sharedInStoreOnly
         for delivery in owed {
             if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
                 redeliverToShareGroup(delivery, now: now, output: &output)
@@ -348,7 +348,6 @@ public final class Broker {
                 statistics.recordDrop(.sessionEnded)
             }
         }
-        for delivery in session.sharedInStoreOnly { redeliverToShareGroup(delivery, now: now, output: &output) }
         statistics.recordDrop(.sessionEnded, count: session.queuedInStoreOnly - session.sharedInStoreOnly.count)
         if let will = delayedWills.removeValue(forKey: clientID) {
             route(will.message, now: now, output: &output)
