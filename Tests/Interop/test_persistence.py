@@ -317,6 +317,35 @@ def test_a_long_offline_queue_stays_on_disk_and_drains_in_order_after_a_restart(
         broker.stop()
 
 
+def test_a_shared_subscription_member_that_starts_over_hands_its_queue_on_disk_to_another(data_dir, tmp_path):
+    """Two paho members of `$share/g/jobs`, both offline, get 40 QoS 1 messages in turn; with `queue_page_size 4`
+    most of each queue is on disk only. w1 comes back with Clean Start: its session ends, and every message it was
+    owed, those on disk included, goes to w2 (MQTT 5 section 4.8.2), which gets all 40 when it comes back."""
+    config = tmp_path / "tern.conf"
+    config.write_text("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_page_size 4\n")
+    broker = TernBroker("-c", str(config), data_dir=data_dir)
+    try:
+        members = [Peer(client_id, broker) for client_id in ("share-w1", "share-w2")]
+        for member in members:
+            member.subscribe("$share/g/jobs", 1)
+            member.disconnect()
+        publisher = Peer("share-pub", broker, expiry=0)
+        for index in range(40):
+            publisher.publish("jobs", f"{index:02d}", 1)
+        wait_until(lambda: publisher.counts()[1] == 40, what="every publication acknowledged")
+        publisher.disconnect()
+        Peer("share-w1", broker).disconnect()  # Clean Start: w1's session ends
+        w2 = members[1]
+        w2.move_to(broker)
+        assert w2.session_present
+        wait_until(lambda: w2.counts()[0] >= 40, what=f"every message at w2 (got {w2.counts()[0]})")
+        with w2.lock:
+            assert sorted(w2.received) == [f"{index:02d}" for index in range(40)]
+        w2.disconnect()
+    finally:
+        broker.stop()
+
+
 class V5Client:
     """A clean paho MQTT 5 client that records each QoS 1 publication's PUBACK reason code and what it receives."""
 
