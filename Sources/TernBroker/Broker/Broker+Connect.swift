@@ -76,6 +76,7 @@ extension Broker {
             ?? MQTTPacketDecoder.largestPossiblePacketSize
         session.acceptsTopicAliases = version == .v5 && connect.properties.topicAliasMaximum ?? 0 > 0
         sessions[clientID] = session
+        connections[id]?.sessionSlot = sessions.slot(of: clientID)
         recordSession(clientID)
 
         var keepAlive = connect.keepAlive

@@ -42,7 +42,8 @@ extension Broker {
         // Mosquitto does. Reserved topics ($SYS) are refused to every client.
         let mayPublish = connection.publishesUnrestricted
             ? !ReservedTopic.forbidsPublishing(topic)  // what `mayPublish` decides then, without a session lookup
-            : withSession(clientID) { $0.access.mayPublish(topic: topic) } ?? false
+            : sessions.withSession(at: connection.sessionSlot, clientID) { $0.access.mayPublish(topic: topic) }
+                ?? false
         let refusal: ReasonCode? =
             !mayPublish ? .notAuthorized
             : exceedsTopicLimits(topic) ? .topicNameInvalid
@@ -90,7 +91,7 @@ extension Broker {
         case .exactlyOnce:
             let packetIdentifier = publish.packetIdentifier!
             // In place: a copy of the session would copy its identifier set at the insertion.
-            let arrival: InboundQoS2Arrival? = withSession(clientID) { session in
+            let arrival: InboundQoS2Arrival? = sessions.withSession(at: connection.sessionSlot, clientID) { session in
                 // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
                 // again (section 4.3.3, method B).
                 if session.inboundQoS2.contains(packetIdentifier) { return .repeated }
@@ -147,20 +148,38 @@ extension Broker {
                 record(.retainedSet(StoredMessage(message, clock: storeClock)))
             }
         }
+        let nodes = topicMatches.matchingNodes(topicName: message.topic, in: subscriptionIndex)
+        if nodes.count == 1, case let node = nodes[0].takeUnretainedValue(), node.groups.isEmpty {
+            // One filter matched (fan-in, fan-out, point-to-point): its subscribers are distinct, so there is
+            // nothing to merge, and each is delivered to straight from its entry, without copying the entry into
+            // `RouteTargets` and out again (5-8% of the broker core's time in fan-out).
+            var count = 0
+            node.plain.forEach { entry in
+                // No Local: not back to the publisher [MQTT-3.8.3-3].
+                if entry.options.noLocal && entry.subscriber == message.publisher { return }
+                count += 1
+                // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
+                let delivery = OutboundDelivery(
+                    message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
+                    retain: entry.options.retainAsPublished && message.retain,
+                    subscriptionIdentifiers: entry.identifier.map { [$0] } ?? [])
+                deliver(delivery, to: entry.subscriber, in: entry.sessionSlot, now: now, output: &output)
+            }
+            return count
+        }
         // The broker's reusable table, taken out while in use (a nested route, from a will, gets a new one): saves
         // allocating and growing it per message.
         var targets = routeTargets
         routeTargets = RouteTargets()
         var groups: [(key: String, members: SubscriptionIndex<ClientIdentifier>.ShareGroupMembers)] = []
-        for reference in topicMatches.matchingNodes(topicName: message.topic, in: subscriptionIndex) {
+        for reference in nodes {
             let node = reference.takeUnretainedValue()
             if !node.plain.isEmpty {
                 targets.beginFilter()
                 node.plain.forEach { entry in
                     // No Local: not back to the publisher [MQTT-3.8.3-3].
                     if entry.options.noLocal && entry.subscriber == message.publisher { return }
-                    merge(into: &targets, subscriber: entry.subscriber, options: entry.options,
-                          identifier: entry.identifier, message: message)
+                    merge(into: &targets, entry, message: message)
                 }
             }
             for group in node.groups {
@@ -171,25 +190,25 @@ extension Broker {
         for (key, members) in groups {
             let member = pickShareMember(key, members)
             targets.beginFilter()
-            merge(into: &targets, subscriber: member.subscriber, options: member.options,
-                  identifier: member.identifier, message: message,
+            merge(into: &targets, member, message: message,
                   shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
         }
         let count = targets.count
-        targets.drain { clientID, delivery in
-            deliver(delivery, to: clientID, now: now, output: &output)
+        targets.drain { clientID, slot, delivery in
+            deliver(delivery, to: clientID, in: slot, now: now, output: &output)
         }
         routeTargets = targets
         return count
     }
 
-    func merge(into targets: inout RouteTargets, subscriber: ClientIdentifier, options: SubscriptionOptions,
-               identifier: UInt32?, message: ApplicationMessage, shared: SharedSubscription? = nil)
+    func merge(into targets: inout RouteTargets, _ entry: SubscriptionIndex<ClientIdentifier>.Entry,
+               message: ApplicationMessage, shared: SharedSubscription? = nil)
     {
         // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-        targets.merge(subscriber: subscriber, qos: outgoingQoS(message.qos, granted: options.qos),
-                      retain: options.retainAsPublished && message.retain, identifier: identifier, message: message,
-                      shared: shared)
+        targets.merge(subscriber: entry.subscriber, sessionSlot: entry.sessionSlot,
+                      qos: outgoingQoS(message.qos, granted: entry.options.qos),
+                      retain: entry.options.retainAsPublished && message.retain, identifier: entry.identifier,
+                      message: message, shared: shared)
     }
 
     /// The QoS a message is delivered at: min(published QoS, granted QoS) [MQTT-3.8.4-8], or the granted QoS with
@@ -208,7 +227,9 @@ extension Broker {
         let start = members.startIndex + cursor % members.count
         for offset in 0..<members.count {
             let member = members[members.startIndex + (start - members.startIndex + offset) % members.count]
-            if sessions[member.subscriber]?.connection != nil { return member }
+            if sessions.withSession(at: member.sessionSlot, member.subscriber, { $0.connection != nil }) == true {
+                return member
+            }
         }
         return members[start]
     }
@@ -232,9 +253,8 @@ extension Broker {
             return
         }
         var targets = RouteTargets()
-        merge(into: &targets, subscriber: member.subscriber, options: member.options,
-                   identifier: member.identifier, message: delivery.message, shared: shared)
-        deliver(targets[member.subscriber]!, to: member.subscriber, now: now, output: &output)
+        merge(into: &targets, member, message: delivery.message, shared: shared)
+        deliver(targets[member.subscriber]!, to: member.subscriber, in: member.sessionSlot, now: now, output: &output)
     }
 
     // MARK: Outbound delivery and acknowledgements
@@ -255,11 +275,11 @@ extension Broker {
     }
 
     /// Sends now if the client is connected and the window has room, else queues within the session's limit.
-    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier, now: NIODeadline,
-                                       output: inout Output)
+    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier,
+                                       in slot: SessionSlot = .none, now: NIODeadline, output: inout Output)
     {
         // In place: a copy of the session would copy its whole queue at the first append.
-        withSession(clientID) { deliver(delivery, session: &$0, now: now, output: &output) }
+        sessions.withSession(at: slot, clientID) { deliver(delivery, session: &$0, now: now, output: &output) }
     }
 
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,
@@ -379,8 +399,7 @@ extension Broker {
     /// collections); this was a session copy per acknowledgement, twice.
     @inline(__always)
     func withSession<Result>(_ clientID: ClientIdentifier, _ body: (inout ClientSession) -> Result) -> Result? {
-        guard let index = sessions.index(forKey: clientID) else { return nil }
-        return body(&sessions.values[index])
+        sessions.withSession(clientID, body)
     }
 
     func drainQueue<Output: BrokerOutput>(session: inout ClientSession, now: NIODeadline, output: inout Output)
@@ -399,10 +418,10 @@ extension Broker {
         releasePublishersIfDrained(session.clientID, queued: session.queuedCount, output: &output)
     }
 
-    func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
-                                            output: inout Output)
+    func handlePubAck<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, in slot: SessionSlot,
+                                            now: NIODeadline, output: inout Output)
     {
-        withSession(clientID) { session in
+        sessions.withSession(at: slot, clientID) { session in
             guard session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce else { return }
             removeInflight(ack.packetIdentifier, from: &session)
             drainQueue(session: &session, now: now, output: &output)
@@ -417,10 +436,10 @@ extension Broker {
         }
     }
 
-    func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
-                                            output: inout Output)
+    func handlePubRec<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, in slot: SessionSlot,
+                                            now: NIODeadline, output: inout Output)
     {
-        withSession(clientID) { session in
+        sessions.withSession(at: slot, clientID) { session in
             guard let id = session.connection else { return }
             guard session.inflight[ack.packetIdentifier]?.delivery.qos == .exactlyOnce else {
                 // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
@@ -443,10 +462,10 @@ extension Broker {
         }
     }
 
-    func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier, now: NIODeadline,
-                                             output: inout Output)
+    func handlePubComp<Output: BrokerOutput>(_ ack: PublishAckPacket, clientID: ClientIdentifier,
+                                             in slot: SessionSlot, now: NIODeadline, output: inout Output)
     {
-        withSession(clientID) { session in
+        sessions.withSession(at: slot, clientID) { session in
             guard session.inflight[ack.packetIdentifier]?.stage == .released else { return }
             removeInflight(ack.packetIdentifier, from: &session)
             drainQueue(session: &session, now: now, output: &output)

@@ -9,7 +9,7 @@ extension Broker {
         // table with the one left in the table, and the first change would copy it whole, once per SUBSCRIBE (a
         // client with 100,000 subscriptions paid for 100,000 entries each time). Put back before anything else
         // reads the sessions (`protocolError`, the retained messages).
-        guard var session = sessions.removeValue(forKey: clientID) else { return }
+        guard var session = sessions.takeOut(clientID) else { return }
         let version = session.protocolVersion
         let identifier = subscribe.properties.subscriptionIdentifiers.first
         var reasonCodes: [ReasonCode] = []
@@ -50,7 +50,7 @@ extension Broker {
             // A subscription to a filter already subscribed replaces it [MQTT-3.8.4-3].
             let isNew = subscriptionIndex.subscribe(
                 filter, shareGroup: shared?.shareName, subscriber: clientID, options: options,
-                identifier: identifier)
+                identifier: identifier, sessionSlot: sessions.slot(of: clientID))
             session.subscriptions[subscription.topicFilter] = identifier
             if session.isStored {
                 record(.subscriptionSaved(clientID: clientID.string, StoredSubscription(
@@ -78,7 +78,7 @@ extension Broker {
     func handleUnsubscribe<Output: BrokerOutput>(_ unsubscribe: UnsubscribePacket, connection id: ConnectionID,
                                                  clientID: ClientIdentifier, output: inout Output)
     {
-        guard var session = sessions.removeValue(forKey: clientID) else { return }  // as in `handleSubscribe`
+        guard var session = sessions.takeOut(clientID) else { return }  // as in `handleSubscribe`
         var reasonCodes: [ReasonCode] = []
         for topicFilter in unsubscribe.topicFilters {
             let shared = try? SharedSubscription(parsing: topicFilter)

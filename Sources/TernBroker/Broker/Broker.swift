@@ -12,7 +12,7 @@ public final class Broker {
     public internal(set) var statistics = BrokerStatistics()
 
     var connections: [ConnectionID: ClientConnection] = [:]
-    var sessions: [ClientIdentifier: ClientSession] = [:]
+    var sessions = SessionTable()
     var subscriptionIndex = SubscriptionIndex<ClientIdentifier>()
     /// The nodes of `subscriptionIndex` that matched recent topics (`route` asks it for every message).
     var topicMatches = TopicMatchCache<ClientIdentifier>()
@@ -167,13 +167,13 @@ public final class Broker {
         case .publish(let publish):
             handlePublish(publish, connection: connection, clientID: clientID, now: now, output: &output)
         case .puback(let ack):
-            handlePubAck(ack, clientID: clientID, now: now, output: &output)
+            handlePubAck(ack, clientID: clientID, in: connection.sessionSlot, now: now, output: &output)
         case .pubrec(let ack):
-            handlePubRec(ack, clientID: clientID, now: now, output: &output)
+            handlePubRec(ack, clientID: clientID, in: connection.sessionSlot, now: now, output: &output)
         case .pubrel(let ack):
             handlePubRel(ack, connection: id, clientID: clientID, output: &output)
         case .pubcomp(let ack):
-            handlePubComp(ack, clientID: clientID, now: now, output: &output)
+            handlePubComp(ack, clientID: clientID, in: connection.sessionSlot, now: now, output: &output)
         case .subscribe(let subscribe):
             handleSubscribe(subscribe, connection: id, clientID: clientID, now: now, output: &output)
         case .unsubscribe(let unsubscribe):

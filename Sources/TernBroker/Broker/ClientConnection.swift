@@ -25,6 +25,9 @@ final class ClientConnection {
     /// Whether the session's access rules let the client publish to any topic but the reserved ones (no access
     /// control list applies): a PUBLISH is then checked without looking the session up. Set with the rules.
     var publishesUnrestricted = false
+    /// Where the broker keeps the connected client's session (set on CONNECT): acknowledgements and publications
+    /// reach it without a hashed lookup of the client identifier.
+    var sessionSlot = SessionSlot.none
     /// Whether CONNECT goes through `BrokerOutput.authenticate` before it is accepted.
     var requiresAuthentication: Bool
     /// The user the connection authenticated as; nil for anonymous clients.

@@ -13,6 +13,7 @@ struct RouteTargets {
     /// the user time per lone message).
     private struct Recipient {
         var subscriber: ClientIdentifier
+        var sessionSlot: SessionSlot
         var delivery: OutboundDelivery
     }
 
@@ -31,8 +32,8 @@ struct RouteTargets {
         for (position, recipient) in recipients.enumerated() { positions[recipient.subscriber] = position }
     }
 
-    /// Adds a matching subscription of `subscriber` that delivers at `qos`.
-    mutating func merge(subscriber: ClientIdentifier, qos: QoS, retain: Bool, identifier: UInt32?,
+    /// Adds a matching subscription of `subscriber` (whose session is in `sessionSlot`) that delivers at `qos`.
+    mutating func merge(subscriber: ClientIdentifier, sessionSlot: SessionSlot, qos: QoS, retain: Bool, identifier: UInt32?,
                         message: ApplicationMessage, shared: SharedSubscription?)
     {
         if isIndexed {
@@ -42,7 +43,7 @@ struct RouteTargets {
             }
             positions[subscriber] = recipients.count
         }
-        recipients.append(Recipient(subscriber: subscriber, delivery: OutboundDelivery(
+        recipients.append(Recipient(subscriber: subscriber, sessionSlot: sessionSlot, delivery: OutboundDelivery(
             message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
             sharedSubscription: shared)))
     }
@@ -61,8 +62,8 @@ struct RouteTargets {
     }
 
     /// Calls `body` with every recipient, then empties the table (keeping its capacity).
-    mutating func drain(_ body: (ClientIdentifier, OutboundDelivery) -> Void) {
-        for recipient in recipients { body(recipient.subscriber, recipient.delivery) }
+    mutating func drain(_ body: (ClientIdentifier, SessionSlot, OutboundDelivery) -> Void) {
+        for recipient in recipients { body(recipient.subscriber, recipient.sessionSlot, recipient.delivery) }
         recipients.removeAll(keepingCapacity: true)
         if isIndexed {
             positions.removeAll(keepingCapacity: true)

@@ -112,11 +112,13 @@ extension Broker {
                 }
                 changed = true
             }
+            let slot = sessions.reserveSlot(for: clientID)
             for subscription in stored.subscriptions {
                 let shared = try? SharedSubscription(parsing: subscription.topicFilter)
                 subscriptionIndex.subscribe(
                     shared?.topicFilter ?? subscription.topicFilter, shareGroup: shared?.shareName,
-                    subscriber: clientID, options: subscription.options, identifier: subscription.identifier)
+                    subscriber: clientID, options: subscription.options, identifier: subscription.identifier,
+                    sessionSlot: slot)
                 session.subscriptions[subscription.topicFilter] = subscription.identifier
             }
             for inflight in stored.inflight {

@@ -30,6 +30,9 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
         public var options: SubscriptionOptions
         /// The Subscription Identifier the SUBSCRIBE carried (MQTT 5.0), if any.
         public var identifier: UInt32?
+        /// Where the broker keeps the subscriber's session, so that a delivery reaches it without a hashed lookup.
+        /// Not part of the subscription's identity (`==` and `hash(into:)` leave it out).
+        var sessionSlot = SessionSlot.none
 
         public init(subscriber: Subscriber, filter: String, shareGroup: String? = nil,
                     options: SubscriptionOptions = SubscriptionOptions(), identifier: UInt32? = nil)
@@ -39,6 +42,19 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
             self.shareGroup = shareGroup
             self.options = options
             self.identifier = identifier
+        }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.subscriber == rhs.subscriber && lhs.filter == rhs.filter && lhs.shareGroup == rhs.shareGroup
+                && lhs.options == rhs.options && lhs.identifier == rhs.identifier
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(subscriber)
+            hasher.combine(filter)
+            hasher.combine(shareGroup)
+            hasher.combine(options)
+            hasher.combine(identifier)
         }
 
         public var description: String {
@@ -93,11 +109,20 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
     /// - Parameters:
     ///   - filter: A valid topic filter; for a shared subscription the part after `$share/{group}/`.
     ///   - shareGroup: The share name of a shared subscription, nil for a plain one.
+    ///   - sessionSlot: Where the broker keeps the subscriber's session (`SubscriptionIndex.Entry.sessionSlot`).
     /// - Returns: true if the subscription is new, false if it replaced an existing one (the caller needs this
     ///   for Retain Handling 1, send retained messages only for a new subscription).
     @discardableResult
     public mutating func subscribe(_ filter: String, shareGroup: String? = nil, subscriber: Subscriber,
                                    options: SubscriptionOptions, identifier: UInt32? = nil) -> Bool
+    {
+        subscribe(filter, shareGroup: shareGroup, subscriber: subscriber, options: options, identifier: identifier,
+                  sessionSlot: .none)
+    }
+
+    @discardableResult
+    mutating func subscribe(_ filter: String, shareGroup: String? = nil, subscriber: Subscriber,
+                            options: SubscriptionOptions, identifier: UInt32? = nil, sessionSlot: SessionSlot) -> Bool
     {
         assert(Self.isPlausibleFilter(filter), "invalid topic filter \(filter)")
         generation &+= 1
@@ -106,8 +131,9 @@ public struct SubscriptionIndex<Subscriber: Hashable & Sendable>: Sendable {
         for level in TopicBytes.levels(of: filter) {
             node = node.uniqueChild(forFilterLevel: level).0
         }
-        let entry = Entry(subscriber: subscriber, filter: filter, shareGroup: shareGroup, options: options,
+        var entry = Entry(subscriber: subscriber, filter: filter, shareGroup: shareGroup, options: options,
                           identifier: identifier)
+        entry.sessionSlot = sessionSlot
         guard node.upsert(entry) else { return false }
         count += 1
         filtersBySubscriber[subscriber, default: []].append(FilterKey(filter: filter, shareGroup: shareGroup))
