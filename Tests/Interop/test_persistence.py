@@ -317,10 +317,12 @@ def test_a_long_offline_queue_stays_on_disk_and_drains_in_order_after_a_restart(
         broker.stop()
 
 
-def test_a_shared_subscription_member_that_starts_over_hands_its_queue_on_disk_to_another(data_dir, tmp_path):
+@pytest.mark.parametrize("restart", [False, True], ids=["same-broker", "after-kill-9"])
+def test_a_shared_subscription_member_that_starts_over_hands_its_queue_on_disk_to_another(data_dir, tmp_path, restart):
     """Two paho members of `$share/g/jobs`, both offline, get 40 QoS 1 messages in turn; with `queue_page_size 4`
     most of each queue is on disk only. w1 comes back with Clean Start: its session ends, and every message it was
-    owed, those on disk included, goes to w2 (MQTT 5 section 4.8.2), which gets all 40 when it comes back."""
+    owed, those on disk included, goes to w2 (MQTT 5 section 4.8.2), which gets all 40 when it comes back. Also
+    after the broker was killed and started again, when all but the first page of each queue is on disk only."""
     config = tmp_path / "tern.conf"
     config.write_text("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_page_size 4\n")
     broker = TernBroker("-c", str(config), data_dir=data_dir)
@@ -334,6 +336,9 @@ def test_a_shared_subscription_member_that_starts_over_hands_its_queue_on_disk_t
             publisher.publish("jobs", f"{index:02d}", 1)
         wait_until(lambda: publisher.counts()[1] == 40, what="every publication acknowledged")
         publisher.disconnect()
+        if restart:
+            broker.kill()
+            broker = TernBroker("-c", str(config), data_dir=data_dir)
         Peer("share-w1", broker).disconnect()  # Clean Start: w1's session ends
         w2 = members[1]
         w2.move_to(broker)

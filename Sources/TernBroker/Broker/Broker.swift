@@ -338,7 +338,7 @@ public final class Broker {
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
         // What a shared subscription gave this session and it never acknowledged goes to another member: in
-        // flight, queued, and queued in the store only (those the broker queued since it started).
+        // flight, queued, and queued in the store only (kept in memory until read back, also across a restart).
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
             .map(\.delivery) + session.queue + session.sharedInStoreOnly
         for delivery in owed {

@@ -145,6 +145,11 @@ extension Broker {
                 session.queuedBytes += stored.unloadedQueue.payloadBytes
                 statistics.messagesQueued += stored.unloadedQueue.count
                 nextStoreSequence = max(nextStoreSequence, stored.unloadedQueue.lastSequence + 1)
+                session.sharedInStoreOnly = stored.unloadedShared.map { queued in
+                    var delivery = outboundDelivery(queued.delivery)
+                    delivery.storeSequence = queued.sequence
+                    return delivery
+                }
             }
             session.inboundQoS2 = Set(stored.inboundQoS2)
             sessions[clientID] = session

@@ -22,6 +22,9 @@ public final class InMemoryStore: BrokerStore, Sendable {
                         count: rest.count,
                         payloadBytes: rest.reduce(0) { $0 + $1.delivery.message.payload.readableBytes },
                         lastSequence: rest.last!.sequence)
+                    state.unloadedShared = rest.filter {
+                        $0.delivery.sharedSubscription != nil && $0.delivery.qos != .atMostOnce
+                    }
                     state.queue.removeSubrange(queueHeadLimit...)
                 }
                 return state

@@ -116,6 +116,9 @@ public struct StoredSessionState: Sendable, Hashable {
     public var queue: [StoredQueuedMessage]
     /// The queued messages after `queue`, not loaded.
     public var unloadedQueue = StoredQueueExtent()
+    /// Of those, the QoS 1 and 2 messages that came through a shared subscription, in queue order: loaded so that
+    /// a session that ends before reading them back gives them to another member of the group (section 4.8.2).
+    public var unloadedShared: [StoredQueuedMessage] = []
     /// Inbound QoS 2 packet identifiers awaiting PUBREL.
     public var inboundQoS2: [UInt16]
 

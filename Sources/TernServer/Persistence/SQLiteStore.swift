@@ -234,6 +234,16 @@ public final class SQLiteStore: BrokerStore, Sendable {
                     states[clientID]?.unloadedQueue = StoredQueueExtent(
                         count: row["count"], payloadBytes: row["bytes"], lastSequence: UInt64(row["last"] as Int64))
                 }
+                let shared = try Row.fetchCursor(db, sql: """
+                    SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY sequence) AS position
+                                   FROM queued)
+                    WHERE position > ? AND shared IS NOT NULL AND qos > 0 ORDER BY sequence
+                    """, arguments: [Int64(queueHeadLimit)])
+                while let row = try shared.next() {
+                    let clientID: String = row["client_id"]
+                    states[clientID]?.unloadedShared.append(StoredQueuedMessage(
+                        sequence: UInt64(row["sequence"] as Int64), delivery: try Self.delivery(row)))
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM inbound_qos2") {
                 let clientID: String = row["client_id"]
