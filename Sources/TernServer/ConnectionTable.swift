@@ -497,7 +497,8 @@ final class ConnectionTable {
     ) -> Bool {
         let version = entry.protocolVersion
         if entry.pending == nil {
-            entry.pending = spareBuffers.take(capacity: max(1024, capacity(version)), allocator: entry.channel.allocator)
+            entry.pending = spareBuffers.take(capacity: max(1024, capacity(version)),
+                                              allocator: entry.channel.allocator)
         }
         // Encoded in place, through the entry's property: taking the buffer out to write to it and putting it back
         // cost a retain and a release of its storage per packet. (In fan-out that release showed as 13% of the

@@ -33,8 +33,8 @@ struct RouteTargets {
     }
 
     /// Adds a matching subscription of `subscriber` (whose session is in `sessionSlot`) that delivers at `qos`.
-    mutating func merge(subscriber: ClientIdentifier, sessionSlot: SessionSlot, qos: QoS, retain: Bool, identifier: UInt32?,
-                        message: ApplicationMessage, shared: SharedSubscription?)
+    mutating func merge(subscriber: ClientIdentifier, sessionSlot: SessionSlot, qos: QoS, retain: Bool,
+                        identifier: UInt32?, message: ApplicationMessage, shared: SharedSubscription?)
     {
         if isIndexed {
             if let position = positions[subscriber] {

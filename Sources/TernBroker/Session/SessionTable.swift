@@ -2,8 +2,8 @@
 /// subscription entry, a connection) so as to reach it without hashing its client identifier.
 ///
 /// A slot names a session only while the slot's generation is the one recorded here: the table raises the
-/// generation when it frees the slot, so a slot kept past its session's end (or taken before the session was in
-/// the table) is simply not used, and the lookup falls back to the client identifier.
+/// generation when it frees the slot, so a slot kept past its session's end is simply not used, and the lookup
+/// falls back to the client identifier.
 struct SessionSlot: Hashable, Sendable {
     var index: Int32
     var generation: UInt32
