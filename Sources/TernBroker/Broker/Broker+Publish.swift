@@ -155,14 +155,8 @@ extension Broker {
             // `RouteTargets` and out again (5-8% of the broker core's time in fan-out).
             var count = 0
             node.plain.forEach { entry in
-                // No Local: not back to the publisher [MQTT-3.8.3-3].
-                if entry.options.noLocal && entry.subscriber == message.publisher { return }
+                guard let delivery = delivery(through: entry, of: message) else { return }
                 count += 1
-                // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-                let delivery = OutboundDelivery(
-                    message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
-                    retain: entry.options.retainAsPublished && message.retain,
-                    subscriptionIdentifiers: entry.identifier.map { [$0] } ?? [])
                 deliver(delivery, to: entry.subscriber, in: entry.sessionSlot, now: now, output: &output)
             }
             return count
@@ -177,9 +171,8 @@ extension Broker {
             if !node.plain.isEmpty {
                 targets.beginFilter()
                 node.plain.forEach { entry in
-                    // No Local: not back to the publisher [MQTT-3.8.3-3].
-                    if entry.options.noLocal && entry.subscriber == message.publisher { return }
-                    merge(into: &targets, entry, message: message)
+                    guard let delivery = delivery(through: entry, of: message) else { return }
+                    targets.merge(delivery, subscriber: entry.subscriber, sessionSlot: entry.sessionSlot)
                 }
             }
             for group in node.groups {
@@ -189,9 +182,10 @@ extension Broker {
         }
         for (key, members) in groups {
             let member = pickShareMember(key, members)
+            let shared = SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter)
+            guard let delivery = delivery(through: member, of: message, shared: shared) else { continue }
             targets.beginFilter()
-            merge(into: &targets, member, message: message,
-                  shared: SharedSubscription(shareName: member.shareGroup!, topicFilter: member.filter))
+            targets.merge(delivery, subscriber: member.subscriber, sessionSlot: member.sessionSlot)
         }
         let count = targets.count
         targets.drain { clientID, slot, delivery in
@@ -201,14 +195,17 @@ extension Broker {
         return count
     }
 
-    func merge(into targets: inout RouteTargets, _ entry: SubscriptionIndex<ClientIdentifier>.Entry,
-               message: ApplicationMessage, shared: SharedSubscription? = nil)
+    /// What a matching subscription delivers of `message`; nil when No Local keeps it from the publisher
+    /// [MQTT-3.8.3-3] (a shared subscription never has No Local: [MQTT-3.8.3-4]).
+    func delivery(through entry: SubscriptionIndex<ClientIdentifier>.Entry, of message: ApplicationMessage,
+                  shared: SharedSubscription? = nil) -> OutboundDelivery?
     {
+        if entry.options.noLocal && entry.subscriber == message.publisher { return nil }
         // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-        targets.merge(subscriber: entry.subscriber, sessionSlot: entry.sessionSlot,
-                      qos: outgoingQoS(message.qos, granted: entry.options.qos),
-                      retain: entry.options.retainAsPublished && message.retain, identifier: entry.identifier,
-                      message: message, shared: shared)
+        return OutboundDelivery(
+            message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
+            retain: entry.options.retainAsPublished && message.retain,
+            subscriptionIdentifiers: entry.identifier.map { [$0] } ?? [], sharedSubscription: shared)
     }
 
     /// The QoS a message is delivered at: min(published QoS, granted QoS) [MQTT-3.8.4-8], or the granted QoS with
@@ -248,13 +245,12 @@ extension Broker {
                 target = pickShareMember(group + "/" + filter, members)
             }
         }
-        guard let member = target else {
+        guard let member = target, let owed = self.delivery(through: member, of: delivery.message, shared: shared)
+        else {
             statistics.recordDrop(.sessionEnded)
             return
         }
-        var targets = RouteTargets()
-        merge(into: &targets, member, message: delivery.message, shared: shared)
-        deliver(targets[member.subscriber]!, to: member.subscriber, in: member.sessionSlot, now: now, output: &output)
+        deliver(owed, to: member.subscriber, in: member.sessionSlot, now: now, output: &output)
     }
 
     // MARK: Outbound delivery and acknowledgements

@@ -342,7 +342,7 @@ public final class Broker {
         let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
             .map(\.delivery) + session.queue + session.sharedInStoreOnly
         for delivery in owed {
-            if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
+            if delivery.passesToShareGroup {
                 redeliverToShareGroup(delivery, now: now, output: &output)
             } else {
                 statistics.recordDrop(.sessionEnded)

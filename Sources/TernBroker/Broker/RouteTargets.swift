@@ -32,33 +32,24 @@ struct RouteTargets {
         for (position, recipient) in recipients.enumerated() { positions[recipient.subscriber] = position }
     }
 
-    /// Adds a matching subscription of `subscriber` (whose session is in `sessionSlot`) that delivers at `qos`.
-    mutating func merge(subscriber: ClientIdentifier, sessionSlot: SessionSlot, qos: QoS, retain: Bool,
-                        identifier: UInt32?, message: ApplicationMessage, shared: SharedSubscription?)
-    {
+    /// Adds what a matching subscription of `subscriber` (whose session is in `sessionSlot`) delivers.
+    mutating func merge(_ delivery: OutboundDelivery, subscriber: ClientIdentifier, sessionSlot: SessionSlot) {
         if isIndexed {
             if let position = positions[subscriber] {
-                Self.add(qos: qos, retain: retain, identifier: identifier, to: &recipients[position].delivery)
+                Self.add(delivery, to: &recipients[position].delivery)
                 return
             }
             positions[subscriber] = recipients.count
         }
-        recipients.append(Recipient(subscriber: subscriber, sessionSlot: sessionSlot, delivery: OutboundDelivery(
-            message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifier.map { [$0] } ?? [],
-            sharedSubscription: shared)))
+        recipients.append(Recipient(subscriber: subscriber, sessionSlot: sessionSlot, delivery: delivery))
     }
 
     /// Another subscription of the same client matched.
-    private static func add(qos: QoS, retain: Bool, identifier: UInt32?, to existing: inout OutboundDelivery) {
-        existing.qos = max(existing.qos, qos)
-        existing.retain = existing.retain || retain
-        if let identifier { existing.subscriptionIdentifiers.append(identifier) }
+    private static func add(_ other: OutboundDelivery, to existing: inout OutboundDelivery) {
+        existing.qos = max(existing.qos, other.qos)
+        existing.retain = existing.retain || other.retain
+        existing.subscriptionIdentifiers.append(contentsOf: other.subscriptionIdentifiers)
         existing.sharedSubscription = nil  // no longer owed to the group alone
-    }
-
-    /// The delivery for `subscriber`, if it is a recipient.
-    subscript(subscriber: ClientIdentifier) -> OutboundDelivery? {
-        recipients.first { $0.subscriber == subscriber }?.delivery
     }
 
     /// Calls `body` with every recipient, then empties the table (keeping its capacity).

@@ -15,6 +15,10 @@ struct OutboundDelivery: Sendable {
     var queuedAt: NIODeadline? = nil
     /// The message's key in the store's queue while it is queued for a stored session.
     var storeSequence: UInt64 = 0
+
+    /// Whether another member of its share group gets it if the session ends before it is acknowledged (section
+    /// 4.8.2): a QoS 1 or 2 delivery through a shared subscription alone.
+    var passesToShareGroup: Bool { sharedSubscription != nil && qos != .atMostOnce }
 }
 
 /// An outbound QoS 1 or 2 message that has a packet identifier and awaits the subscriber's acknowledgement.
@@ -69,7 +73,7 @@ struct ClientSession: Sendable {
     var queuedInStoreOnly = 0
     /// The QoS 1 and 2 messages from shared subscriptions among those in the store only, in order: kept in memory
     /// too, so that a session that ends can give them to another member of their group (section 4.8.2); dropped
-    /// from here as their page is read back. Empty after a restart (the store counts that part of a queue only).
+    /// from here as their page is read back. After a restart, the store lists them (`unloadedShared`).
     var sharedInStoreOnly: [OutboundDelivery] = []
     /// The store sequence of the last queued message read into memory (or queued in memory): the next page
     /// starts after it.

@@ -26,7 +26,7 @@ extension Broker {
             && (session.queuedInStoreOnly > 0 || session.queue.count >= settings.queuePageSize)
         {
             session.queuedInStoreOnly += 1
-            if delivery.sharedSubscription != nil && delivery.qos != .atMostOnce {
+            if delivery.passesToShareGroup {
                 session.sharedInStoreOnly.append(delivery)
             }
             return
