@@ -1,11 +1,12 @@
 // Broker core micro-benchmark: messages per second through `Broker.receive` with no sockets, so the routing and
-// delivery path can be profiled and compared between changes (`valgrind --tool=callgrind` gives stable counts).
+// delivery path can be profiled and compared between changes (`scripts/bench arc` gives stable counts of the whole
+// server's reference-count operations per message).
 // Every outgoing packet is encoded into a reused buffer, as the server does. Run with `scripts/bench core`;
 // figures are recorded in BENCHMARKS.md. Guards: deliveries encoded straight from the message in one pass (every
 // scenario), the in-place session updates on acknowledgements (QoS 1 scenarios), the allocation-free route that
-// hashes no client identifier for a message matching one filter (fan-in, fan-out), routing with many
-// subscriptions (from the topic match cache, and walking the trie for topics that do not repeat), and the paced
-// retained delivery with its session taken in place once per batch.
+// hashes no client identifier for a message matching one filter and reads its entries in place (fan-in, fan-out),
+// routing with many subscriptions (from the topic match cache, and walking the trie for topics that do not
+// repeat), and the paced retained delivery with its session taken in place once per batch.
 import MQTTCore
 import NIOCore
 import TernBroker

@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import MQTTCore
 import NIOCore
@@ -43,7 +44,7 @@ final class ConnectionTable {
         /// that came after the one that held it wait in `deferred` (in order) until it is released, and so does
         /// the decoding failure that ended that read, if any, so that it is handled after them, as without a hold.
         var isHeld = false
-        var deferred: [Packet] = []
+        var deferred: Deque<Packet> = []
         var deferredFailure: (error: MQTTDecodingError, protocolVersion: ProtocolVersion?)?
         var hasDeferred: Bool { !deferred.isEmpty || deferredFailure != nil }
         /// The client identifier of the CONNECT (for logs), and the certificate the client presented over TLS.
@@ -75,8 +76,10 @@ final class ConnectionTable {
     fileprivate var entries: [ConnectionID: Entry] = [:]
     /// The array the connections on this loop decode a read into, kept empty between reads for its capacity
     /// (`MQTTConnectionHandler.decodeReceived`): one for all of them, since one per connection would cost each
-    /// idle connection an allocation of its own (0.2 KB).
-    var readPackets: [Packet] = []
+    /// idle connection an allocation of its own (0.2 KB). A deque, so that `receive` takes each packet out of it
+    /// (moved, where iterating an array copies each packet: a retain and a release of its topic, payload and
+    /// properties per packet).
+    var readPackets: Deque<Packet> = []
     /// The entry looked up last: a turn's packets mostly go to one connection (fan-in: every message to the one
     /// subscriber), and each costs a writability check and a send, two hashed lookups without this.
     private var lastLookup: Entry?
@@ -158,7 +161,7 @@ final class ConnectionTable {
 
     /// Packets read from a connection, in order, and the bytes they came in; `failure` when the bytes that
     /// followed them could not be decoded. `protocolVersion` is the decoder's after them.
-    func receive(_ packets: [Packet], bytes: Int, from id: ConnectionID, protocolVersion: ProtocolVersion?,
+    func receive(_ packets: inout Deque<Packet>, bytes: Int, from id: ConnectionID, protocolVersion: ProtocolVersion?,
                  clientCertificate: ClientCertificateIdentity?, failure: MQTTDecodingError?)
     {
         guard let broker, let entry = entry(id) else { return }
@@ -167,13 +170,16 @@ final class ConnectionTable {
         if let clientCertificate { entry.clientCertificate = clientCertificate }
         var output = self.output
         let now = NIODeadline.now()
-        for (index, packet) in packets.enumerated() {
+        let count = packets.count
+        while let packet = packets.popFirst() {
             // The broker closed the connection on an earlier packet: what followed it is not read.
             guard entry.isOpen else { return }  // a flag rather than a lookup per packet
             // Held back by an earlier packet (or still releasing earlier ones): the rest waits, in order. A read
             // holds hundreds of PUBLISHes, more than a queue has room for beyond the mark that held it.
-            if entry.isHeld || entry.hasDeferred && index == 0 {
-                entry.deferred.append(contentsOf: packets[index...])
+            if entry.isHeld || entry.hasDeferred && packets.count == count - 1 {
+                entry.deferred.append(packet)
+                entry.deferred.append(contentsOf: packets)
+                packets.removeAll(keepingCapacity: true)
                 break
             }
             traffic.packetsReceived += 1
@@ -199,7 +205,7 @@ final class ConnectionTable {
         // nothing else of the tick is likely to join it. A read of several, from a busy client, waits for the end
         // of the tick with the others (a subscriber of four busy publishers gets one write per tick, not four).
         // With a store, every flush submits a batch: all wait, so that one commit covers the tick.
-        if packets.count == 1 && durability == nil { flushAll() } else { flushAtEndOfTick() }
+        if count == 1 && durability == nil { flushAll() } else { flushAtEndOfTick() }
     }
 
     /// The connection's channel closed.
@@ -440,11 +446,11 @@ final class ConnectionTable {
 
     private func receiveDeferred(_ id: ConnectionID) {
         guard let entry = entries[id], !entry.isHeld, entry.hasDeferred else { return }
-        let packets = entry.deferred
+        var packets = entry.deferred
         let failure = entry.deferredFailure
         entry.deferred = []
         entry.deferredFailure = nil
-        receive(packets, bytes: 0, from: id, protocolVersion: failure?.protocolVersion, clientCertificate: nil,
+        receive(&packets, bytes: 0, from: id, protocolVersion: failure?.protocolVersion, clientCertificate: nil,
                 failure: failure?.error)
     }
 
@@ -457,7 +463,7 @@ final class ConnectionTable {
     /// Encodes a packet into the connection's buffer for this turn.
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
-        let sent = append(to: entry, id: id, what: packet.type, capacity: packet.encodedSize) {
+        let sent = append(to: entry, id: id, what: packet.type, capacity: { packet.encodedSize(version: $0) }) {
             buffer, version throws(MQTTEncodingError) in
             try packet.encode(into: &buffer, version: version)
         }
@@ -467,7 +473,9 @@ final class ConnectionTable {
     /// Encodes a PUBLISH into the connection's buffer for this turn, straight from its message.
     fileprivate func send(_ publish: OutgoingPublish, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
-        append(to: entry, id: id, what: .publish, capacity: publish.encodedSize) {
+        // A closure, not the method `publish.encodedSize`: a method reference captures a copy of `publish` (a
+        // retain and a release of its message and properties per delivery).
+        append(to: entry, id: id, what: .publish, capacity: { publish.encodedSize(version: $0) }) {
             buffer, version throws(MQTTEncodingError) in
             guard publish.isSameForEverySubscriber else { return try publish.encode(into: &buffer, version: version) }
             if shared.identity == publish.message.identity, shared.retain == publish.retain, shared.version == version {

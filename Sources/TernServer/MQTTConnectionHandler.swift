@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import MQTTCore
 import NIOCore
@@ -149,10 +150,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard let id, received != nil else { return }
         let now = pacing == nil ? nil : NIODeadline.now()
         let before = received!.readableBytes
-        // On the broker's loop: the table, reached directly, and its array for reads, empty with its capacity (no
+        // On the broker's loop: the table, reached directly, and its deque for reads, empty with its capacity (no
         // allocation per read).
         let table = brokerLoop.inEventLoop ? server.value.table : nil
-        var packets: [Packet] = []
+        var packets: Deque<Packet> = []
         if let table { swap(&packets, &table.readPackets) }
         var failure: MQTTDecodingError?
         var certificate: ClientCertificateIdentity?
@@ -189,14 +190,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let version = decoder.protocolVersion
         if let table {
             // Called directly, not through `handOver`'s closure: that would be allocated with its captures.
-            table.receive(packets, bytes: bytes, from: id, protocolVersion: version, clientCertificate: certificate,
+            table.receive(&packets, bytes: bytes, from: id, protocolVersion: version, clientCertificate: certificate,
                           failure: failure)
             packets.removeAll(keepingCapacity: true)
             table.readPackets = packets
         } else {
             let (read, error, presented) = (packets, failure, certificate)
             handOver({ state in
-                state.table.receive(read, bytes: bytes, from: id, protocolVersion: version,
+                var read = read  // shared with this closure: taken out by a copy
+                state.table.receive(&read, bytes: bytes, from: id, protocolVersion: version,
                                     clientCertificate: presented, failure: error)
             }, context: context)
         }

@@ -72,17 +72,22 @@ public struct ApplicationMessage: Sendable, Hashable {
     }
 
     /// Builds the message from an inbound PUBLISH whose topic alias has been resolved.
-    init(publish: PublishPacket, topic: String, publisher: ClientIdentifier, now: NIODeadline) {
+    init(publish: consuming PublishPacket, topic: String, publisher: ClientIdentifier, now: NIODeadline) {
         var forwarded = Properties()
         var expiresAt: NIODeadline?
-        for property in publish.properties {
-            switch property {
-            case .messageExpiryInterval(let seconds):
-                expiresAt = now + .seconds(Int64(seconds))
-            case .topicAlias, .subscriptionIdentifier:
-                break  // per hop [MQTT-3.3.2-?: the alias is not forwarded; identifiers are the receiver's own]
-            default:
-                forwarded.append(property)
+        // Checked first: a `for`-`in` copies the array (a retain and a release per message), most often empty.
+        if !publish.properties.isEmpty {
+            for property in publish.properties {
+                switch property {
+                case .messageExpiryInterval(let seconds):
+                    expiresAt = now + .seconds(Int64(seconds))
+                case .topicAlias, .subscriptionIdentifier:
+                    // Per hop: an alias belongs to its connection [MQTT-3.3.2-7], the identifiers sent are the
+                    // receiver's own [MQTT-3.3.4-3].
+                    break
+                default:
+                    forwarded.append(property)
+                }
             }
         }
         self.init(topic: topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,

@@ -4,7 +4,7 @@ import NIOCore
 extension Broker {
     // MARK: Inbound PUBLISH and the QoS 2 release
 
-    func handlePublish<Output: BrokerOutput>(_ publish: PublishPacket, connection: ClientConnection,
+    func handlePublish<Output: BrokerOutput>(_ publish: consuming PublishPacket, connection: ClientConnection,
                                              clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
         let id = connection.id
@@ -77,19 +77,19 @@ extension Broker {
             return
         }
 
+        let (qos, packetIdentifier) = (publish.qos, publish.packetIdentifier)
         let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
         congestedByRoute = nil
         defer { holdBackIfCongested(publisher: id, clientID: clientID, now: now, output: &output) }
-        switch publish.qos {
+        switch qos {
         case .atMostOnce:
             route(message, now: now, output: &output)
         case .atLeastOnce:
             let delivered = route(message, now: now, output: &output)
             let reasonCode: ReasonCode = delivered == 0 && version == .v5 ? .noMatchingSubscribers : .success
-            output.send(.puback(PublishAckPacket(packetIdentifier: publish.packetIdentifier!,
-                                                 reasonCode: reasonCode)), to: id)
+            output.send(.puback(PublishAckPacket(packetIdentifier: packetIdentifier!, reasonCode: reasonCode)), to: id)
         case .exactlyOnce:
-            let packetIdentifier = publish.packetIdentifier!
+            let packetIdentifier = packetIdentifier!
             // In place: a copy of the session would copy its identifier set at the insertion.
             let arrival: InboundQoS2Arrival? = sessions.withSession(at: connection.sessionSlot, clientID) { session in
                 // Forwarded once; a re-sent PUBLISH with the same identifier before PUBREL is only acknowledged
@@ -154,10 +154,11 @@ extension Broker {
             // nothing to merge, and each is delivered to straight from its entry, without copying the entry into
             // `RouteTargets` and out again (5-8% of the broker core's time in fan-out).
             var count = 0
-            node.plain.forEach { entry in
+            node.plain.forEachInPlace { entry in
                 guard let delivery = delivery(through: entry, of: message) else { return }
                 count += 1
-                deliver(delivery, to: entry.subscriber, in: entry.sessionSlot, now: now, output: &output)
+                deliver(delivery, to: entry.pointee.subscriber, in: entry.pointee.sessionSlot, now: now,
+                        output: &output)
             }
             return count
         }
@@ -170,9 +171,10 @@ extension Broker {
             let node = reference.takeUnretainedValue()
             if !node.plain.isEmpty {
                 targets.beginFilter()
-                node.plain.forEach { entry in
+                node.plain.forEachInPlace { entry in
                     guard let delivery = delivery(through: entry, of: message) else { return }
-                    targets.merge(delivery, subscriber: entry.subscriber, sessionSlot: entry.sessionSlot)
+                    targets.merge(delivery, subscriber: entry.pointee.subscriber,
+                                  sessionSlot: entry.pointee.sessionSlot)
                 }
             }
             for group in node.groups {
@@ -200,12 +202,20 @@ extension Broker {
     func delivery(through entry: SubscriptionIndex<ClientIdentifier>.Entry, of message: ApplicationMessage,
                   shared: SharedSubscription? = nil) -> OutboundDelivery?
     {
-        if entry.options.noLocal && entry.subscriber == message.publisher { return nil }
+        withUnsafePointer(to: entry) { delivery(through: $0, of: message, shared: shared) }
+    }
+
+    /// The same, for an entry read where it lies in the index (`SubscriberEntries.forEachInPlace`).
+    func delivery(through entry: UnsafePointer<SubscriptionIndex<ClientIdentifier>.Entry>,
+                  of message: ApplicationMessage, shared: SharedSubscription? = nil) -> OutboundDelivery?
+    {
+        let options = entry.pointee.options
+        if options.noLocal && entry.pointee.subscriber == message.publisher { return nil }
         // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
         return OutboundDelivery(
-            message: message, qos: outgoingQoS(message.qos, granted: entry.options.qos),
-            retain: entry.options.retainAsPublished && message.retain,
-            subscriptionIdentifiers: entry.identifier.map { [$0] } ?? [], sharedSubscription: shared)
+            message: message, qos: outgoingQoS(message.qos, granted: options.qos),
+            retain: options.retainAsPublished && message.retain,
+            subscriptionIdentifiers: entry.pointee.identifier.map { [$0] } ?? [], sharedSubscription: shared)
     }
 
     /// The QoS a message is delivered at: min(published QoS, granted QoS) [MQTT-3.8.4-8], or the granted QoS with
@@ -271,11 +281,12 @@ extension Broker {
     }
 
     /// Sends now if the client is connected and the window has room, else queues within the session's limit.
-    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: ClientIdentifier,
+    /// `clientID` is evaluated only when `slot` is stale (see `SessionTable.withSession(at:_:_:)`).
+    func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, to clientID: @autoclosure () -> ClientIdentifier,
                                        in slot: SessionSlot = .none, now: NIODeadline, output: inout Output)
     {
         // In place: a copy of the session would copy its whole queue at the first append.
-        sessions.withSession(at: slot, clientID) { deliver(delivery, session: &$0, now: now, output: &output) }
+        sessions.withSession(at: slot, clientID()) { deliver(delivery, session: &$0, now: now, output: &output) }
     }
 
     func deliver<Output: BrokerOutput>(_ delivery: OutboundDelivery, session: inout ClientSession,

@@ -77,7 +77,9 @@ public final class Broker {
     }
 
     /// A packet arrived on a connection.
-    public func receive<Output: BrokerOutput>(_ packet: Packet, from id: ConnectionID, now: NIODeadline,
+    /// Consumed: a PUBLISH's topic, payload and properties move into its message rather than being copied (a retain
+    /// and a release of each per message).
+    public func receive<Output: BrokerOutput>(_ packet: consuming Packet, from id: ConnectionID, now: NIODeadline,
                                               output: inout Output)
     {
         // A read brings many packets from one connection: the connection of the last one saves a hashed lookup.
@@ -154,14 +156,14 @@ public final class Broker {
     }
 
     /// A packet from a connected client.
-    func receive<Output: BrokerOutput>(_ packet: Packet, from connection: ClientConnection,
+    func receive<Output: BrokerOutput>(_ packet: consuming Packet, from connection: ClientConnection,
                                        clientID: ClientIdentifier, now: NIODeadline, output: inout Output)
     {
         let id = connection.id
         if exceedsUserPropertyLimit(packet) {
             return protocolError(.quotaExceeded, connection: id, clientID: clientID, now: now, output: &output)
         }
-        switch packet {
+        switch consume packet {
         case .connect:
             protocolError(.protocolError, connection: id, clientID: clientID, now: now, output: &output)  // [MQTT-3.1.0-2]
         case .publish(let publish):

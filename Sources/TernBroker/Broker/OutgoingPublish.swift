@@ -34,7 +34,10 @@ public struct OutgoingPublish: Sendable {
             let remaining = max(0, (expiresAt - now).nanoseconds / 1_000_000_000)
             added.append(.messageExpiryInterval(UInt32(clamping: remaining)))
         }
-        for identifier in subscriptionIdentifiers { added.append(.subscriptionIdentifier(identifier)) }
+        // Checked first: a `for`-`in` copies the array (a retain and a release per delivery), most often empty.
+        if !subscriptionIdentifiers.isEmpty {
+            for identifier in subscriptionIdentifiers { added.append(.subscriptionIdentifier(identifier)) }
+        }
         addedProperties = added
     }
 

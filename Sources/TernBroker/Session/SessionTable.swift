@@ -113,19 +113,21 @@ struct SessionTable: Sequence {
     }
 
     /// Runs `body` on the session in `slot` when the slot still holds `clientID`'s session, else looks the session
-    /// up by `clientID`; nil when there is none.
+    /// up by `clientID`; nil when there is none. `clientID` is evaluated only for that lookup: routing passes the
+    /// identifier where it lies in the subscription index, and a copy of it would cost a retain and a release per
+    /// delivery.
     @inline(__always)
-    mutating func withSession<Result>(at slot: SessionSlot, _ clientID: ClientIdentifier,
+    mutating func withSession<Result>(at slot: SessionSlot, _ clientID: @autoclosure () -> ClientIdentifier,
                                       _ body: (inout ClientSession) -> Result) -> Result?
     {
         let index = Int(slot.index)
         if index >= 0, index < slots.count, slots[index].generation == slot.generation,
             slots[index].session != nil
         {
-            assert(slots[index].session!.clientID == clientID, "a slot of the current generation names another client")
+            assert(slots[index].session!.clientID == clientID(), "a slot of the current generation names another client")
             return body(&slots[index].session!)
         }
-        return withSession(clientID, body)
+        return withSession(clientID(), body)
     }
 
     var keys: [ClientIdentifier] { map(\.key) }

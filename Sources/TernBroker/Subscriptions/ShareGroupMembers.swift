@@ -2,8 +2,7 @@ extension SubscriptionIndex {
     /// The members of a share group whose filter matched a topic: the subscriptions, one per subscriber, among
     /// which the caller picks the one that gets the message.
     ///
-    /// A view of the index's storage, not a copy. Iteration is O(1) per member. Positional access is O(1) for
-    /// groups of up to 16 members and O(log count) beyond.
+    /// A view of the index's storage, not a copy. Iteration and positional access are O(1) per member.
     public struct ShareGroupMembers: RandomAccessCollection, Sendable {
         @usableFromInline let storage: SubscriberEntries<Subscriber>
 

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SubscriberEntriesTests {
     typealias Entry = SubscriptionIndex<String>.Entry
 
-    /// Crosses the small/large threshold (16 up, 8 down) in both directions.
+    /// Crosses the threshold of indexed positions (16 up, 8 down) in both directions.
     @Test func randomUpsertsAndRemovalsAgreeWithADictionary() async {
         let op = zip(Gen.int(in: 0...2), Gen.int(in: 0..<40), Gen.int(in: 0...2))
         await propertyCheck(count: 200, input: op.array(of: 1...150)) { ops in
