@@ -3,9 +3,10 @@
 `swift_retain`, `swift_release`, `swift_bridgeObjectRetain`/`Release` (strings and arrays) and
 `swift_allocObject`, counted with uprobes (`perf probe`, `perf stat`; linux-perf and root).
 
-Unlike a rate, these counts do not move with the machine's load: the same build gives the same figures to the
-second decimal, so a change that removes a copy shows as a whole number fewer per message. Each scenario sends a
-fixed count of messages (the uprobes slow the broker down; nothing here is a speed).
+Unlike a rate, these counts hardly move with the machine's load: fan-out's repeat to the second decimal, so a
+change that removes a copy per delivery shows as a whole number fewer; fan-in's move by up to a tenth, with how
+many packets each read brings (what a read costs is shared by its packets). Each scenario sends a fixed count of
+messages (the uprobes slow the broker down; nothing here is a speed).
 
 Usage: scripts/bench arc [--only SUBSTRING]   (TERN_BINARY: another build, a baseline)
 """

@@ -119,8 +119,8 @@ extension Broker {
     /// Re-sends what was in flight, in order, with DUP set, then what was queued [MQTT-4.4.0-1].
     func resumeSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions[clientID], let id = session.connection else { return }
-        for packetIdentifier in session.inflightOrder {
-            let inflight = session.inflight[packetIdentifier]!
+        for element in session.inflight.elements {
+            let (packetIdentifier, inflight) = (element.packetIdentifier, element.message)
             switch inflight.stage {
             case .published:
                 let delivery = inflight.delivery

@@ -271,7 +271,7 @@ extension Broker {
     func hasInflightRoom(_ session: ClientSession, adding size: Int) -> Bool {
         guard session.inflight.count < inflightWindow(session) else { return false }
         guard settings.maximumInflightBytes > 0, !session.inflight.isEmpty else { return true }
-        let bytes = session.inflight.values.reduce(0) { $0 + $1.delivery.message.payloadSize }
+        let bytes = session.inflight.messages.reduce(0) { $0 + $1.delivery.message.payloadSize }
         return bytes + size <= settings.maximumInflightBytes
     }
 
@@ -360,8 +360,8 @@ extension Broker {
         if let packetIdentifier {
             // Its acknowledgement must be read (publisher flow control never holds a client that owes one).
             if !heldPublishers.isEmpty { releaseHeldPublisher(id, now: now, output: &output) }
-            session.inflight[packetIdentifier] = InflightMessage(delivery: delivery, stage: .published)
-            session.inflightOrder.append(packetIdentifier)
+            session.inflight.append(InflightMessage(delivery: delivery, stage: .published),
+                                    packetIdentifier: packetIdentifier)
             if session.isStored && recordsStoreChanges {
                 record(.inflightSaved(clientID: session.clientID.string, StoredInflight(
                     packetIdentifier: packetIdentifier, order: nextSequence(), released: false,
@@ -461,7 +461,7 @@ extension Broker {
                 drainQueue(session: &session, now: now, output: &output)
                 return
             }
-            session.inflight[ack.packetIdentifier]?.stage = .released
+            _ = session.inflight.setStage(.released, of: ack.packetIdentifier)
             if session.isStored {
                 record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
             }

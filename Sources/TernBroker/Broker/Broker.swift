@@ -341,8 +341,8 @@ public final class Broker {
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
         // What a shared subscription gave this session and it never acknowledged goes to another member: in
         // flight, queued, and queued in the store only (kept in memory until read back, also across a restart).
-        let owed = session.inflightOrder.compactMap { session.inflight[$0] }.filter { $0.stage == .published }
-            .map(\.delivery) + session.queue + session.sharedInStoreOnly
+        let owed = session.inflight.messages.filter { $0.stage == .published }.map(\.delivery) + session.queue
+            + session.sharedInStoreOnly
         for delivery in owed {
             if delivery.passesToShareGroup {
                 redeliverToShareGroup(delivery, now: now, output: &output)

@@ -50,8 +50,7 @@ struct ClientSession: Sendable {
     /// included.
     var access: ClientAccessRules = .unrestricted
     /// In flight, in the order sent; re-sent in this order on resumption [MQTT-4.4.0-1, MQTT-4.6.0-1].
-    var inflight: [UInt16: InflightMessage] = [:]
-    var inflightOrder: Deque<UInt16> = []
+    var inflight = InflightWindow()
     /// Waiting for room in the inflight window, or for the client to come back.
     var queue: Deque<OutboundDelivery> = []
     /// Inbound QoS 2 packet identifiers whose PUBREL has not arrived yet [MQTT-4.3.3-8..10].
@@ -98,18 +97,13 @@ struct ClientSession: Sendable {
         var candidate = lastPacketIdentifier
         repeat {
             candidate = candidate == UInt16.max ? 1 : candidate + 1
-        } while inflight[candidate] != nil
+        } while inflight.contains(candidate)
         lastPacketIdentifier = candidate
         return candidate
     }
 
     /// Removes an acknowledged message from the window.
     mutating func removeInflight(_ identifier: UInt16) {
-        inflight[identifier] = nil
-        if inflightOrder.first == identifier {
-            inflightOrder.removeFirst()
-        } else if let index = inflightOrder.firstIndex(of: identifier) {
-            inflightOrder.remove(at: index)
-        }
+        inflight.remove(identifier)
     }
 }

@@ -122,9 +122,9 @@ extension Broker {
                 session.subscriptions[subscription.topicFilter] = subscription.identifier
             }
             for inflight in stored.inflight {
-                session.inflight[inflight.packetIdentifier] = InflightMessage(
-                    delivery: outboundDelivery(inflight.delivery), stage: inflight.released ? .released : .published)
-                session.inflightOrder.append(inflight.packetIdentifier)
+                session.inflight.append(InflightMessage(
+                    delivery: outboundDelivery(inflight.delivery), stage: inflight.released ? .released : .published),
+                    packetIdentifier: inflight.packetIdentifier)
                 session.lastPacketIdentifier = inflight.packetIdentifier
                 nextStoreSequence = max(nextStoreSequence, inflight.order + 1)
             }

@@ -131,7 +131,7 @@ extension Broker {
             if session.connection == nil { disconnected += 1 }
             stored += session.queuedCount + session.inflight.count
             storedBytes += session.queuedBytes
-            for inflight in session.inflight.values { storedBytes += inflight.delivery.message.payloadSize }
+            for inflight in session.inflight.messages { storedBytes += inflight.delivery.message.payloadSize }
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }
         // A read of every retained message, no allocation per message: acceptable every `sys_interval` seconds.

@@ -1,0 +1,78 @@
+import DequeModule
+
+/// A session's outbound QoS 1 and 2 messages awaiting acknowledgement, in the order they were sent, by packet
+/// identifier.
+///
+/// Clients acknowledge in that order [MQTT-4.6.0-2, MQTT-4.6.0-3, MQTT-4.6.0-4], so an acknowledgement names the
+/// oldest message, or one just behind a few QoS 2 messages awaiting PUBCOMP: the window is a deque searched from
+/// its front. A dictionary by identifier put every message at a hashed place: in fan-out at QoS 1 (100
+/// subscribers, thousands of messages in flight each) the PUBACK's load of its message missed the cache and, with
+/// the hashing of the identifier, took a quarter of the broker's time. Which identifiers are in use is one bit each
+/// once the window holds more than `scanLimit` messages, so that a new identifier [MQTT-2.2.1-3] and an unknown one
+/// are told in O(1); below that the deque is scanned.
+struct InflightWindow: Sendable {
+    struct Element: Sendable {
+        let packetIdentifier: UInt16
+        var message: InflightMessage
+    }
+
+    /// In the order sent (for a restored session, the order the store kept).
+    private(set) var elements: Deque<Element> = []
+    /// Bit `id` is set while identifier `id` is in flight: 8 KB, allocated once the window first outgrows
+    /// `scanLimit` (never for the idle and QoS 0 sessions that make up most of a broker's memory).
+    private var inUse: [UInt64]?
+
+    static var scanLimit: Int { 32 }
+
+    var count: Int { elements.count }
+    var isEmpty: Bool { elements.isEmpty }
+
+    /// The messages, in the order sent.
+    var messages: some Collection<InflightMessage> { elements.lazy.map(\.message) }
+
+    func contains(_ packetIdentifier: UInt16) -> Bool {
+        if let inUse { return inUse[Int(packetIdentifier >> 6)] & (1 << (packetIdentifier & 63)) != 0 }
+        return elements.contains { $0.packetIdentifier == packetIdentifier }
+    }
+
+    private func index(of packetIdentifier: UInt16) -> Int? {
+        guard inUse == nil || contains(packetIdentifier) else { return nil }
+        return elements.firstIndex { $0.packetIdentifier == packetIdentifier }
+    }
+
+    subscript(packetIdentifier: UInt16) -> InflightMessage? {
+        index(of: packetIdentifier).map { elements[$0].message }
+    }
+
+    /// Adds a message sent with an identifier that is not in flight.
+    mutating func append(_ message: InflightMessage, packetIdentifier: UInt16) {
+        assert(!contains(packetIdentifier), "packet identifier \(packetIdentifier) is already in flight")
+        elements.append(Element(packetIdentifier: packetIdentifier, message: message))
+        if inUse != nil {
+            mark(packetIdentifier, true)
+        } else if elements.count > Self.scanLimit {
+            inUse = Array(repeating: 0, count: 1024)
+            for element in elements { mark(element.packetIdentifier, true) }
+        }
+    }
+
+    /// Sets the stage of the message with this identifier; false if there is none.
+    mutating func setStage(_ stage: InflightMessage.Stage, of packetIdentifier: UInt16) -> Bool {
+        guard let index = index(of: packetIdentifier) else { return false }
+        elements[index].message.stage = stage
+        return true
+    }
+
+    /// Removes the message with this identifier and returns it.
+    @discardableResult
+    mutating func remove(_ packetIdentifier: UInt16) -> InflightMessage? {
+        guard let index = index(of: packetIdentifier) else { return nil }
+        if inUse != nil { mark(packetIdentifier, false) }
+        return index == 0 ? elements.removeFirst().message : elements.remove(at: index).message
+    }
+
+    private mutating func mark(_ packetIdentifier: UInt16, _ used: Bool) {
+        let word = Int(packetIdentifier >> 6), bit: UInt64 = 1 << (packetIdentifier & 63)
+        if used { inUse![word] |= bit } else { inUse![word] &= ~bit }
+    }
+}

@@ -1,0 +1,85 @@
+import MQTTCore
+import NIOCore
+import PropertyBased
+import Testing
+
+@testable import TernBroker
+
+@Suite struct InflightWindowTests {
+    /// A message told apart by its store sequence.
+    private func inflight(_ marker: Int, qos: QoS = .atLeastOnce) -> InflightMessage {
+        let message = ApplicationMessage(topic: "t", payload: ByteBuffer(), qos: qos, retain: false)
+        var delivery = OutboundDelivery(message: message, qos: qos, retain: false, subscriptionIdentifiers: [])
+        delivery.storeSequence = UInt64(marker)
+        return InflightMessage(delivery: delivery, stage: .published)
+    }
+
+    @Test func acknowledgementsInOrderEmptyTheWindowFromItsFront() {
+        var window = InflightWindow()
+        for id in UInt16(1)...100 { window.append(inflight(Int(id)), packetIdentifier: id) }
+        #expect(window.count == 100)
+        #expect(window.contains(100) && !window.contains(101) && !window.contains(0))
+        for id in UInt16(1)...100 {
+            #expect(window.elements.first?.packetIdentifier == id)
+            #expect(window.remove(id)?.delivery.storeSequence == UInt64(id))
+        }
+        #expect(window.isEmpty && !window.contains(1))
+    }
+
+    @Test func anUnknownIdentifierIsNeitherFoundNorRemoved() {
+        var window = InflightWindow()
+        window.append(inflight(1), packetIdentifier: 7)
+        #expect(window[8] == nil)
+        #expect(window.remove(8) == nil)
+        let unknownReleased = window.setStage(.released, of: 8)
+        let knownReleased = window.setStage(.released, of: 7)
+        #expect(!unknownReleased && knownReleased)
+        #expect(window[7]?.stage == .released)
+        #expect(window.count == 1)
+    }
+
+    /// Random appends of fresh identifiers, removals (mostly the oldest, as clients acknowledge in order, and any
+    /// other, known or not) and stage changes, across the threshold where identifiers get a bit each (32 up, and
+    /// back down): the window agrees with a list in sending order.
+    @Test func randomChangesAgreeWithAnOrderedList() async {
+        let op = zip(Gen.int(in: 0...4), Gen.int(in: 0..<80))
+        await propertyCheck(count: 200, input: op.array(of: 1...300)) { ops in
+            var window = InflightWindow()
+            var model: [(id: UInt16, marker: Int, released: Bool)] = []
+            for (step, (kind, pick)) in ops.enumerated() {
+                switch kind {
+                case 0, 1:
+                    // The next identifier not in flight, as ClientSession allocates them.
+                    var id = UInt16(pick + 1)
+                    while model.contains(where: { $0.id == id }) { id = id % 200 + 1 }
+                    window.append(inflight(step), packetIdentifier: id)
+                    model.append((id, step, false))
+                case 2:
+                    guard let oldest = model.first else { continue }
+                    #expect(window.remove(oldest.id)?.delivery.storeSequence == UInt64(oldest.marker))
+                    model.removeFirst()
+                case 3:
+                    let id = UInt16(pick + 1)
+                    let index = model.firstIndex { $0.id == id }
+                    #expect(window.remove(id)?.delivery.storeSequence == index.map { UInt64(model[$0].marker) })
+                    if let index { model.remove(at: index) }
+                default:
+                    let id = UInt16(pick + 1)
+                    let index = model.firstIndex { $0.id == id }
+                    let released = window.setStage(.released, of: id)
+                    #expect(released == (index != nil))
+                    if let index { model[index].released = true }
+                }
+                #expect(window.count == model.count)
+            }
+            #expect(window.elements.map(\.packetIdentifier) == model.map(\.id))
+            #expect(window.messages.map(\.delivery.storeSequence) == model.map { UInt64($0.marker) })
+            #expect(window.messages.map { $0.stage == .released } == model.map(\.released))
+            for id in UInt16(0)...201 {
+                let expected = model.first { $0.id == id }
+                #expect(window.contains(id) == (expected != nil))
+                #expect(window[id]?.delivery.storeSequence == expected.map { UInt64($0.marker) })
+            }
+        }
+    }
+}
