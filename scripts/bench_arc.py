@@ -3,10 +3,11 @@
 `swift_retain`, `swift_release`, `swift_bridgeObjectRetain`/`Release` (strings and arrays) and
 `swift_allocObject`, counted with uprobes (`perf probe`, `perf stat`; linux-perf and root).
 
-Unlike a rate, these counts hardly move with the machine's load: fan-out's repeat to the second decimal, so a
-change that removes a copy per delivery shows as a whole number fewer; fan-in's move by up to a tenth, with how
-many packets each read brings (what a read costs is shared by its packets). Each scenario sends a fixed count of
-messages (the uprobes slow the broker down; nothing here is a speed).
+Unlike a rate, these counts do not move with the machine's load: the same build gives the same figures to the
+second decimal, so a change that removes a copy per message shows as a whole number fewer. Each scenario sends a
+fixed count of messages (the uprobes slow the broker down; nothing here is a speed). A bridge-object call on
+native storage (a string's or an array's buffer) calls `swift_retain` or `swift_release` in turn: it counts in
+both columns.
 
 Usage: scripts/bench arc [--only SUBSTRING]   (TERN_BINARY: another build, a baseline)
 """
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_broker  # noqa: E402  (broker start-up and pinning shared with the throughput benchmark)
@@ -51,6 +53,7 @@ def count(binary: str, directory: str, events: list[str], arguments: list[str]) 
     try:
         stat = subprocess.Popen(["perf", "stat", "-x", ",", "-o", counts, "-e", ",".join(events),
                                  "-p", str(process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # until perf counts (placing the probes takes a moment); the idle broker adds nothing
         load = subprocess.run(bench_broker.pinned(1) + [
             binary, "bench", "--port", str(port), "--drain", "30", "--quiet", *arguments],
             capture_output=True, text=True, timeout=600)

@@ -148,7 +148,9 @@ extension Broker {
                 record(.retainedSet(StoredMessage(message, clock: storeClock)))
             }
         }
-        let nodes = topicMatches.matchingNodes(topicName: message.topic, in: subscriptionIndex)
+        let nodes = topicMatches.matchingNodes(topicName: message.topic, generation: subscriptionIndex.generation) {
+            subscriptionIndex.forEachMatchingNode(topicName: message.topic, $0)
+        }
         if nodes.count == 1, case let node = nodes[0].takeUnretainedValue(), node.groups.isEmpty {
             // One filter matched (fan-in, fan-out, point-to-point): its subscribers are distinct, so there is
             // nothing to merge, and each is delivered to straight from its entry, without copying the entry into

@@ -66,21 +66,33 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     /// `index` must be the one value the cache is used with, changed only in place (each change raises its
     /// generation).
     mutating func matchingNodes(topicName: String, in index: SubscriptionIndex<Subscriber>) -> [Unmanaged<Node>] {
+        matchingNodes(topicName: topicName, generation: index.generation) {
+            index.forEachMatchingNode(topicName: topicName, $0)
+        }
+    }
+
+    /// The same, for the index whose generation is `generation`, walked by `walk` on a miss. The broker passes its
+    /// index this way: passed whole, its index (a stored property of the broker, read while the broker's cache
+    /// changes) was copied for the call, a retain and a release of two references per message.
+    @inline(__always)
+    mutating func matchingNodes(topicName: String, generation: UInt64, walk: ((Node) -> Void) -> Void)
+        -> [Unmanaged<Node>]
+    {
         if slots.isEmpty { slots = Array(repeating: Slot(), count: slotCount) }
         return TopicBytes.withUTF8(topicName) { topic in
             let (hash, position) = locate(topic)
-            if slots[position].holds(topic, hash: hash, generation: index.generation) {
+            if slots[position].holds(topic, hash: hash, generation: generation) {
                 return slots[position].nodes
             }
             // The walk's result goes into `scratch`, reused (no allocation) unless the slot keeps it.
             scratch.removeAll(keepingCapacity: true)
-            index.forEachMatchingNode(topicName: topicName) { scratch.append(.passUnretained($0)) }
+            walk { scratch.append(.passUnretained($0)) }
             guard topic.count <= Self.maximumTopicBytes, scratch.count <= Self.maximumNodes else { return scratch }
-            guard slots[position].generation != index.generation || slots[position].lastMiss == hash else {
+            guard slots[position].generation != generation || slots[position].lastMiss == hash else {
                 slots[position].lastMiss = hash
                 return scratch
             }
-            slots[position] = Slot(generation: index.generation, hash: hash, topic: topicName,
+            slots[position] = Slot(generation: generation, hash: hash, topic: topicName,
                                    nodes: Array(scratch), lastMiss: hash)
             return slots[position].nodes
         }
