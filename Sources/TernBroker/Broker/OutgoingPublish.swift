@@ -54,17 +54,35 @@ public struct OutgoingPublish: Sendable {
     }
 
     public func encode(into buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTEncodingError) {
+        // Each branch passes the message's own topic: `omitsTopic ? "" : topic` made a copy of it (a retain and a
+        // release per delivery).
+        if omitsTopic {
+            try encode(topic: "", into: &buffer, version: version)
+        } else {
+            try encode(topic: message.storage.topic, into: &buffer, version: version)
+        }
+    }
+
+    private func encode(topic: String, into buffer: inout ByteBuffer, version: ProtocolVersion)
+        throws(MQTTEncodingError)
+    {
         let storage = message.storage
         try PublishPacket.encode(
-            topic: omitsTopic ? "" : storage.topic, payload: storage.payload, qos: qos, retain: retain,
-            duplicate: duplicate, packetIdentifier: packetIdentifier, properties: storage.properties,
-            addedProperties: addedProperties, into: &buffer, version: version)
+            topic: topic, payload: storage.payload, qos: qos, retain: retain, duplicate: duplicate,
+            packetIdentifier: packetIdentifier, properties: storage.properties, addedProperties: addedProperties,
+            into: &buffer, version: version)
     }
 
     public func encodedSize(version: ProtocolVersion) -> Int {
         let storage = message.storage
+        // Without a conditional expression over the topic, as in `encode`.
+        if omitsTopic {
+            return PublishPacket.encodedSize(
+                topic: "", payloadBytes: storage.payload.readableBytes, hasPacketIdentifier: packetIdentifier != nil,
+                properties: storage.properties, addedProperties: addedProperties, version: version)
+        }
         return PublishPacket.encodedSize(
-            topic: omitsTopic ? "" : storage.topic, payloadBytes: storage.payload.readableBytes,
+            topic: storage.topic, payloadBytes: storage.payload.readableBytes,
             hasPacketIdentifier: packetIdentifier != nil, properties: storage.properties,
             addedProperties: addedProperties, version: version)
     }
