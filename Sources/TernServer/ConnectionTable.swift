@@ -31,6 +31,9 @@ final class ConnectionTable {
         var exchange: (any AuthenticationExchange)?
         /// What was encoded for this connection in the current turn and not yet written to its channel.
         var pending: ByteBuffer?
+        /// Instead of `pending` (never both): what this connection gets in the current turn is a run of the table's
+        /// `broadcast` buffer, written to the channel as a slice of it.
+        var broadcastRun: Range<Int>?
         /// The version packets are encoded with: the decoder's, 3.1.1 until a CONNECT said otherwise.
         var protocolVersion = ProtocolVersion.v3_1_1
         /// False once the entry has left the table (the connection closed, or the broker closed it).
@@ -87,14 +90,22 @@ final class ConnectionTable {
     /// not (identifier, entry) pairs: an array of tuples is emptied through the runtime's generic tuple witnesses,
     /// 3% of the user time per lone message at 1,000 msg/s.
     private var unflushed: [Entry] = []
-    /// The last PUBLISH sent that every subscriber of its message gets as is (QoS 0, nothing per subscriber), and
-    /// from its second subscriber on, its bytes in `encodedPublish`: a message routed to many subscribers is
-    /// encoded twice, then its bytes are copied to the others (a copy of a few dozen bytes costs less than an
-    /// encoding); a message with one subscriber (fan-in) is encoded once, straight into that client's buffer.
+    /// The last PUBLISH sent that every subscriber of its message gets as is (QoS 0, nothing per subscriber): its
+    /// first subscriber gets it encoded into its own buffer, the second has it encoded once more at the end of
+    /// `broadcast` (`range`), and every later one gets those bytes. A message with one subscriber (fan-in) is
+    /// encoded once, straight into that client's buffer.
     private var shared = SharedPublish()
     /// Counts the turns (`flushAll` calls), for the writability kept per turn (`isWritable`).
     private var turn: UInt64 = 1
-    private var encodedPublish = ByteBuffer()
+    /// This turn's PUBLISHes that reached a second subscriber as the same bytes, one after the other. A connection
+    /// whose turn is a run of them (fan-out: from its second subscriber on, every subscriber of every message)
+    /// gets that run written as a slice of this buffer (`Entry.broadcastRun`): no copy per subscriber. Copying
+    /// them into 100 subscribers' buffers, turns of hundreds of messages, wrote megabytes of fresh memory per turn
+    /// that missed the cache and were read once more by the socket writes (a quarter of the broker's CPU in
+    /// fan-out QoS 0).
+    private var broadcast = ByteBuffer()
+    /// Past this capacity `broadcast` is let go after its turn rather than kept for the next.
+    static let broadcastKeptCapacity = 1024 * 1024
     /// Buffers written in earlier turns, for the connections that start a turn's buffer.
     private var spareBuffers = SpareBuffers()
 
@@ -106,7 +117,8 @@ final class ConnectionTable {
         var identity: ObjectIdentifier?
         var retain = false
         var version = ProtocolVersion.v5
-        var isEncoded = false
+        /// Where its bytes are in `broadcast`, once it reached a second subscriber.
+        var range: Range<Int>?
     }
 
     let logger: Logger
@@ -284,8 +296,10 @@ final class ConnectionTable {
         for index in unflushed.indices {
             let entry = unflushed[index]
             let id = entry.id
-            let buffer = entry.pending
+            let owned = entry.pending
+            let buffer = owned ?? entry.broadcastRun.map(broadcastSlice)
             entry.pending = nil
+            entry.broadcastRun = nil
             entry.isUnflushed = false
             if let batch {
                 held[id] = batch
@@ -293,7 +307,7 @@ final class ConnectionTable {
                 // One call, hence one task for a channel on another loop.
                 if let buffer {
                     entry.channel.writeAndFlush(buffer, promise: nil)
-                    spareBuffers.keep(buffer)
+                    if let owned { spareBuffers.keep(owned) }
                 } else {
                     entry.channel.flush()
                 }
@@ -302,6 +316,8 @@ final class ConnectionTable {
             if let buffer { entry.channel.write(buffer, promise: nil) }
         }
         unflushed.removeAll(keepingCapacity: true)
+        // Keeps its storage when the channels have let go of their slices (written at once, on this loop).
+        if broadcast.capacity > Self.broadcastKeptCapacity { broadcast = ByteBuffer() } else { broadcast.clear() }
         for (id, channel) in closing {
             if let waitFor = batch ?? held.removeValue(forKey: id) {
                 held[id] = nil
@@ -473,24 +489,55 @@ final class ConnectionTable {
     /// Encodes a PUBLISH into the connection's buffer for this turn, straight from its message.
     fileprivate func send(_ publish: OutgoingPublish, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
+        if publish.isSameForEverySubscriber, shared.identity == publish.message.identity,
+            shared.retain == publish.retain, shared.version == entry.protocolVersion
+        {
+            if shared.range == nil {
+                let start = broadcast.writerIndex
+                do {
+                    try publish.encode(into: &broadcast, version: entry.protocolVersion)
+                } catch {
+                    broadcast.moveWriterIndex(to: start)
+                    logger.error("cannot encode publish for connection \(id): \(error)")
+                    return
+                }
+                shared.range = start..<broadcast.writerIndex
+            }
+            appendBroadcast(shared.range!, to: entry, id: id)
+            return
+        }
         // A closure, not the method `publish.encodedSize`: a method reference captures a copy of `publish` (a
         // retain and a release of its message and properties per delivery).
         append(to: entry, id: id, what: .publish, capacity: { publish.encodedSize(version: $0) }) {
             buffer, version throws(MQTTEncodingError) in
-            guard publish.isSameForEverySubscriber else { return try publish.encode(into: &buffer, version: version) }
-            if shared.identity == publish.message.identity, shared.retain == publish.retain, shared.version == version {
-                if !shared.isEncoded {
-                    encodedPublish.clear()
-                    try publish.encode(into: &encodedPublish, version: version)
-                    shared.isEncoded = true
-                }
-                buffer.writeImmutableBuffer(encodedPublish)
-            } else {
-                try publish.encode(into: &buffer, version: version)
+            try publish.encode(into: &buffer, version: version)
+            if publish.isSameForEverySubscriber {
                 shared = SharedPublish(message: publish.message, identity: publish.message.identity,
                                        retain: publish.retain, version: version)
             }
         }
+    }
+
+    /// Adds the bytes at `range` of `broadcast` to what the connection gets in this turn: by extending its run of
+    /// `broadcast` when they follow it (or start one), else as a copy into its own buffer.
+    private func appendBroadcast(_ range: Range<Int>, to entry: Entry, id: ConnectionID) {
+        guard entry.pending == nil, entry.broadcastRun == nil || entry.broadcastRun!.upperBound == range.lowerBound
+        else {
+            append(to: entry, id: id, what: .publish, capacity: { _ in range.count }) { buffer, _ in
+                buffer.writeImmutableBuffer(broadcastSlice(range))
+            }
+            return
+        }
+        let run = (entry.broadcastRun?.lowerBound ?? range.lowerBound)..<range.upperBound
+        entry.broadcastRun = run
+        traffic.packetsSent += 1
+        traffic.bytesSent += range.count
+        if run.count >= Self.pendingLimit { writePending(id) }
+        markUnflushed(entry)
+    }
+
+    private func broadcastSlice(_ range: Range<Int>) -> ByteBuffer {
+        broadcast.getSlice(at: range.lowerBound, length: range.count)!
     }
 
     /// Runs `encode` on the connection's buffer for this turn. Packets to one connection are coalesced:
@@ -507,6 +554,11 @@ final class ConnectionTable {
         if entry.pending == nil {
             entry.pending = spareBuffers.take(capacity: max(1024, capacity(version)),
                                               allocator: entry.channel.allocator)
+            // A run of `broadcast` so far: copied first, so that this packet follows it.
+            if let run = entry.broadcastRun {
+                entry.broadcastRun = nil
+                entry.pending!.writeImmutableBuffer(broadcastSlice(run))
+            }
         }
         // Encoded in place, through the entry's property: taking the buffer out to write to it and putting it back
         // cost a retain and a release of its storage per packet. (In fan-out that release showed as 13% of the
@@ -524,13 +576,17 @@ final class ConnectionTable {
         traffic.packetsSent += 1
         traffic.bytesSent += end - start
         if end - entry.pending!.readerIndex >= Self.pendingLimit { writePending(id) }
-        // Once per connection and turn, however the packets to different connections interleave (fan-out: each
-        // message goes to every subscriber in turn): flushAll then makes one write and one flush per connection.
+        markUnflushed(entry)
+        return true
+    }
+
+    /// Lists the connection for `flushAll` once per turn, however the packets to different connections interleave
+    /// (fan-out: each message goes to every subscriber in turn): one write and one flush per connection.
+    private func markUnflushed(_ entry: Entry) {
         if !entry.isUnflushed {
             entry.isUnflushed = true
             unflushed.append(entry)
         }
-        return true
     }
 
     /// Logs the outcome of a CONNECT.
@@ -551,8 +607,9 @@ final class ConnectionTable {
 
     /// Writes (without flushing) what was encoded for the connection in this turn.
     private func writePending(_ id: ConnectionID) {
-        guard let entry = entry(id), let buffer = entry.pending else { return }
+        guard let entry = entry(id), let buffer = entry.pending ?? entry.broadcastRun.map(broadcastSlice) else { return }
         entry.pending = nil
+        entry.broadcastRun = nil
         entry.channel.write(buffer, promise: nil)
         entry.writableTurn = 0  // the write may have made the channel unwritable
     }

@@ -74,7 +74,8 @@ class Client:
     def session_present(self):
         return bool(self.connack[0].session_present)
 
-    def subscribe(self, topic, qos=0, **options):
+    def subscribe(self, topic, qos=0, properties=None, **options):
+        """Waits for the SUBACK; `properties` (MQTT 5) go with the SUBSCRIBE, e.g. a Subscription Identifier."""
         done = threading.Event()
         result = {}
 
@@ -84,7 +85,7 @@ class Client:
 
         self.client.on_subscribe = on_subscribe
         if self.protocol == V5:
-            self.client.subscribe(topic, options=mqtt.SubscribeOptions(qos=qos, **options))
+            self.client.subscribe(topic, options=mqtt.SubscribeOptions(qos=qos, **options), properties=properties)
         else:
             self.client.subscribe(topic, qos)
         assert done.wait(10), "no SUBACK"

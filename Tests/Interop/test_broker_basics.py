@@ -9,6 +9,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+import raw_mqtt
 from mqtt_helpers import V5, V311, Client, wait_until
 
 # The `tern` fixture (a running `tern serve -p 0`) is in conftest.py.
@@ -237,3 +238,72 @@ def test_sigterm_disconnects_v5_clients_with_0x8b(tern):
     tern.stop()
     assert wait_until(lambda: client.disconnect_reason is not None)
     assert client.disconnect_reason == 0x8B
+
+
+def test_fan_out_of_bursts_reaches_every_subscriber_whole_and_in_order(tern):
+    """A burst of QoS 0 messages read at once goes to subscribers of both versions, to one that also gets another
+    topic's messages in between, and to one whose subscription identifier makes its copy its own: the broker
+    writes the shared bytes of a turn to most subscribers as one slice (ConnectionTable.broadcast) and must give
+    each one exactly its messages, in the order published."""
+    plain = [Client(tern.port, f"fan-{n}", protocol) for n, protocol in enumerate([V5, V5, V311, V5, V311])]
+    for client in plain:
+        client.subscribe("fan/#")
+    mixed = Client(tern.port, "fan-mixed", V5)
+    mixed.subscribe("fan/#")
+    mixed.subscribe("solo/mixed")
+    # Subscribers of one of the three topics: the bytes they share with the others are not adjacent in the turn.
+    partial = [Client(tern.port, f"fan-one-{n}", V5) for n in range(2)]
+    for client in partial:
+        client.subscribe("fan/1")
+    identified = Client(tern.port, "fan-identified", V5)
+    properties = Properties(PacketTypes.SUBSCRIBE)
+    properties.SubscriptionIdentifier = 7
+    identified.subscribe("fan/#", properties=properties)
+    publisher, _ = raw_mqtt.open_session("127.0.0.1", tern.port, "fan-pub")
+    expected_fan, expected_mixed = [], []
+    for burst in range(3):
+        packets = b""
+        for n in range(400):
+            number = burst * 400 + n
+            if n % 37 == 5:
+                packets += raw_mqtt.publish("solo/mixed", f"s{number}")
+                expected_mixed.append(f"s{number}")
+            packets += raw_mqtt.publish(f"fan/{n % 3}", f"f{number}")
+            expected_fan.append(f"f{number}")
+            expected_mixed.append(f"f{number}")
+        publisher.send(packets)  # one write: the broker reads many of them at once
+    publisher.send(raw_mqtt.publish("fan/end", "end"))
+    publisher.send(raw_mqtt.publish("fan/1", "end"))
+    expected_one = [p for p in expected_fan if int(p[1:]) % 400 % 3 == 1]
+    for client in plain + [mixed, identified] + partial:
+        expected = expected_mixed if client is mixed else expected_one if client in partial else expected_fan
+        client.wait_for(len(expected) + 1, deadline=30)
+        payloads = [m.payload.decode() for m in client.received() if m.payload != b"end"]
+        assert payloads == expected, client.client._client_id
+    assert all(7 in m.properties.SubscriptionIdentifier for m in identified.received())
+    publisher.close()
+
+
+def test_fan_out_of_large_bursts_from_several_publishers_arrives_intact(tern):
+    """Three publishers each write thirty 50 KB messages at once to one topic with four subscribers: a turn then
+    holds more than a connection's write limit (256 KB), so the shared run of bytes is written out in the middle
+    of the turn and the next one starts after it. Every subscriber gets all 90, intact, each publisher's in order."""
+    subscribers = [Client(tern.port, f"big-{n}", V5) for n in range(4)]
+    for client in subscribers:
+        client.subscribe("big/x")
+    publishers = [raw_mqtt.open_session("127.0.0.1", tern.port, f"big-pub-{p}")[0] for p in range(3)]
+    bursts = [b"".join(raw_mqtt.publish("big/x", f"{p}:{n}:".encode() + bytes([65 + n % 26]) * 50_000)
+                       for n in range(30)) for p in range(3)]
+    for publisher, burst in zip(publishers, bursts):
+        publisher.send(burst)
+    for client in subscribers:
+        received = client.wait_for(90, deadline=30)
+        assert len(received) == 90, client.client._client_id
+        order = {p: [] for p in range(3)}
+        for message in received:
+            p, n, body = message.payload.split(b":", 2)
+            assert body == bytes([65 + int(n) % 26]) * 50_000
+            order[int(p)].append(int(n))
+        assert all(numbers == list(range(30)) for numbers in order.values()), client.client._client_id
+    for publisher in publishers:
+        publisher.close()
