@@ -439,7 +439,7 @@ extension Broker {
 
     /// Removes an acknowledged message from the session's window (and from the store).
     func removeInflight(_ packetIdentifier: UInt16, from session: inout ClientSession) {
-        session.removeInflight(packetIdentifier)
+        session.inflight.remove(packetIdentifier)
         if session.isStored {
             record(.inflightDeleted(clientID: session.clientID.string, packetIdentifier: packetIdentifier))
         }
@@ -463,7 +463,7 @@ extension Broker {
                 drainQueue(session: &session, now: now, output: &output)
                 return
             }
-            _ = session.inflight.setStage(.released, of: ack.packetIdentifier)
+            session.inflight.setStage(.released, of: ack.packetIdentifier)
             if session.isStored {
                 record(.inflightReleased(clientID: clientID.string, packetIdentifier: ack.packetIdentifier))
             }

@@ -102,8 +102,4 @@ struct ClientSession: Sendable {
         return candidate
     }
 
-    /// Removes an acknowledged message from the window.
-    mutating func removeInflight(_ identifier: UInt16) {
-        inflight.remove(identifier)
-    }
 }

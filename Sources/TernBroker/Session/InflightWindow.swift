@@ -57,6 +57,7 @@ struct InflightWindow: Sendable {
     }
 
     /// Sets the stage of the message with this identifier; false if there is none.
+    @discardableResult
     mutating func setStage(_ stage: InflightMessage.Stage, of packetIdentifier: UInt16) -> Bool {
         guard let index = index(of: packetIdentifier) else { return false }
         elements[index].message.stage = stage
