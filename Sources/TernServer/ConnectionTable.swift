@@ -494,13 +494,11 @@ final class ConnectionTable {
         {
             if shared.range == nil {
                 let start = broadcast.writerIndex
-                do {
-                    try publish.encode(into: &broadcast, version: entry.protocolVersion)
-                } catch {
-                    broadcast.moveWriterIndex(to: start)
-                    logger.error("cannot encode publish for connection \(id): \(error)")
-                    return
+                let version = entry.protocolVersion
+                let encoded = encodeOrRollBack(into: &broadcast, what: .publish, for: id) {
+                    buffer throws(MQTTEncodingError) in try publish.encode(into: &buffer, version: version)
                 }
+                guard encoded else { return }
                 shared.range = start..<broadcast.writerIndex
             }
             appendBroadcast(shared.range!, to: entry, id: id)
@@ -565,19 +563,32 @@ final class ConnectionTable {
         // CPU, but it was where the cache miss on the subscriber's buffer surfaced: the miss stays, the rate did
         // not move.)
         let start = entry.pending!.writerIndex
+        let encoded = encodeOrRollBack(into: &entry.pending!, what: type, for: id) {
+            buffer throws(MQTTEncodingError) in try encode(&buffer, version)
+        }
+        guard encoded else { return false }
+        traffic.packetsSent += 1
+        traffic.bytesSent += entry.pending!.writerIndex - start
+        if entry.pending!.readableBytes >= Self.pendingLimit { writePending(id) }
+        markUnflushed(entry)
+        return true
+    }
+
+    /// Runs `encode` at the end of `buffer`. A packet that cannot be encoded is logged and left out: `buffer` is
+    /// as it was.
+    @inline(__always)
+    private func encodeOrRollBack(into buffer: inout ByteBuffer, what type: PacketType, for id: ConnectionID,
+                                  _ encode: (inout ByteBuffer) throws(MQTTEncodingError) -> Void) -> Bool
+    {
+        let start = buffer.writerIndex
         do {
-            try encode(&entry.pending!, version)
+            try encode(&buffer)
+            return true
         } catch {
-            entry.pending!.moveWriterIndex(to: start)
+            buffer.moveWriterIndex(to: start)
             logger.error("cannot encode \(type) for connection \(id): \(error)")
             return false
         }
-        let end = entry.pending!.writerIndex
-        traffic.packetsSent += 1
-        traffic.bytesSent += end - start
-        if end - entry.pending!.readerIndex >= Self.pendingLimit { writePending(id) }
-        markUnflushed(entry)
-        return true
     }
 
     /// Lists the connection for `flushAll` once per turn, however the packets to different connections interleave
@@ -607,7 +618,9 @@ final class ConnectionTable {
 
     /// Writes (without flushing) what was encoded for the connection in this turn.
     private func writePending(_ id: ConnectionID) {
-        guard let entry = entry(id), let buffer = entry.pending ?? entry.broadcastRun.map(broadcastSlice) else { return }
+        guard let entry = entry(id), let buffer = entry.pending ?? entry.broadcastRun.map(broadcastSlice) else {
+            return
+        }
         entry.pending = nil
         entry.broadcastRun = nil
         entry.channel.write(buffer, promise: nil)

@@ -74,17 +74,16 @@ public struct OutgoingPublish: Sendable {
     }
 
     public func encodedSize(version: ProtocolVersion) -> Int {
-        let storage = message.storage
         // Without a conditional expression over the topic, as in `encode`.
-        if omitsTopic {
-            return PublishPacket.encodedSize(
-                topic: "", payloadBytes: storage.payload.readableBytes, hasPacketIdentifier: packetIdentifier != nil,
-                properties: storage.properties, addedProperties: addedProperties, version: version)
-        }
+        omitsTopic
+            ? encodedSize(topic: "", version: version) : encodedSize(topic: message.storage.topic, version: version)
+    }
+
+    private func encodedSize(topic: String, version: ProtocolVersion) -> Int {
+        let storage = message.storage
         return PublishPacket.encodedSize(
-            topic: storage.topic, payloadBytes: storage.payload.readableBytes,
-            hasPacketIdentifier: packetIdentifier != nil, properties: storage.properties,
-            addedProperties: addedProperties, version: version)
+            topic: topic, payloadBytes: storage.payload.readableBytes, hasPacketIdentifier: packetIdentifier != nil,
+            properties: storage.properties, addedProperties: addedProperties, version: version)
     }
 
     /// The same PUBLISH as a packet value, for outputs that record packets rather than write bytes.

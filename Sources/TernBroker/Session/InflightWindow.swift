@@ -5,9 +5,10 @@ import DequeModule
 ///
 /// Clients acknowledge in that order [MQTT-4.6.0-2, MQTT-4.6.0-3], so an acknowledgement names the oldest message,
 /// or one just behind a few QoS 2 messages awaiting PUBCOMP: the window is a deque searched from its front (an
-/// acknowledgement out of order is found all the same, further in). A dictionary by identifier put every message at a hashed place: in fan-out at QoS 1 (100
-/// subscribers, thousands of messages in flight each) the PUBACK's load of its message missed the cache and, with
-/// the hashing of the identifier, took a quarter of the broker's time. Which identifiers are in use is one bit each
+/// acknowledgement out of order is found all the same, further in). A dictionary by identifier put every message
+/// at a hashed place: in fan-out at QoS 1 (100 subscribers, thousands of messages in flight each) the PUBACK's
+/// load of its message missed the cache and, with the hashing of the identifier, took a quarter of the broker's
+/// time. Which identifiers are in use is one bit each
 /// once the window holds more than `scanLimit` messages, so that a new identifier [MQTT-2.2.1-3] and an unknown one
 /// are told in O(1); below that the deque is scanned.
 struct InflightWindow: Sendable {
