@@ -40,6 +40,7 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: hotPathSettings
         ),
+        .target(name: "CTernPrefetch"),
         .target(
             name: "TernSCRAM",
             dependencies: [
@@ -51,6 +52,7 @@ let package = Package(
             name: "TernBroker",
             dependencies: [
                 "MQTTCore",
+                "CTernPrefetch",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -633,6 +633,9 @@ final class ConnectionTable {
     /// subscriber) bought nothing. With `event_loops` above 1 the channel's loop may drain it meanwhile; it is
     /// then seen one turn later.
     fileprivate func isWritable(_ id: ConnectionID) -> Bool {
+        // Asked again in the same turn (a batch of retained messages asks per message): answered from the last
+        // lookup's fields, without `entry(_:)`'s retain and release of the entry.
+        if let entry = lastLookup, entry.id == id, entry.writableTurn == turn { return entry.writable }
         guard let entry = entry(id) else { return true }
         if entry.writableTurn != turn {
             entry.writable = entry.channel.isWritable

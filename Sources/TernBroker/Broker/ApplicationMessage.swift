@@ -1,3 +1,4 @@
+import CTernPrefetch
 import MQTTCore
 import NIOCore
 
@@ -46,6 +47,12 @@ public struct ApplicationMessage: Sendable, Hashable {
     public var publisher: ClientIdentifier? { storage.publisher }
     /// The payload's size in bytes, read without copying the payload out (a retain and a release).
     public var payloadSize: Int { storage.payload.readableBytes }
+
+    /// Asks the processor to fetch the message's storage object into its caches ahead of its use.
+    @inline(__always)
+    func prefetchStorage() {
+        tern_prefetch(UnsafeRawPointer(Unmanaged.passUnretained(storage).toOpaque()))
+    }
 
     public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = [],
                 expiresAt: NIODeadline? = nil, publisher: ClientIdentifier? = nil)

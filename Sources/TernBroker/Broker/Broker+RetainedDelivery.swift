@@ -66,11 +66,11 @@ extension Broker {
                 let unchanged = head.generation == retainedMessages.generation
                 let (options, identifier) = (head.options, head.identifier)
                 var full = false
-                head.cursor.next { topic, snapshot in
+                head.cursor.next(prefetching: { $0.prefetchStorage() }) { topic, snapshot in
                     guard let message = retainedMessage(snapshot, on: topic, unchanged: unchanged) else { return true }
                     guard hasRoomForRetained(connection: session.connection, queuedCount: session.queuedCount,
                                              queuedBytes: session.queuedBytes, size: message.payloadSize, sent: sent,
-                                             output: output)
+                                             output: &output)
                     else {
                         full = true
                         return false
@@ -103,10 +103,11 @@ extension Broker {
     /// waits for its window) holds less than a batch and is within the queue limits.
     ///
     /// Takes the session's fields, not the session: passed from the closure that holds it in place, the session
-    /// was copied for each message (a retain and a release of each of its collections).
+    /// was copied for each message (a retain and a release of each of its collections). The output is `inout`
+    /// for the same reason: passed by value, it was copied per message.
     private func hasRoomForRetained<Output: BrokerOutput>(connection: ConnectionID?, queuedCount queued: Int,
                                                           queuedBytes: Int, size: Int, sent: Int,
-                                                          output: Output) -> Bool
+                                                          output: inout Output) -> Bool
     {
         guard sent < settings.retainedBatchSize, let connection, output.isWritable(connection) else {
             return false

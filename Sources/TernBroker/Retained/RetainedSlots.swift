@@ -43,6 +43,19 @@ struct RetainedSlots<Value> {
         chunks[slot &>> Self.chunkShift].entries[slot & (Self.chunkSize &- 1)]
     }
 
+    /// Calls `body` with the value in `slot` (below `end`) where it lies, if the slot is in use: the entry is not
+    /// copied, so what it refers to is not touched (a copy would retain the value and the topic, writing to memory
+    /// that a prefetch is about to ask for).
+    @inlinable
+    func withValue(at slot: Int, _ body: (borrowing Value) -> Void) {
+        // `chunks` holds the chunk for the call: not retained again.
+        unowned(unsafe) let chunk = chunks[slot &>> Self.chunkShift]
+        chunk.entries.withUnsafeBufferPointer { entries in
+            let entry = entries.baseAddress! + (slot & (Self.chunkSize &- 1))
+            if entry.pointee != nil { body(entry.pointee.unsafelyUnwrapped.value) }
+        }
+    }
+
     /// Puts an entry in a free slot and returns the slot.
     mutating func insert(_ entry: Entry) -> Int {
         if let slot = freed.popLast() {

@@ -144,4 +144,31 @@ import Testing
         #expect(!expected.isEmpty)
         #expect(seen == expected && visits == expected.count)
     }
+
+    /// The scan for `#` hands the values a few slots ahead to `prefetch` (the broker asks for their memory early):
+    /// only values in use, each of them before it is visited, and the visits are those of the plain walk.
+    @Test func scanPrefetchesTheValuesAheadInUse() {
+        var index = RetainedIndex<Int>()
+        for i in 0..<500 { index.set("t/\(i)", i) }
+        for i in stride(from: 0, to: 500, by: 7) { index.set("t/\(i)", nil) }  // free slots among those in use
+        var cursor = RetainedMatchCursor(index, filter: "#")
+        var prefetched: Set<Int> = []
+        var visited: [Int] = []
+        var prefetchedBeforeVisit = 0
+        while !cursor.isFinished {
+            var taken = 0
+            cursor.next(prefetching: { prefetched.insert(copy $0) }) { _, value in
+                guard taken < 31 else { return false }
+                taken += 1
+                visited.append(value)
+                if prefetched.contains(value) { prefetchedBeforeVisit += 1 }
+                return true
+            }
+        }
+        let expected = (0..<500).filter { $0 % 7 != 0 }
+        #expect(visited.sorted() == expected)
+        #expect(prefetched.isSubset(of: Set(expected)))
+        // All but the first few (the scan starts there) were prefetched first.
+        #expect(prefetchedBeforeVisit >= expected.count - 8)
+    }
 }
