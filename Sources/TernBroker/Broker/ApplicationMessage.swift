@@ -48,10 +48,13 @@ public struct ApplicationMessage: Sendable, Hashable {
     /// The payload's size in bytes, read without copying the payload out (a retain and a release).
     public var payloadSize: Int { storage.payload.readableBytes }
 
-    /// Asks the processor to fetch the message's storage object into its caches ahead of its use.
+    /// Asks the processor to fetch the message's storage object into its caches ahead of its use: both of its
+    /// cache lines (the object takes about 100 bytes; the expiry and the publisher lie in the second).
     @inline(__always)
     func prefetchStorage() {
-        tern_prefetch(UnsafeRawPointer(Unmanaged.passUnretained(storage).toOpaque()))
+        let address = UnsafeRawPointer(Unmanaged.passUnretained(storage).toOpaque())
+        tern_prefetch(address)
+        tern_prefetch(address + 64)
     }
 
     public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = [],
