@@ -38,12 +38,28 @@ import Testing
         #expect(storage(of: taken) != storage(of: held))
     }
 
-    @Test func largeBuffersAreNotKept() {
+    @Test func buffersBeyondTheLargeLimitAreNotKept() {
         var spares = SpareBuffers()
-        spares.keep(written([1], capacity: SpareBuffers.largest + 1))
+        spares.keep(written([1], capacity: SpareBuffers.largestLarge + 1))
         #expect(spares.kept == 0)
         let taken = spares.take(capacity: 2048, allocator: allocator)
         #expect(taken.capacity >= 2048)
+    }
+
+    /// A few large buffers (a busy subscriber's turn) are kept apart and handed out first, with their storage.
+    @Test func aFewLargeBuffersAreKeptAndTakenFirst() {
+        var spares = SpareBuffers()
+        spares.keep(written([1]))
+        var large: [ByteBuffer] = (0..<(SpareBuffers.largeCount + 2)).map { index in
+            written([UInt8(index)], capacity: SpareBuffers.largest * 8)
+        }
+        let addresses = large.prefix(SpareBuffers.largeCount).map(storage(of:))
+        for buffer in large { spares.keep(buffer) }
+        #expect(spares.kept == 1 + SpareBuffers.largeCount)
+        large = []  // as NIO lets written buffers go
+        let taken = spares.take(capacity: 1024, allocator: allocator)
+        #expect(taken.readableBytes == 0 && taken.capacity >= SpareBuffers.largest * 8)
+        #expect(storage(of: taken) == addresses.last)
     }
 
     @Test func atMostCountBuffersAreKept() {
