@@ -30,8 +30,9 @@ struct SpareBuffers {
         }
     }
 
-    /// An empty buffer: a kept one if there is any (a large one first: the connections that filled one in the
-    /// last turn are the first written to again in the next), else a new one of `capacity` bytes from `allocator`.
+    /// An empty buffer: a kept one if there is any, else a new one of `capacity` bytes from `allocator`. A large
+    /// one goes first: small ones are nearly always kept, so a large one taken last would never be reached again
+    /// and the busy subscriber's buffer would grow anew each turn.
     mutating func take(capacity: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
         guard var buffer = largeBuffers.popLast() ?? buffers.popLast() else {
             return allocator.buffer(capacity: capacity)

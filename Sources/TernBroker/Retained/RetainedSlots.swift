@@ -48,9 +48,7 @@ struct RetainedSlots<Value> {
     /// that a prefetch is about to ask for).
     @inlinable
     func withValue(at slot: Int, _ body: (borrowing Value) -> Void) {
-        // `chunks` holds the chunk for the call: not retained again.
-        unowned(unsafe) let chunk = chunks[slot &>> Self.chunkShift]
-        chunk.entries.withUnsafeBufferPointer { entries in
+        chunks[slot &>> Self.chunkShift].entries.withUnsafeBufferPointer { entries in
             let entry = entries.baseAddress! + (slot & (Self.chunkSize &- 1))
             if entry.pointee != nil { body(entry.pointee.unsafelyUnwrapped.value) }
         }
