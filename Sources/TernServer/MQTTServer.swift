@@ -251,6 +251,7 @@ public final class MQTTServer: Sendable {
         if bound.isEmpty { throw lastError ?? ChannelError.inappropriateOperationForState }
         let loop = self.loop
         let threadPool = self.threadPool
+        HeapTrim.deferTrimmingToTimer()
         try await loop.submit {
             state.value.heapTrimTask = loop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
                 threadPool.submit { _ in HeapTrim.releaseFreeMemory() }
