@@ -8,7 +8,7 @@ final class MQTTClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
 
     let session: MQTTClientSession
     private var decoder: MQTTPacketDecoder
-    private var received: ByteBuffer?
+    private var received = InboundBytes()
     private var failed = false
     private var started = false
 
@@ -36,16 +36,11 @@ final class MQTTClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
-        var bytes = unwrapInboundIn(data)
-        if received == nil || received!.readableBytes == 0 {
-            received = bytes
-        } else {
-            received!.writeBuffer(&bytes)
-        }
+        received.append(unwrapInboundIn(data), allocator: context.channel.allocator)
         session.reading = true
         defer { session.reading = false }
         do {
-            while let packet = try decoder.decode(&received!) {
+            while let packet = try received.decode(with: &decoder) {
                 session.received(packet)
                 if failed || !context.channel.isActive { break }
             }
@@ -54,7 +49,6 @@ final class MQTTClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
             session.decodingFailed(error)
             return
         }
-        if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -48,7 +48,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var brokerLoop: EventLoop { listener.brokerLoop }
     private var logger: Logger { listener.logger }
     private var decoder: MQTTPacketDecoder
-    private var received: ByteBuffer?
+    private var received = InboundBytes()
     private var id: ConnectionID?
     private var remoteAddress = "?"
     /// The client identifier of the CONNECT, then the one the broker accepted (assigned to an empty one).
@@ -134,12 +134,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard id != nil, !failed else { return }
-        var bytes = unwrapInboundIn(data)
-        if received == nil || received!.readableBytes == 0 {
-            received = bytes
-        } else {
-            received!.writeBuffer(&bytes)
-        }
+        received.append(unwrapInboundIn(data), allocator: context.channel.allocator)
         // While paused, what arrives waits in `received` for the resumption.
         if resumption == nil { decodeReceived(context: context) }
     }
@@ -147,9 +142,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// Decodes the packets in `received`, until it holds no whole packet or the rate limits ask for a pause, and
     /// hands them to the broker together.
     private func decodeReceived(context: ChannelHandlerContext) {
-        guard let id, received != nil else { return }
+        guard let id, received.count > 0 else { return }
         let now = pacing == nil ? nil : NIODeadline.now()
-        let before = received!.readableBytes
+        let before = received.count
         // On the broker's loop: the table, reached directly, and its deque for reads, empty with its capacity (no
         // allocation per read).
         let table = brokerLoop.inEventLoop ? server.value.table : nil
@@ -163,10 +158,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                     pause(context: context, for: wait)
                     break
                 }
-                let start = received!.readableBytes
-                guard let packet = try decoder.decode(&received!) else { break }
+                let start = received.count
+                guard let packet = try received.decode(with: &decoder) else { break }
                 if pacing != nil {
-                    pacing!.spend(bytes: start - received!.readableBytes, isPublish: packet.type == .publish)
+                    pacing!.spend(bytes: start - received.count, isPublish: packet.type == .publish)
                 }
                 if case .connect(let connect) = packet {
                     clientID = connect.clientIdentifier
@@ -181,8 +176,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             failed = true
             failure = error
         }
-        let bytes = before - received!.readableBytes
-        if received!.readableBytes == 0 { received = nil } else { received!.discardReadBytes() }
+        let bytes = before - received.count
         guard !packets.isEmpty || failure != nil else {
             table?.readPackets = packets  // no whole packet yet
             return

@@ -66,6 +66,14 @@ public struct MQTTPacketDecoder: Sendable {
         return packet
     }
 
+    /// The size of the packet that starts `buffer`'s readable bytes, fixed header included; nil while its fixed
+    /// header is incomplete, or malformed (which `decode` reports).
+    public static func sizeOfNextPacket(in buffer: ByteBuffer) -> Int? {
+        guard let (remainingLength, lengthBytes) = try? buffer.getVariableByteInteger(at: buffer.readerIndex + 1)
+        else { return nil }
+        return 1 + lengthBytes + remainingLength
+    }
+
     /// Reserved flag bits of the fixed header [MQTT-2.1.3-1]; PUBLISH flags are checked with its body.
     @inlinable
     static func checkFlags(_ type: PacketType, _ flags: UInt8, version: ProtocolVersion)
