@@ -13,7 +13,13 @@ import TernBroker
 ///
 /// With a store, the end of that work also takes the broker's durable changes and submits them to the store
 /// writer; what the work wrote (acknowledgements among it) is held, unflushed, until the commit is confirmed
-/// (`commitCompleted`), so no acknowledgement precedes its commit. Closes wait the same way.
+/// (`commitCompleted`), so no acknowledgement precedes its commit. Closes wait the same way. A connection that got
+/// only QoS 1 deliveries in the turn (and has nothing held from an earlier one) is flushed at once: a delivery
+/// acknowledges nothing, and should the broker stop before the commit, what comes again after the restart (the
+/// message from its publisher, never acknowledged; a will from its stored session) is a duplicate, which QoS 1
+/// allows. The subscriber's acknowledgement then often reaches the writer before the commit that would save the
+/// message in flight, and the save is dropped (`StoreChange.droppingWritesDeletedLater`). QoS 2 deliveries wait
+/// (sent again under another packet identifier, a message would arrive twice), and QoS 0 ones too (at most once).
 final class ConnectionTable {
     /// A class: the table reads a field or two of it per packet, and reading a field of a struct held in a
     /// dictionary copies the whole struct out (a retain and a release of each of its references).
@@ -40,6 +46,9 @@ final class ConnectionTable {
         var isOpen = true
         /// Whether the entry is in `unflushed`, the connections written to in this turn.
         var isUnflushed = false
+        /// Whether what this connection got in this turn must wait for the commit of the turn's store changes:
+        /// anything but QoS 1 deliveries (see the type's comment).
+        var waitsForCommit = false
         /// The channel's writability as read in turn `writableTurn` (see `ConnectionTable.isWritable`).
         var writable = true
         var writableTurn: UInt64 = 0
@@ -298,10 +307,12 @@ final class ConnectionTable {
             let id = entry.id
             let owned = entry.pending
             let buffer = owned ?? entry.broadcastRun.map(broadcastSlice)
+            let waitsForCommit = entry.waitsForCommit
             entry.pending = nil
             entry.broadcastRun = nil
             entry.isUnflushed = false
-            if let batch {
+            entry.waitsForCommit = false
+            if let batch, waitsForCommit {
                 held[id] = batch
             } else if held.isEmpty || held[id] == nil {
                 // One call, hence one task for a channel on another loop.
@@ -479,6 +490,7 @@ final class ConnectionTable {
     /// Encodes a packet into the connection's buffer for this turn.
     fileprivate func send(_ packet: Packet, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
+        entry.waitsForCommit = true
         let sent = append(to: entry, id: id, what: packet.type, capacity: { packet.encodedSize(version: $0) }) {
             buffer, version throws(MQTTEncodingError) in
             try packet.encode(into: &buffer, version: version)
@@ -489,6 +501,7 @@ final class ConnectionTable {
     /// Encodes a PUBLISH into the connection's buffer for this turn, straight from its message.
     fileprivate func send(_ publish: OutgoingPublish, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
+        if publish.qos != .atLeastOnce { entry.waitsForCommit = true }
         if publish.isSameForEverySubscriber, shared.identity == publish.message.identity,
             shared.retain == publish.retain, shared.version == entry.protocolVersion
         {

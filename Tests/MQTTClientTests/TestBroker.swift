@@ -45,11 +45,12 @@ final class TestBroker: @unchecked Sendable {
     }
 
     static func tern(settings: BrokerSettings = BrokerSettings(),
-                     authenticator: (any ConnectionAuthenticator)? = nil) async throws -> TestBroker
+                     authenticator: (any ConnectionAuthenticator)? = nil,
+                     store: (any BrokerStore & Sendable)? = nil) async throws -> TestBroker
     {
         var logger = Logger(label: "test-tern")
         logger.logLevel = .error
-        let server = MQTTServer(settings: settings, logger: logger)
+        let server = MQTTServer(settings: settings, logger: logger, store: store)
         let addresses = try await server.start(listeners: [
             .init(host: "127.0.0.1", port: 0, authenticator: authenticator)
         ])

@@ -9,7 +9,8 @@ import TernBroker
 /// pending, optionally waits `commitWindow` for more, commits them all in one transaction (one sync for many
 /// clients), then reports the highest batch number committed. Batches are committed in order, so "batch n is
 /// committed" means every batch up to n is. A failed commit is reported, and its changes are retried, first,
-/// with the next commit (every change is idempotent), at the latest after `retryInterval`.
+/// with the next commit (every change is idempotent), at the latest after `retryInterval`. Rows written and
+/// deleted again within one commit's changes are not written (`StoreChange.droppingWritesDeletedLater`).
 ///
 /// The writer also reads pages of stored queues (`readQueuePage`): a read waits until every batch submitted
 /// before it is committed, so it sees every message the broker queued before it asked.
@@ -59,7 +60,9 @@ final class StoreWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         lastSubmitted += 1
-        pending.append(contentsOf: changes)
+        // Moved rather than appended when nothing waits: appending copies each change (a retain of each of its
+        // strings and messages).
+        if pending.isEmpty { pending = changes } else { pending.append(contentsOf: changes) }
         condition.signal()
         return lastSubmitted
     }
@@ -128,12 +131,13 @@ final class StoreWriter: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: Double(commitWindow.nanoseconds) / 1e9)
                 condition.lock()
             }
-            var changes = retry
-            changes.append(contentsOf: pending)
-            pending.removeAll(keepingCapacity: true)
+            var changes: [StoreChange] = []
+            swap(&changes, &pending)
+            if !retry.isEmpty { changes = retry + changes }
             let through = lastSubmitted
             let giveUp = stopping && !retry.isEmpty
             condition.unlock()
+            changes = StoreChange.droppingWritesDeletedLater(changes)
             do {
                 let started = DispatchTime.now().uptimeNanoseconds
                 try store.commit(changes)
