@@ -22,6 +22,11 @@ struct InflightWindow: Sendable {
     /// Bit `id` is set while identifier `id` is in flight: 8 KB, allocated once the window first outgrows
     /// `scanLimit` (never for the idle and QoS 0 sessions that make up most of a broker's memory).
     private var inUse: [UInt64]?
+    /// Where the message after the last one released is: QoS 2 messages stay in the window after their PUBREC,
+    /// until PUBCOMP, so the next PUBREC names the message at this index, not at the front. Searched from the front,
+    /// each PUBREC passed every message released before it: with thousands in flight (fan-in QoS 2, no in-flight
+    /// limit) that scan was 28% of the broker's time.
+    private var afterLastReleased = 0
 
     static var scanLimit: Int { 32 }
 
@@ -38,6 +43,11 @@ struct InflightWindow: Sendable {
 
     private func index(of packetIdentifier: UInt16) -> Int? {
         guard inUse == nil || contains(packetIdentifier) else { return nil }
+        if afterLastReleased > 0, afterLastReleased < elements.count,
+            elements[afterLastReleased].packetIdentifier == packetIdentifier
+        {
+            return afterLastReleased
+        }
         return elements.firstIndex { $0.packetIdentifier == packetIdentifier }
     }
 
@@ -62,6 +72,7 @@ struct InflightWindow: Sendable {
     mutating func setStage(_ stage: InflightMessage.Stage, of packetIdentifier: UInt16) -> Bool {
         guard let index = index(of: packetIdentifier) else { return false }
         elements[index].message.stage = stage
+        if stage == .released { afterLastReleased = index + 1 }
         return true
     }
 
@@ -70,6 +81,7 @@ struct InflightWindow: Sendable {
     mutating func remove(_ packetIdentifier: UInt16) -> InflightMessage? {
         guard let index = index(of: packetIdentifier) else { return nil }
         if inUse != nil { mark(packetIdentifier, false) }
+        if index < afterLastReleased { afterLastReleased -= 1 }
         return index == 0 ? elements.removeFirst().message : elements.remove(at: index).message
     }
 

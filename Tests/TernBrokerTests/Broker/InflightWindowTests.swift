@@ -41,6 +41,30 @@ import Testing
     /// Random appends of fresh identifiers, removals (mostly the oldest, as clients acknowledge in order, and any
     /// other, known or not) and stage changes, across the threshold where identifiers get a bit each (32 up, and
     /// back down): the window agrees with a list in sending order.
+    @Test func qos2ExchangesInOrderWithManyReleasedAhead() {
+        var window = InflightWindow()
+        for id in UInt16(1)...200 { window.append(inflight(Int(id), qos: .exactlyOnce), packetIdentifier: id) }
+        // PUBRECs in order, PUBCOMPs 50 behind them: the released messages stay at the window's front.
+        for id in UInt16(1)...200 {
+            #expect(window[id]?.stage == .published)
+            let released = window.setStage(.released, of: id)
+            #expect(released)
+            if id > 50 {
+                #expect(window[id - 50]?.stage == .released)
+                #expect(window.remove(id - 50)?.delivery.storeSequence == UInt64(id - 50))
+            }
+        }
+        #expect(window.count == 50 && window.messages.allSatisfy { $0.stage == .released })
+        // Out of order, and after a removal in the middle, still found.
+        window.append(inflight(201, qos: .exactlyOnce), packetIdentifier: 201)
+        window.append(inflight(202, qos: .exactlyOnce), packetIdentifier: 202)
+        #expect(window.remove(160)?.delivery.storeSequence == 160)
+        let released = (window.setStage(.released, of: 202), window.setStage(.released, of: 201))
+        #expect(released == (true, true) && window[202]?.stage == .released && window[201]?.stage == .released)
+        #expect(window.remove(151)?.delivery.storeSequence == 151)
+        #expect(window[201]?.delivery.storeSequence == 201 && window[202]?.delivery.storeSequence == 202)
+    }
+
     @Test func randomChangesAgreeWithAnOrderedList() async {
         let op = zip(Gen.int(in: 0...4), Gen.int(in: 0..<80))
         await propertyCheck(count: 200, input: op.array(of: 1...300)) { ops in
