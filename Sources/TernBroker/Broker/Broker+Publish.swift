@@ -362,8 +362,7 @@ extension Broker {
         if let packetIdentifier {
             // Its acknowledgement must be read (publisher flow control never holds a client that owes one).
             if !heldPublishers.isEmpty { releaseHeldPublisher(id, now: now, output: &output) }
-            session.inflight.append(InflightMessage(delivery: delivery, stage: .published),
-                                    packetIdentifier: packetIdentifier)
+            session.inflight.append(delivery, packetIdentifier: packetIdentifier)
             if session.isStored && recordsStoreChanges {
                 record(.inflightSaved(clientID: session.clientID.string, StoredInflight(
                     packetIdentifier: packetIdentifier, order: nextSequence(), released: false,
@@ -431,7 +430,7 @@ extension Broker {
                                             now: NIODeadline, output: inout Output)
     {
         sessions.withSession(at: slot, clientID) { session in
-            guard session.inflight[ack.packetIdentifier]?.delivery.qos == .atLeastOnce else { return }
+            guard session.inflight.qosAndStage(of: ack.packetIdentifier)?.qos == .atLeastOnce else { return }
             removeInflight(ack.packetIdentifier, from: &session)
             drainQueue(session: &session, now: now, output: &output)
         }
@@ -450,7 +449,7 @@ extension Broker {
     {
         sessions.withSession(at: slot, clientID) { session in
             guard let id = session.connection else { return }
-            guard session.inflight[ack.packetIdentifier]?.delivery.qos == .exactlyOnce else {
+            guard session.inflight.qosAndStage(of: ack.packetIdentifier)?.qos == .exactlyOnce else {
                 // Unknown identifier: MQTT 5 answers PUBREL 0x92 (section 4.3.3).
                 let reasonCode: ReasonCode = session.protocolVersion == .v5 ? .packetIdentifierNotFound : .success
                 output.send(.pubrel(PublishAckPacket(packetIdentifier: ack.packetIdentifier, reasonCode: reasonCode)),
@@ -475,7 +474,7 @@ extension Broker {
                                              in slot: SessionSlot, now: NIODeadline, output: inout Output)
     {
         sessions.withSession(at: slot, clientID) { session in
-            guard session.inflight[ack.packetIdentifier]?.stage == .released else { return }
+            guard session.inflight.qosAndStage(of: ack.packetIdentifier)?.stage == .released else { return }
             removeInflight(ack.packetIdentifier, from: &session)
             drainQueue(session: &session, now: now, output: &output)
         }

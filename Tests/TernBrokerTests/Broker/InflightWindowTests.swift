@@ -14,6 +14,14 @@ import Testing
         return InflightMessage(delivery: delivery, stage: .published)
     }
 
+    /// Removes the message with this identifier; returns its marker (nil if there was none).
+    private func removed(_ id: UInt16, from window: inout InflightWindow) -> UInt64? {
+        let marker = window[id]?.delivery.storeSequence
+        let wasRemoved = window.remove(id)
+        #expect(wasRemoved == (marker != nil))
+        return marker
+    }
+
     @Test func acknowledgementsInOrderEmptyTheWindowFromItsFront() {
         var window = InflightWindow()
         for id in UInt16(1)...100 { window.append(inflight(Int(id)), packetIdentifier: id) }
@@ -21,7 +29,7 @@ import Testing
         #expect(window.contains(100) && !window.contains(101) && !window.contains(0))
         for id in UInt16(1)...100 {
             #expect(window.elements.first?.packetIdentifier == id)
-            #expect(window.remove(id)?.delivery.storeSequence == UInt64(id))
+            #expect(removed(id, from: &window) == UInt64(id))
         }
         #expect(window.isEmpty && !window.contains(1))
     }
@@ -30,7 +38,8 @@ import Testing
         var window = InflightWindow()
         window.append(inflight(1), packetIdentifier: 7)
         #expect(window[8] == nil)
-        #expect(window.remove(8) == nil)
+        let removedUnknown = window.remove(8)
+        #expect(!removedUnknown)
         let unknownReleased = window.setStage(.released, of: 8)
         let knownReleased = window.setStage(.released, of: 7)
         #expect(!unknownReleased && knownReleased)
@@ -41,6 +50,24 @@ import Testing
     /// Random appends of fresh identifiers, removals (mostly the oldest, as clients acknowledge in order, and any
     /// other, known or not) and stage changes, across the threshold where identifiers get a bit each (32 up, and
     /// back down): the window agrees with a list in sending order.
+    @Test func anElementIsSmallAndGivesBackTheDeliveryItWasGiven() {
+        #expect(MemoryLayout<InflightWindow.Element>.stride <= 24)  // 96 when it held the delivery whole
+        var delivery = inflight(9, qos: .exactlyOnce).delivery
+        delivery.subscriptionIdentifiers = [3, 4]
+        delivery.sharedSubscription = SharedSubscription(shareName: "g", topicFilter: "t/#")
+        delivery.queuedAt = .uptimeNanoseconds(5)
+        var window = InflightWindow()
+        window.append(InflightMessage(delivery: delivery, stage: .published), packetIdentifier: 1)
+        window.append(inflight(0), packetIdentifier: 2)
+        let first = window[1]!.delivery, second = window[2]!.delivery
+        #expect(first.message == delivery.message && first.qos == .exactlyOnce && !first.retain)
+        #expect(first.subscriptionIdentifiers == [3, 4] && first.sharedSubscription == delivery.sharedSubscription)
+        #expect(first.storeSequence == 9 && first.queuedAt == nil)  // read once, as the message is sent: not kept
+        #expect(second.qos == .atLeastOnce && second.subscriptionIdentifiers.isEmpty && second.storeSequence == 0)
+        #expect(second.sharedSubscription == nil && window[1]?.stage == .published)
+        #expect(window.qosAndStage(of: 1)! == (.exactlyOnce, .published) && window.qosAndStage(of: 3) == nil)
+    }
+
     @Test func qos2ExchangesInOrderWithManyReleasedAhead() {
         var window = InflightWindow()
         for id in UInt16(1)...200 { window.append(inflight(Int(id), qos: .exactlyOnce), packetIdentifier: id) }
@@ -51,17 +78,17 @@ import Testing
             #expect(released)
             if id > 50 {
                 #expect(window[id - 50]?.stage == .released)
-                #expect(window.remove(id - 50)?.delivery.storeSequence == UInt64(id - 50))
+                #expect(removed(id - 50, from: &window) == UInt64(id - 50))
             }
         }
         #expect(window.count == 50 && window.messages.allSatisfy { $0.stage == .released })
         // Out of order, and after a removal in the middle, still found.
         window.append(inflight(201, qos: .exactlyOnce), packetIdentifier: 201)
         window.append(inflight(202, qos: .exactlyOnce), packetIdentifier: 202)
-        #expect(window.remove(160)?.delivery.storeSequence == 160)
+        #expect(removed(160, from: &window) == 160)
         let released = (window.setStage(.released, of: 202), window.setStage(.released, of: 201))
         #expect(released == (true, true) && window[202]?.stage == .released && window[201]?.stage == .released)
-        #expect(window.remove(151)?.delivery.storeSequence == 151)
+        #expect(removed(151, from: &window) == 151)
         #expect(window[201]?.delivery.storeSequence == 201 && window[202]?.delivery.storeSequence == 202)
     }
 
@@ -80,12 +107,12 @@ import Testing
                     model.append((id, step, false))
                 case 2:
                     guard let oldest = model.first else { continue }
-                    #expect(window.remove(oldest.id)?.delivery.storeSequence == UInt64(oldest.marker))
+                    #expect(removed(oldest.id, from: &window) == UInt64(oldest.marker))
                     model.removeFirst()
                 case 3:
                     let id = UInt16(pick + 1)
                     let index = model.firstIndex { $0.id == id }
-                    #expect(window.remove(id)?.delivery.storeSequence == index.map { UInt64(model[$0].marker) })
+                    #expect(removed(id, from: &window) == index.map { UInt64(model[$0].marker) })
                     if let index { model.remove(at: index) }
                 default:
                     let id = UInt16(pick + 1)
