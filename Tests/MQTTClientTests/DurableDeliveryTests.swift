@@ -2,6 +2,7 @@ import Foundation
 import MQTTClient
 import MQTTCore
 import NIOCore
+import Synchronization
 import Testing
 import TernBroker
 
@@ -36,9 +37,14 @@ struct DurableDeliveryTests {
         defer { broker.stopNow() }
         let (persistent, saved, barrier, _, publisher) = try await clients(broker, qos: .atLeastOnce)
         store.close()
-        let publishing = Task { try await publisher.publish(to: "durable/one", payload: "1", qos: .atLeastOnce) }
+        let acknowledged = Mutex(false)
+        let publishing = Task {
+            let result = try await publisher.publish(to: "durable/one", payload: "1", qos: .atLeastOnce)
+            acknowledged.withLock { $0 = true }
+            return result
+        }
         #expect(try await saved.wait(for: 1).first?.payloadString == "1")
-        #expect(try await eventually { store.waitingChanges.contains { if case .inflightSaved = $0 { true } else { false } } })
+        #expect(!acknowledged.withLock { $0 })  // the commit is held at the gate, and the PUBACK with it
         store.open()
         #expect(try await publishing.value.reasonCode == .success)
         try await publisher.disconnect()
@@ -68,14 +74,10 @@ struct DurableDeliveryTests {
 
 /// An in-memory store whose commits wait while it is closed.
 final class GatedStore: BrokerStore, @unchecked Sendable {
-    // @unchecked: the gate and the waiting changes are guarded by `condition`.
+    // @unchecked: the gate is guarded by `condition`.
     private let base = InMemoryStore()
     private let condition = NSCondition()
     private var isClosed = false
-    private var waiting: [StoreChange] = []
-
-    /// What a commit waiting at the closed gate holds.
-    var waitingChanges: [StoreChange] { condition.withLock { waiting } }
 
     func close() { condition.withLock { isClosed = true } }
 
@@ -88,9 +90,7 @@ final class GatedStore: BrokerStore, @unchecked Sendable {
 
     func commit(_ changes: [StoreChange]) throws {
         condition.withLock {
-            waiting = changes
             while isClosed { condition.wait() }
-            waiting = []
         }
         try base.commit(changes)
     }
