@@ -14,7 +14,9 @@
 // 3. every decoded packet encodes again for the decoder's version, in exactly `encodedSize(version:)` bytes,
 //    and those bytes decode to an equal packet, consuming all of them;
 // 4. feeding the same bytes one at a time yields the same packets and ends with the same error (the decoder is
-//    incremental: its result must not depend on how the bytes arrive).
+//    incremental: its result must not depend on how the bytes arrive);
+// 5. so does feeding them through `InboundBytes` (what the server's and client's handlers decode from) in reads of
+//    varied sizes, which put a packet split between two reads together on its own.
 // A violated rule is a `fatalError`, which libFuzzer reports as a crash and saves the input for.
 
 import MQTTCore
@@ -136,6 +138,32 @@ func decodeByteByByte(_ input: ByteBuffer, from start: ProtocolVersion?) -> Outc
     return outcome
 }
 
+/// Rule 5: the same input in reads of sizes that cycle through `readSizes` (starting at an offset taken from the
+/// input), through `InboundBytes`, every decoded packet kept (their payloads share the reads' storage).
+let readSizes = [1, 7, 64, 3, 300, 2, 1024, 5]
+
+func decodeThroughInboundBytes(_ input: ByteBuffer, from start: ProtocolVersion?) -> Outcome {
+    var decoder = MQTTPacketDecoder(maximumPacketSize: maximumPacketSize, protocolVersion: start)
+    var inbound = InboundBytes()
+    var outcome = Outcome()
+    var rest = input
+    var size = Int(input.getInteger(at: input.readerIndex, as: UInt8.self) ?? 0) % readSizes.count
+    while rest.readableBytes > 0 {
+        let read = rest.readSlice(length: min(readSizes[size], rest.readableBytes))!
+        size = (size + 1) % readSizes.count
+        inbound.append(ByteBuffer(bytes: read.readableBytesView), allocator: ByteBufferAllocator())
+        do {
+            while let packet = try inbound.decode(with: &decoder) {
+                outcome.packets.append(packet)
+            }
+        } catch {
+            outcome.error = error
+            return outcome
+        }
+    }
+    return outcome
+}
+
 /// Runs all the checks on one input; returns how decoding ended from each starting state.
 @discardableResult
 func checkInput(_ bytes: UnsafeRawBufferPointer) -> [Outcome] {
@@ -148,6 +176,14 @@ func checkInput(_ bytes: UnsafeRawBufferPointer) -> [Outcome] {
                 decoding byte by byte differs from decoding at once (start \(String(describing: start)))
                 at once:      \(whole.packets.count) packets, then \(String(describing: whole.error))
                 byte by byte: \(streamed.packets.count) packets, then \(String(describing: streamed.error))
+                """)
+        }
+        let inbound = decodeThroughInboundBytes(input, from: start)
+        if inbound != whole {
+            fatalError("""
+                decoding through InboundBytes differs from decoding at once (start \(String(describing: start)))
+                at once:       \(whole.packets.count) packets, then \(String(describing: whole.error))
+                InboundBytes:  \(inbound.packets.count) packets, then \(String(describing: inbound.error))
                 """)
         }
         return whole
