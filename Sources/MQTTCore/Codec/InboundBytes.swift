@@ -7,7 +7,8 @@ import NIOCore
 /// its rest on its own (a buffer of the packet's size), and the rest of the next read is decoded where it lies:
 /// appending every read to what was left copied each byte of a read that ended inside a packet, which with 1 KiB
 /// messages is nearly every read, and moving the leftover start to the front of its buffer first copied that
-/// buffer whole, at its full capacity, as the packets just decoded shared it (7% of a broker's time in fan-in at 1 KiB).
+/// buffer whole, at its full capacity, as the packets just decoded shared it (7% of a broker's time in fan-in at
+/// 1 KiB).
 public struct InboundBytes: Sendable {
     /// Decoded first: a read, or a packet put together from two.
     private var front: ByteBuffer?
