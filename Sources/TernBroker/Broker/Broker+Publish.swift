@@ -273,8 +273,7 @@ extension Broker {
     func hasInflightRoom(_ session: ClientSession, adding size: Int) -> Bool {
         guard session.inflight.count < inflightWindow(session) else { return false }
         guard settings.maximumInflightBytes > 0, !session.inflight.isEmpty else { return true }
-        let bytes = session.inflight.messages.reduce(0) { $0 + $1.delivery.message.payloadSize }
-        return bytes + size <= settings.maximumInflightBytes
+        return session.inflight.payloadBytes + size <= settings.maximumInflightBytes
     }
 
     func inflightWindow(_ session: ClientSession) -> Int {

@@ -80,6 +80,9 @@ struct InflightWindow: Sendable {
     var count: Int { elements.count }
     var isEmpty: Bool { elements.isEmpty }
 
+    /// Payload bytes of the messages in flight, read off the elements without building their deliveries.
+    var payloadBytes: Int { elements.reduce(0) { $0 + $1.applicationMessage.payloadSize } }
+
     /// The messages, in the order sent.
     var messages: some Collection<InflightMessage> { elements.lazy.map(\.message) }
 

@@ -130,8 +130,7 @@ extension Broker {
         for session in sessions.values {
             if session.connection == nil { disconnected += 1 }
             stored += session.queuedCount + session.inflight.count
-            storedBytes += session.queuedBytes
-            for inflight in session.inflight.messages { storedBytes += inflight.delivery.message.payloadSize }
+            storedBytes += session.queuedBytes + session.inflight.payloadBytes
             for filter in session.subscriptions.keys where filter.utf8.starts(with: "$share/".utf8) { shared += 1 }
         }
         // A read of every retained message, no allocation per message: acceptable every `sys_interval` seconds.
