@@ -11,23 +11,31 @@ import TernBroker
 struct DurableDeliveryTests {
     /// Subscribers: one with a persistent session (its deliveries are saved in flight), and one with a clean
     /// session at QoS 1 (nothing saved for it, so nothing to wait for) that gets each message in the same broker
-    /// turn, as a barrier.
-    private func clients(_ broker: TestBroker, qos: QoS) async throws
-        -> (persistent: MQTTClient, saved: MessageCollector, barrier: MQTTClient, seen: MessageCollector,
-            publisher: MQTTClient)
-    {
-        var configuration = broker.configuration(.v5, clientIdentifier: "durable-\(qos.rawValue)")
-        configuration.cleanStart = false
-        configuration.sessionExpiryInterval = 300
-        let persistent = MQTTClient(configuration: configuration)
-        try await persistent.connect()
-        let saved = MessageCollector(try await persistent.subscribe(to: "durable/#", qos: qos))
-        let barrier = MQTTClient(configuration: broker.configuration(.v5))
-        try await barrier.connect()
-        let seen = MessageCollector(try await barrier.subscribe(to: "durable/#", qos: .atLeastOnce))
-        let publisher = MQTTClient(configuration: broker.configuration(.v5))
-        try await publisher.connect()
-        return (persistent, saved, barrier, seen, publisher)
+    /// turn, as a barrier; and a publisher.
+    private struct Clients {
+        let persistent: MQTTClient, saved: MessageCollector
+        let barrier: MQTTClient, seen: MessageCollector
+        let publisher: MQTTClient
+
+        init(_ broker: TestBroker, qos: QoS) async throws {
+            var configuration = broker.configuration(.v5, clientIdentifier: "durable-\(qos.rawValue)")
+            configuration.cleanStart = false
+            configuration.sessionExpiryInterval = 300
+            persistent = MQTTClient(configuration: configuration)
+            try await persistent.connect()
+            saved = MessageCollector(try await persistent.subscribe(to: "durable/#", qos: qos))
+            barrier = MQTTClient(configuration: broker.configuration(.v5))
+            try await barrier.connect()
+            seen = MessageCollector(try await barrier.subscribe(to: "durable/#", qos: .atLeastOnce))
+            publisher = MQTTClient(configuration: broker.configuration(.v5))
+            try await publisher.connect()
+        }
+
+        func disconnect() async throws {
+            try await publisher.disconnect()
+            try await barrier.disconnect()
+            try await persistent.disconnect()
+        }
     }
 
     @Test("a QoS 1 delivery to a persistent session goes out before the commit that saves it; the PUBACK waits")
@@ -35,21 +43,19 @@ struct DurableDeliveryTests {
         let store = GatedStore()
         let broker = try await TestBroker.tern(store: store)
         defer { broker.stopNow() }
-        let (persistent, saved, barrier, _, publisher) = try await clients(broker, qos: .atLeastOnce)
+        let clients = try await Clients(broker, qos: .atLeastOnce)
         store.close()
         let acknowledged = Mutex(false)
         let publishing = Task {
-            let result = try await publisher.publish(to: "durable/one", payload: "1", qos: .atLeastOnce)
+            let result = try await clients.publisher.publish(to: "durable/one", payload: "1", qos: .atLeastOnce)
             acknowledged.withLock { $0 = true }
             return result
         }
-        #expect(try await saved.wait(for: 1).first?.payloadString == "1")
+        #expect(try await clients.saved.wait(for: 1).first?.payloadString == "1")
         #expect(!acknowledged.withLock { $0 })  // the commit is held at the gate, and the PUBACK with it
         store.open()
         #expect(try await publishing.value.reasonCode == .success)
-        try await publisher.disconnect()
-        try await barrier.disconnect()
-        try await persistent.disconnect()
+        try await clients.disconnect()
     }
 
     @Test("a QoS 2 delivery to a persistent session waits for the commit that saves it")
@@ -57,18 +63,18 @@ struct DurableDeliveryTests {
         let store = GatedStore()
         let broker = try await TestBroker.tern(store: store)
         defer { broker.stopNow() }
-        let (persistent, saved, barrier, seen, publisher) = try await clients(broker, qos: .exactlyOnce)
+        let clients = try await Clients(broker, qos: .exactlyOnce)
         store.close()
-        let publishing = Task { try await publisher.publish(to: "durable/two", payload: "2", qos: .exactlyOnce) }
+        let publishing = Task {
+            try await clients.publisher.publish(to: "durable/two", payload: "2", qos: .exactlyOnce)
+        }
         // The clean subscriber's copy left in the same turn: the persistent one's would have gone with it.
-        #expect(try await seen.wait(for: 1).first?.payloadString == "2")
-        #expect(saved.messages.isEmpty)
+        #expect(try await clients.seen.wait(for: 1).first?.payloadString == "2")
+        #expect(clients.saved.messages.isEmpty)
         store.open()
-        #expect(try await saved.wait(for: 1).first?.payloadString == "2")
+        #expect(try await clients.saved.wait(for: 1).first?.payloadString == "2")
         #expect(try await publishing.value.reasonCode == .success)
-        try await publisher.disconnect()
-        try await barrier.disconnect()
-        try await persistent.disconnect()
+        try await clients.disconnect()
     }
 }
 
