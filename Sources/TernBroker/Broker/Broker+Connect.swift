@@ -120,7 +120,7 @@ extension Broker {
     func resumeSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions[clientID], let id = session.connection else { return }
         for element in session.inflight.elements {
-            let (packetIdentifier, inflight) = (element.packetIdentifier, element.message)
+            let (packetIdentifier, inflight) = (element.packetIdentifier, session.inflight.message(of: element))
             switch inflight.stage {
             case .published:
                 let delivery = inflight.delivery

@@ -13,59 +13,32 @@ import MQTTCore
 /// once the window holds more than `scanLimit` messages, so that a new identifier [MQTT-2.2.1-3] and an unknown one
 /// are told in O(1); below that the deque is scanned.
 struct InflightWindow: Sendable {
-    /// A message in flight, in 24 bytes: the delivery's fields that nearly every delivery leaves empty are kept
-    /// apart (`Rare`, nil when they are). In fan-out at QoS 1 with no in-flight limit, each of 100 subscribers has
-    /// thousands of messages in flight, and writing each delivery whole (96 bytes) into its window missed the
-    /// cache: 17% of the broker's time, in the copy of the element into the deque.
+    /// A message in flight, in 16 bytes: the delivery's fields that nearly every delivery leaves empty (its
+    /// subscription identifiers and shared subscription) are kept apart, in `rareFields` by identifier. In fan-out
+    /// at QoS 1 with no in-flight limit, each of 100 subscribers has thousands of messages in flight, and writing
+    /// each delivery whole (96 bytes) into its window missed the cache: 17% of the broker's time, in the copy of the
+    /// element into the deque. (An optional reference to the rare fields in the element cost a retain and a release
+    /// per delivery, nil or not.)
     struct Element: Sendable {
         let packetIdentifier: UInt16
         var stage: InflightMessage.Stage
         let qos: QoS
         let retain: Bool
+        /// Whether `rareFields` holds this message's subscription identifiers or shared subscription.
+        let hasRareFields: Bool
         let applicationMessage: ApplicationMessage
-        let rare: Rare?
+    }
 
-        /// Subscription identifiers, a shared subscription, a place in the store's queue.
-        final class Rare: Sendable {
-            let subscriptionIdentifiers: [UInt32]
-            let sharedSubscription: SharedSubscription?
-            let storeSequence: UInt64
-
-            init(subscriptionIdentifiers: [UInt32], sharedSubscription: SharedSubscription?, storeSequence: UInt64) {
-                self.subscriptionIdentifiers = subscriptionIdentifiers
-                self.sharedSubscription = sharedSubscription
-                self.storeSequence = storeSequence
-            }
-        }
-
-        init(packetIdentifier: UInt16, delivery: borrowing OutboundDelivery, stage: InflightMessage.Stage) {
-            self.packetIdentifier = packetIdentifier
-            self.stage = stage
-            qos = delivery.qos
-            retain = delivery.retain
-            applicationMessage = delivery.message
-            // Not kept: when it was queued (`queuedAt`), read once, as it is sent.
-            rare = delivery.subscriptionIdentifiers.isEmpty && delivery.sharedSubscription == nil
-                && delivery.storeSequence == 0
-                ? nil
-                : Rare(subscriptionIdentifiers: delivery.subscriptionIdentifiers,
-                       sharedSubscription: delivery.sharedSubscription, storeSequence: delivery.storeSequence)
-        }
-
-        /// The message as it was appended (but for `queuedAt`), at its current stage.
-        var message: InflightMessage {
-            var delivery = OutboundDelivery(message: applicationMessage, qos: qos, retain: retain,
-                                            subscriptionIdentifiers: rare?.subscriptionIdentifiers ?? [])
-            if let rare {
-                delivery.sharedSubscription = rare.sharedSubscription
-                delivery.storeSequence = rare.storeSequence
-            }
-            return InflightMessage(delivery: delivery, stage: stage)
-        }
+    /// Subscription identifiers and a shared subscription, for the few messages in flight that have them.
+    private struct RareFields: Sendable {
+        let subscriptionIdentifiers: [UInt32]
+        let sharedSubscription: SharedSubscription?
     }
 
     /// In the order sent (for a restored session, the order the store kept).
     private(set) var elements: Deque<Element> = []
+    /// The rare fields of the messages whose element says it has them (empty, and unallocated, for most sessions).
+    private var rareFields: [UInt16: RareFields] = [:]
     /// Bit `id` is set while identifier `id` is in flight: 8 KB, allocated once the window first outgrows
     /// `scanLimit` (never for the idle and QoS 0 sessions that make up most of a broker's memory).
     private var inUse: [UInt64]?
@@ -84,7 +57,19 @@ struct InflightWindow: Sendable {
     var payloadBytes: Int { elements.reduce(0) { $0 + $1.applicationMessage.payloadSize } }
 
     /// The messages, in the order sent.
-    var messages: some Collection<InflightMessage> { elements.lazy.map(\.message) }
+    var messages: some Collection<InflightMessage> { elements.lazy.map { message(of: $0) } }
+
+    /// The message of one of `elements` as it was appended, at its current stage; but for `queuedAt` and
+    /// `storeSequence`, which are read as the message leaves the queue.
+    func message(of element: Element) -> InflightMessage {
+        var delivery = OutboundDelivery(message: element.applicationMessage, qos: element.qos, retain: element.retain,
+                                        subscriptionIdentifiers: [])
+        if element.hasRareFields, let rare = rareFields[element.packetIdentifier] {
+            delivery.subscriptionIdentifiers = rare.subscriptionIdentifiers
+            delivery.sharedSubscription = rare.sharedSubscription
+        }
+        return InflightMessage(delivery: delivery, stage: element.stage)
+    }
 
     func contains(_ packetIdentifier: UInt16) -> Bool {
         if let inUse { return inUse[Int(packetIdentifier >> 6)] & (1 << (packetIdentifier & 63)) != 0 }
@@ -102,7 +87,7 @@ struct InflightWindow: Sendable {
     }
 
     subscript(packetIdentifier: UInt16) -> InflightMessage? {
-        index(of: packetIdentifier).map { elements[$0].message }
+        index(of: packetIdentifier).map { message(of: elements[$0]) }
     }
 
     /// The QoS and stage of the message with this identifier, read without building its delivery.
@@ -121,7 +106,15 @@ struct InflightWindow: Sendable {
                          packetIdentifier: UInt16)
     {
         assert(!contains(packetIdentifier), "packet identifier \(packetIdentifier) is already in flight")
-        elements.append(Element(packetIdentifier: packetIdentifier, delivery: delivery, stage: stage))
+        assert(rareFields[packetIdentifier] == nil, "rare fields of identifier \(packetIdentifier) left behind")
+        let hasRareFields = !delivery.subscriptionIdentifiers.isEmpty || delivery.sharedSubscription != nil
+        elements.append(Element(packetIdentifier: packetIdentifier, stage: stage, qos: delivery.qos,
+                                retain: delivery.retain, hasRareFields: hasRareFields,
+                                applicationMessage: delivery.message))
+        if hasRareFields {
+            rareFields[packetIdentifier] = RareFields(subscriptionIdentifiers: delivery.subscriptionIdentifiers,
+                                                      sharedSubscription: delivery.sharedSubscription)
+        }
         if inUse != nil {
             mark(packetIdentifier, true)
         } else if elements.count > Self.scanLimit {
@@ -146,6 +139,7 @@ struct InflightWindow: Sendable {
         guard let index = index(of: packetIdentifier) else { return false }
         if inUse != nil { mark(packetIdentifier, false) }
         if index < afterLastReleased { afterLastReleased -= 1 }
+        if elements[index].hasRareFields { rareFields[packetIdentifier] = nil }
         if index == 0 { elements.removeFirst() } else { elements.remove(at: index) }
         return true
     }
