@@ -23,14 +23,16 @@ final class BenchState: @unchecked Sendable {
     static let headerSize = 20
 
     let options: Options
-    var running = false
-    var sentPerPublisher: [UInt64]
-    var checks: [[DeliveryCheck]]
-    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-    var receivedCount: UInt64 = 0
-    var acknowledged: UInt64 = 0
+    // `@exclusivity(unchecked)`: read or changed per message (see `BenchConnection`); each property is used by
+    // one event loop's thread (`running` is only set before and after the load).
+    @exclusivity(unchecked) var running = false
+    @exclusivity(unchecked) var sentPerPublisher: [UInt64]
+    @exclusivity(unchecked) var checks: [[DeliveryCheck]]
+    @exclusivity(unchecked) var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    @exclusivity(unchecked) var receivedCount: UInt64 = 0
+    @exclusivity(unchecked) var acknowledged: UInt64 = 0
     /// When the last message arrived (uptime nanoseconds): the receive rate counts until then, drain included.
-    var lastReceived: UInt64 = 0
+    @exclusivity(unchecked) var lastReceived: UInt64 = 0
 
     init(options: Options, publishers: Int, subscribers: Int) {
         self.options = options
@@ -44,11 +46,11 @@ final class BenchState: @unchecked Sendable {
         sentPerPublisher[publisher] += 1
     }
 
-    func received(subscriber: Int, publisher: Int, sequence: UInt64, stamp: UInt64) {
+    /// Counts a message that arrived at `now` (uptime nanoseconds), sent at `stamp`.
+    func received(subscriber: Int, publisher: Int, sequence: UInt64, stamp: UInt64, now: UInt64) {
         guard subscriber < checks.count, publisher < checks[subscriber].count else { return }
         receivedCount += 1
         checks[subscriber][publisher].record(sequence)
-        let now = NIODeadline.now().uptimeNanoseconds
         lastReceived = now
         let micros = now > stamp ? (now - stamp) / 1000 : 0
         _ = histogram.record(min(micros, 60_000_000))
