@@ -12,7 +12,9 @@ extension Broker {
         statistics.recordReceived(publish.qos, payloadBytes: publish.payload.readableBytes)
 
         // Topic aliases (section 3.3.2.3.4): 1 to the advertised maximum [MQTT-3.3.2-9, MQTT-3.3.2-10].
-        var topic = publish.topic
+        // The topic is moved out of the packet, not copied: a copy cost a retain and a release per message.
+        var topic = ""
+        swap(&topic, &publish.topic)
         if let alias = publish.properties.topicAlias {
             guard alias >= 1, alias <= settings.topicAliasMaximum else {
                 return protocolError(.topicAliasInvalid, connection: id, clientID: clientID, now: now,
@@ -78,7 +80,7 @@ extension Broker {
         }
 
         let (qos, packetIdentifier) = (publish.qos, publish.packetIdentifier)
-        let message = ApplicationMessage(publish: publish, topic: topic, publisher: clientID, now: now)
+        let message = ApplicationMessage(publish: publish, topic: consume topic, publisher: clientID, now: now)
         congestedByRoute = nil
         defer { holdBackIfCongested(publisher: id, clientID: clientID, now: now, output: &output) }
         switch qos {
