@@ -670,6 +670,11 @@ final class ConnectionTable {
         var withCertificate = connect
         withCertificate.clientCertificate = entry.clientCertificate
         let request = withCertificate
+        // Answered here when no password is to be verified (an anonymous client, a certificate's user): the hop
+        // to the thread pool and back cost two thread wake-ups per connection.
+        if let outcome = authenticator.authenticateWithoutHashing(request) {
+            return finishAuthentication(request, outcome)
+        }
         let table = NIOLoopBound(self, eventLoop: loop)
         threadPool.runIfActive(eventLoop: loop) {
             authenticator.authenticate(request)
@@ -677,21 +682,25 @@ final class ConnectionTable {
             let table = table.value
             switch result {
             case .success(let outcome):
-                if case .refused(let reasonCode) = outcome {
-                    table.authenticationFailures += 1
-                    // Never the password.
-                    table.logger.notice("""
-                        client '\(request.clientIdentifier)' refused (\(reasonCode)), user \
-                        \(request.username.map { "'\($0)'" } ?? "none"), connection \(request.connection)
-                        """)
-                }
-                table.authenticationCompleted?(request.connection, outcome)
+                table.finishAuthentication(request, outcome)
             case .failure(let error):
                 table.logger.error("authentication of connection \(request.connection) failed: \(error)")
                 table.authenticationCompleted?(request.connection, .refused(.serverUnavailable))
             }
             table.flushAll()
         }
+    }
+
+    private func finishAuthentication(_ request: AuthenticationRequest, _ outcome: AuthenticationResult) {
+        if case .refused(let reasonCode) = outcome {
+            authenticationFailures += 1
+            // Never the password.
+            logger.notice("""
+                client '\(request.clientIdentifier)' refused (\(reasonCode)), user \
+                \(request.username.map { "'\($0)'" } ?? "none"), connection \(request.connection)
+                """)
+        }
+        authenticationCompleted?(request.connection, outcome)
     }
 
     /// One step of an enhanced authentication exchange: a new exchange for CONNECT and AUTH 0x19, the one

@@ -21,6 +21,10 @@ public final class ListenerAuthenticator: ConnectionAuthenticator {
                               certificate: request.clientCertificate)
     }
 
+    public func authenticateWithoutHashing(_ request: AuthenticationRequest) -> AuthenticationResult? {
+        security.resultWithoutPassword(username: request.username, certificate: request.clientCertificate)
+    }
+
     public func reauthorize(username: String?) -> AuthenticationResult {
         security.reauthorize(username: username)
     }

@@ -73,6 +73,18 @@ public struct ListenerSecurity: Sendable {
     public func authenticate(username: String?, password: [UInt8]?, certificate: ClientCertificateIdentity?)
         -> AuthenticationResult
     {
+        if let decided = resultWithoutPassword(username: username, certificate: certificate) { return decided }
+        guard let username, let passwordFile else { return .refused(.notAuthorized) }  // decided above
+        return passwordFile.verify(username: username, password: password)
+            ? .accepted(username: username, accessControl: accessControlList) : .refused(.notAuthorized)
+    }
+
+    /// The result of `authenticate` when it needs no password verified: a user named by a certificate, a client
+    /// without a user name, a listener without a password file. Nil when the password file has to check a
+    /// password. Cheap: the server calls it on the event loop, and goes to the thread pool only when it is nil.
+    public func resultWithoutPassword(username: String?, certificate: ClientCertificateIdentity?)
+        -> AuthenticationResult?
+    {
         if let certificateUsername {
             let name = switch certificateUsername {
             case .commonName: certificate?.commonName
@@ -81,10 +93,8 @@ public struct ListenerSecurity: Sendable {
             guard let name else { return .refused(.badUserNameOrPassword) }
             return .accepted(username: name, accessControl: accessControlList)
         }
-        let accepted = AuthenticationResult.accepted(username: username, accessControl: accessControlList)
-        guard let username else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
-        guard let passwordFile else { return allowAnonymous ? accepted : .refused(.notAuthorized) }
-        return passwordFile.verify(username: username, password: password) ? accepted : .refused(.notAuthorized)
+        guard username == nil || passwordFile == nil else { return nil }
+        return allowAnonymous ? .accepted(username: username, accessControl: accessControlList) : .refused(.notAuthorized)
     }
 
     /// After a reload, whether a client that authenticated earlier as `username` may stay connected: anonymous
