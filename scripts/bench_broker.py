@@ -77,7 +77,8 @@ SCALING = [
 ]
 FIGURES = ["received_per_s", "sent_per_s", "latency_p50_us", "latency_p99_us", "lost", "duplicates", "reordered",
            "broker_cpu_s", "broker_cpu_us_per_message", "broker_rss_mb", "connections_per_s",
-           "broker_kb_per_connection", "seconds_to_deliver_all", "delivered", "share_of_1_subscription"]
+           "broker_kb_per_connection", "broker_cpu_us_per_connection", "seconds_to_deliver_all", "delivered",
+           "share_of_1_subscription"]
 
 
 def free_port() -> int:

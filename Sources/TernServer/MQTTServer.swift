@@ -217,20 +217,27 @@ public final class MQTTServer: Sendable {
                     bootstrap = bootstrap.serverChannelOption(
                         ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
                 }
+                // Accepted sockets inherit the listening socket's TCP_NODELAY (which NIO sets on it) and
+                // SO_KEEPALIVE on Linux: no setsockopt per connection. The two channel options below are set in the
+                // initializer rather than as child options, which NIO applies through a chain of futures (four
+                // allocations each).
+                let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: limits.writeBuffer / 2,
+                                                                          high: limits.writeBuffer)
                 let channel = try await bootstrap
                     .serverChannelOption(.backlog, value: 256)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .childChannelOption(.socketOption(.so_keepalive), value: 1)
-                    // NIO keeps each connection's last read buffer for the next read: 2 KB by default, a third of
-                    // an idle connection's memory. A CONNECT or PINGREQ needs far less, and a busy connection's
-                    // buffer doubles with each full read up to the same 64 KB.
-                    .childChannelOption(.recvAllocator, value: Self.readBufferSizes)
-                    // A client that does not read is a slow consumer once this much waits for its socket.
-                    .childChannelOption(.writeBufferWaterMark, value: .init(low: limits.writeBuffer / 2,
-                                                                            high: limits.writeBuffer))
+                    .serverChannelOption(.socketOption(.so_keepalive), value: 1)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let options = channel.syncOptions {
+                                // NIO keeps each connection's last read buffer for the next read: 2 KB by default,
+                                // a third of an idle connection's memory. A CONNECT or PINGREQ needs far less, and
+                                // a busy connection's buffer doubles with each full read up to the same 64 KB.
+                                try options.setOption(.recvAllocator, value: Self.readBufferSizes)
+                                // A client that does not read is a slow consumer once this much waits for its
+                                // socket.
+                                try options.setOption(.writeBufferWaterMark, value: waterMark)
+                            }
                             try transport.configure(channel, logger: logger) {
                                 MQTTConnectionHandler(listener: connections)
                             }

@@ -266,6 +266,9 @@ struct Bench: AsyncParsableCommand {
         ]
         if let before, let during {
             result["broker_kb_per_connection"] = round3(Double(during.rssKB - before.rssKB) / Double(max(1, open.count)))
+            // CPU while connecting only (the disconnects above are not in it); /proc counts in clock ticks.
+            result["broker_cpu_us_per_connection"] =
+                (1e6 * (during.cpuSeconds - before.cpuSeconds) / Double(max(1, open.count))).rounded()
         }
         return result
     }
