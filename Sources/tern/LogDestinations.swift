@@ -38,7 +38,12 @@ struct LogDestinations {
             }
             switch settings.format {
             case .text:
-                handlers.append { StreamLogHandler(label: $0, stream: output) }
+                handlers.append { label in
+                    TextLogHandler(label: label) { line in
+                        var output = output
+                        output.write(line)
+                    }
+                }
             case .json:
                 handlers.append { label in
                     JSONLogHandler(label: label) { line in

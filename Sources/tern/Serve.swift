@@ -34,8 +34,9 @@ struct Serve: AsyncParsableCommand {
             help: "The port to listen on when the configuration defines no listener (0 picks a free port).")
     var port: Int = 1883
 
-    @Option(name: [.short, .long], help: "Increase logging: -v for connection details, -vv for debugging.")
-    var verbose: Int = 0
+    // A flag counted as Mosquitto's `-v` is typed: `-v`, `-vv` or `-v -v`.
+    @Flag(name: [.short, .long], help: "Increase logging: -v for connection details, -vv for debugging.")
+    var verbose: Int
 
     @Option(name: .customLong("data-dir"),
             help: "The directory of the broker's store (default: ./tern-data, or persistence_location).")

@@ -350,6 +350,30 @@ def test_json_log_format(workdir):
     assert entries[0]["time"].endswith("Z")
 
 
+def test_text_log_format(workdir):
+    """The default format: local time with its offset, level, label, sorted metadata, [module] and message."""
+    import socket
+    from tern_broker import TernBroker
+    broker = TernBroker("-v")
+    try:
+        raw = socket.create_connection(("127.0.0.1", broker.port))
+        raw.sendall(bytes([0x00, 0x00]))  # reserved packet type 0: closed, and logged with a reason
+        client = Client(broker.port, client_id="text-logged")
+        client.disconnect()
+        assert wait_until(lambda: "text-logged disconnected" in broker.output(), DEADLINE)
+        raw.close()
+    finally:
+        assert broker.stop() == 0, broker.output()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
+    lines = broker.output().splitlines()
+    assert any(re.fullmatch(stamp + r" notice tern: \[TernServer\] listening on 127\.0\.0\.1:\d+", line)
+               for line in lines), lines
+    assert any(re.fullmatch(stamp + r" info tern: \[TernServer\] client text-logged connected from "
+                            r"127\.0\.0\.1:\d+ \(MQTT 5\.0\)", line) for line in lines), lines
+    assert any(re.fullmatch(stamp + r" info tern: reason=0x81 Malformed Packet \[TernServer\] closing connection "
+                            r"127\.0\.0\.1:\d+ \(no client id\): reserved packet type 0", line) for line in lines), lines
+
+
 def test_https_with_http_certfile_and_keyfile(workdir):
     import ssl
     import urllib.request
