@@ -154,13 +154,13 @@ extension Broker {
         let nodes = topicMatches.matchingNodes(topicName: message.topic, generation: subscriptionIndex.generation) {
             subscriptionIndex.forEachMatchingNode(topicName: message.topic, $0)
         }
-        if case .one(let single) = nodes, single._withUnsafeGuaranteedRef({ $0.groups.isEmpty }) {
+        if nodes.count == 1, nodes[0]._withUnsafeGuaranteedRef({ $0.groups.isEmpty }) {
             // One filter matched (fan-in, fan-out, point-to-point): its subscribers are distinct, so there is
             // nothing to merge, and each is delivered to straight from its entry, without copying the entry into
             // `RouteTargets` and out again (5-8% of the broker core's time in fan-out). The node is used through
             // the cache's unretained reference (routing does not change the index): a retain and a release less.
             var count = 0
-            single._withUnsafeGuaranteedRef { node in
+            nodes[0]._withUnsafeGuaranteedRef { node in
                 node.plain.forEachInPlace { entry in
                     guard let delivery = delivery(through: entry, of: message) else { return }
                     count += 1

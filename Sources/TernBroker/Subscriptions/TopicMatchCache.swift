@@ -24,40 +24,12 @@ import MQTTCore
 struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     typealias Node = SubscriptionNode<Subscriber>
 
-    /// The nodes that matched a topic. One node (fan-in, fan-out, point-to-point) is held without an array: the
-    /// array's reference was retained and released per routed message (3% of fan-in's broker time).
-    enum Nodes: RandomAccessCollection {
-        case one(Unmanaged<Node>)
-        case list([Unmanaged<Node>])
-
-        init(_ nodes: [Unmanaged<Node>]) {
-            self = nodes.count == 1 ? .one(nodes[0]) : .list(nodes)
-        }
-
-        var startIndex: Int { 0 }
-        var endIndex: Int {
-            switch self {
-            case .one: 1
-            case .list(let nodes): nodes.count
-            }
-        }
-
-        subscript(position: Int) -> Unmanaged<Node> {
-            switch self {
-            case .one(let node):
-                precondition(position == 0, "index out of range")
-                return node
-            case .list(let nodes): return nodes[position]
-            }
-        }
-    }
-
     struct Slot {
         /// The index generation the slot was filled at; `UInt64.max` (never a generation) while empty.
         var generation = UInt64.max
         var hash: UInt64 = 0
         var topic = ""
-        var nodes = Nodes.list([])
+        var nodes: [Unmanaged<Node>] = []
         /// The hash of the last topic that missed in this slot (see the admission rule above).
         var lastMiss: UInt64 = 0
 
@@ -88,12 +60,12 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     }
 
     /// The nodes of `index` whose filters match `topicName`, in the order `SubscriptionIndex.forEachMatchingNode`
-    /// gives them: from the cache when the topic is in it. The nodes are unretained, and the list may be the
+    /// gives them: from the cache when the topic is in it. The nodes are unretained, and the array may be the
     /// cache's scratch list: use them before `index` changes and before the next call.
     ///
     /// `index` must be the one value the cache is used with, changed only in place (each change raises its
     /// generation).
-    mutating func matchingNodes(topicName: String, in index: SubscriptionIndex<Subscriber>) -> Nodes {
+    mutating func matchingNodes(topicName: String, in index: SubscriptionIndex<Subscriber>) -> [Unmanaged<Node>] {
         matchingNodes(topicName: topicName, generation: index.generation) {
             index.forEachMatchingNode(topicName: topicName, $0)
         }
@@ -103,7 +75,9 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
     /// index this way: passed whole, its index (a stored property of the broker, read while the broker's cache
     /// changes) was copied for the call, a retain and a release of two references per message.
     @inline(__always)
-    mutating func matchingNodes(topicName: String, generation: UInt64, walk: ((Node) -> Void) -> Void) -> Nodes {
+    mutating func matchingNodes(topicName: String, generation: UInt64, walk: ((Node) -> Void) -> Void)
+        -> [Unmanaged<Node>]
+    {
         if slots.isEmpty { slots = Array(repeating: Slot(), count: slotCount) }
         return TopicBytes.withUTF8(topicName) { topic in
             let (hash, position) = locate(topic)
@@ -113,16 +87,13 @@ struct TopicMatchCache<Subscriber: Hashable & Sendable> {
             // The walk's result goes into `scratch`, reused (no allocation) unless the slot keeps it.
             scratch.removeAll(keepingCapacity: true)
             walk { scratch.append(.passUnretained($0)) }
-            guard topic.count <= Self.maximumTopicBytes, scratch.count <= Self.maximumNodes else {
-                return Nodes(scratch)
-            }
+            guard topic.count <= Self.maximumTopicBytes, scratch.count <= Self.maximumNodes else { return scratch }
             guard slots[position].generation != generation || slots[position].lastMiss == hash else {
                 slots[position].lastMiss = hash
-                return Nodes(scratch)
+                return scratch
             }
             slots[position] = Slot(generation: generation, hash: hash, topic: topicName,
-                                   nodes: scratch.count == 1 ? .one(scratch[0]) : .list(Array(scratch)),
-                                   lastMiss: hash)
+                                   nodes: Array(scratch), lastMiss: hash)
             return slots[position].nodes
         }
     }
