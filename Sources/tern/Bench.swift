@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             Scenarios: fan-in (P publishers on distinct topics, one subscriber on a wildcard), fan-out (one \
             publisher, C subscribers), pairs (N publisher/subscriber pairs), latency (one pair at a fixed --rate; \
             latency counts from the intended send time, so a stalled broker cannot hide its delay), connections \
-            (connect --connections idle clients: time to connect, broker memory per connection). Every payload \
+            (connect --connections idle clients: time to connect, broker memory and CPU per connection). Every payload \
             carries a sequence number: losses, duplicates and reordering are counted exactly.
             """)
 
