@@ -36,21 +36,13 @@ struct LogDestinations {
             case .topic: unsupported.append("topic"); continue
             case .dlt: unsupported.append("dlt"); continue
             }
+            let write: @Sendable (String) -> Void = { line in
+                var output = output
+                output.write(line)
+            }
             switch settings.format {
-            case .text:
-                handlers.append { label in
-                    TextLogHandler(label: label) { line in
-                        var output = output
-                        output.write(line)
-                    }
-                }
-            case .json:
-                handlers.append { label in
-                    JSONLogHandler(label: label) { line in
-                        var output = output
-                        output.write(line)
-                    }
-                }
+            case .text: handlers.append { TextLogHandler(label: $0, write: write) }
+            case .json: handlers.append { JSONLogHandler(label: $0, write: write) }
             }
         }
     }

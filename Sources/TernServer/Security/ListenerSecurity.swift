@@ -94,7 +94,8 @@ public struct ListenerSecurity: Sendable {
             return .accepted(username: name, accessControl: accessControlList)
         }
         guard username == nil || passwordFile == nil else { return nil }
-        return allowAnonymous ? .accepted(username: username, accessControl: accessControlList) : .refused(.notAuthorized)
+        return allowAnonymous
+            ? .accepted(username: username, accessControl: accessControlList) : .refused(.notAuthorized)
     }
 
     /// After a reload, whether a client that authenticated earlier as `username` may stay connected: anonymous

@@ -28,7 +28,8 @@ final class BenchState: @unchecked Sendable {
     @exclusivity(unchecked) var running = false
     @exclusivity(unchecked) var sentPerPublisher: [UInt64]
     @exclusivity(unchecked) var checks: [[DeliveryCheck]]
-    @exclusivity(unchecked) var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    @exclusivity(unchecked) var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000,
+                                                              numberOfSignificantValueDigits: .three)
     @exclusivity(unchecked) var receivedCount: UInt64 = 0
     @exclusivity(unchecked) var acknowledged: UInt64 = 0
     /// When the last message arrived (uptime nanoseconds): the receive rate counts until then, drain included.
