@@ -12,10 +12,12 @@ import NIOCore
 import TernBroker
 
 /// Encodes every packet, counts PUBLISHes, and remembers the QoS 1 identifiers each subscriber must acknowledge.
+/// Its fields are used on one thread only: unchecked, so that Swift's run-time exclusivity checks (the broker's
+/// modules are built without them) do not count in `scripts/bench instructions`.
 final class Sink {
-    var scratch = ByteBuffer()
-    var published = 0
-    var acknowledgements: [(ConnectionID, UInt16)] = []
+    @exclusivity(unchecked) var scratch = ByteBuffer()
+    @exclusivity(unchecked) var published = 0
+    @exclusivity(unchecked) var acknowledgements: [(ConnectionID, UInt16)] = []
 }
 
 struct CountingOutput: BrokerOutput {
@@ -82,72 +84,112 @@ func connect(_ broker: Broker, _ id: UInt64, _ clientID: String, output: inout C
     return connection
 }
 
+/// A scenario set up on a fresh broker: subscribers subscribed, publishers connected, their packets built.
+struct ScenarioSetup {
+    let broker: Broker
+    let sink: Sink
+    var output: CountingOutput
+    let publishers: [ConnectionID]
+    let packets: [Packet]
+    /// The next packet to publish: publisher p's k-th topic at p + k * publishers, so that the publishers take
+    /// turns and each cycles its topics.
+    var next = 0
+
+    init(_ scenario: Scenario) {
+        broker = Broker()
+        sink = Sink()
+        output = CountingOutput(sink: sink)
+        var nextID: UInt64 = 0
+        func nextConnection() -> UInt64 {
+            nextID += 1
+            return nextID
+        }
+        for s in 0..<scenario.subscribers {
+            let id = connect(broker, nextConnection(), "subscriber-\(s)", output: &output)
+            broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: [
+                Subscription(topicFilter: scenario.filter(s), qos: scenario.qos)])), from: id, now: .now(),
+                output: &output)
+        }
+        if scenario.extraSubscriptions > 0 {
+            // Mixed shapes, none matching the publishers' topics (as in `scripts/bench broker`).
+            let shapes: [(Int) -> String] = [{ "bench/\($0)/in/+" }, { "bench/+/in/x\($0)" }, { "s\($0)/#" },
+                                             { "+/s\($0)/in/#" }, { "s/\($0)/+/t" }, { "bench/x\($0)" }]
+            let id = connect(broker, nextConnection(), "subscriptions", output: &output)
+            for start in stride(from: 0, to: scenario.extraSubscriptions, by: 100) {
+                let subscriptions = (start..<min(scenario.extraSubscriptions, start + 100)).map { i in
+                    Subscription(topicFilter: shapes[i % shapes.count](i),
+                                 qos: .atMostOnce)
+                }
+                broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: subscriptions)),
+                               from: id, now: .now(), output: &output)
+            }
+        }
+        var publishers: [ConnectionID] = []
+        for p in 0..<scenario.publishers {
+            publishers.append(connect(broker, nextConnection(), "publisher-\(p)", output: &output))
+        }
+        self.publishers = publishers
+        let payload = ByteBuffer(repeating: 0x61, count: 64)
+        let topics = scenario.topicsPerPublisher
+        packets = (0..<topics).flatMap { k in
+            (0..<scenario.publishers).map { p in
+                let topic = topics == 1 ? "bench/in/\(p)" : "bench/in/\(p)-\(k)"
+                return Packet.publish(PublishPacket(topic: topic, payload: payload, qos: scenario.qos,
+                                                    packetIdentifier: scenario.qos == .atMostOnce ? nil : 1))
+            }
+        }
+    }
+
+    /// Publishes `count` messages; subscribers acknowledge at once, so the window never fills and nothing is
+    /// queued.
+    @inline(never)
+    mutating func publish(count: Int) {
+        for _ in 0..<count {
+            broker.receive(packets[next], from: publishers[next % publishers.count], now: .now(), output: &output)
+            next = next + 1 == packets.count ? 0 : next + 1
+            for (connection, id) in sink.acknowledgements {
+                broker.receive(.puback(PublishAckPacket(packetIdentifier: id)), from: connection, now: .now(),
+                               output: &output)
+            }
+            sink.acknowledgements.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The same, under the name `scripts/bench instructions` has callgrind count: the warm-up before it is not
+    /// counted.
+    @inline(never)
+    mutating func publishCounted(count: Int) {
+        publish(count: count)
+    }
+}
+
 /// Deliveries per second (the median of `rounds`).
 func measure(_ scenario: Scenario) -> Double {
-    let broker = Broker()
-    let sink = Sink()
-    var output = CountingOutput(sink: sink)
-    var nextID: UInt64 = 0
-    func nextConnection() -> UInt64 {
-        nextID += 1
-        return nextID
-    }
-    for s in 0..<scenario.subscribers {
-        let id = connect(broker, nextConnection(), "subscriber-\(s)", output: &output)
-        broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: [
-            Subscription(topicFilter: scenario.filter(s), qos: scenario.qos)])), from: id, now: .now(), output: &output)
-    }
-    if scenario.extraSubscriptions > 0 {
-        // Mixed shapes, none matching the publishers' topics (as in `scripts/bench broker`).
-        let shapes: [(Int) -> String] = [{ "bench/\($0)/in/+" }, { "bench/+/in/x\($0)" }, { "s\($0)/#" },
-                                         { "+/s\($0)/in/#" }, { "s/\($0)/+/t" }, { "bench/x\($0)" }]
-        let id = connect(broker, nextConnection(), "subscriptions", output: &output)
-        for start in stride(from: 0, to: scenario.extraSubscriptions, by: 100) {
-            let subscriptions = (start..<min(scenario.extraSubscriptions, start + 100)).map { i in
-                Subscription(topicFilter: shapes[i % shapes.count](i),
-                             qos: .atMostOnce)
-            }
-            broker.receive(.subscribe(SubscribePacket(packetIdentifier: 1, subscriptions: subscriptions)), from: id,
-                           now: .now(), output: &output)
-        }
-    }
-    let publishers = (0..<scenario.publishers).map { p in connect(broker, nextConnection(), "publisher-\(p)",
-                                                                  output: &output) }
-    let payload = ByteBuffer(repeating: 0x61, count: 64)
-    let topics = scenario.topicsPerPublisher
-    // Publisher p's k-th topic at p + k * publishers, so that the publishers take turns and each cycles its topics.
-    let packets = (0..<topics).flatMap { k in
-        (0..<scenario.publishers).map { p in
-            let topic = topics == 1 ? "bench/in/\(p)" : "bench/in/\(p)-\(k)"
-            return Packet.publish(PublishPacket(topic: topic, payload: payload, qos: scenario.qos,
-                                                packetIdentifier: scenario.qos == .atMostOnce ? nil : 1))
-        }
-    }
-    var next = 0
+    var setup = ScenarioSetup(scenario)
     let clock = ContinuousClock()
     var rates: [Double] = []
     for _ in 0..<rounds {
-        sink.published = 0
+        setup.sink.published = 0
         let start = clock.now
         var elapsed = Duration.zero
         repeat {
-            for _ in 0..<batch {
-                let p = next % publishers.count
-                broker.receive(packets[next], from: publishers[p], now: .now(), output: &output)
-                next = next + 1 == packets.count ? 0 : next + 1
-                // Subscribers acknowledge at once: the window never fills, nothing is queued.
-                for (connection, id) in sink.acknowledgements {
-                    broker.receive(.puback(PublishAckPacket(packetIdentifier: id)), from: connection, now: .now(),
-                                   output: &output)
-                }
-                sink.acknowledgements.removeAll(keepingCapacity: true)
-            }
+            setup.publish(count: batch)
             elapsed = clock.now - start
         } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        rates.append(Double(sink.published) / seconds)
+        rates.append(Double(setup.sink.published) / seconds)
     }
     return rates.sorted()[rounds / 2]
+}
+
+/// Publishes `messages` messages after a warm-up of `batch`, the former through `publishCounted`; returns the
+/// deliveries they made. For `scripts/bench instructions`, which runs this under callgrind.
+func countDeliveries(_ scenario: Scenario, messages: Int) -> Int {
+    var setup = ScenarioSetup(scenario)
+    setup.publish(count: batch)
+    setup.sink.published = 0
+    setup.publishCounted(count: messages)
+    return setup.sink.published
 }
 
 /// Retained messages per second delivered to a subscriber on `#` over `count` topics of one level, in the
@@ -178,14 +220,34 @@ func measureRetained(count: Int) -> Double {
     return rates.sorted()[rounds / 2]
 }
 
-print("| scenario | deliveries/s |")
-print("|---|---:|")
-let only = arguments.dropFirst().first
-for scenario in scenarios where only == nil || scenario.name.contains(only!) {
-    let rate = measure(scenario)
-    print("| \(scenario.name) | \(Int(rate.rounded())) |")
+// `--messages N [SCENARIO]`: each scenario publishes N messages (fan-out: N / 100) once, for callgrind.
+if CommandLine.arguments.dropFirst().first == "--messages" {
+    let count = arguments.dropFirst().first.flatMap(Int.init) ?? 20_000
+    let only = arguments.dropFirst(2).first
+    // A name given whole selects that scenario alone (one name can be part of another's).
+    let exact = scenarios.filter { $0.name == only }
+    print("| scenario | messages | deliveries |")
+    print("|---|---:|---:|")
+    for scenario in exact.isEmpty ? scenarios : exact where only == nil || scenario.name.contains(only!) {
+        let messages = max(1, count / scenario.subscribers)
+        print("| \(scenario.name) | \(messages) | \(countDeliveries(scenario, messages: messages)) |")
+    }
+} else {
+    runRates()
 }
-let retainedScenario = "retained on `#`, 200,000 topics of one level"
-if only == nil || retainedScenario.contains(only!) {
-    print("| \(retainedScenario) | \(Int(measureRetained(count: 200_000).rounded())) |")
+
+/// The rates of every scenario (or those whose name contains the second argument), as a Markdown table.
+@MainActor
+func runRates() {
+    print("| scenario | deliveries/s |")
+    print("|---|---:|")
+    let only = arguments.dropFirst().first
+    for scenario in scenarios where only == nil || scenario.name.contains(only!) {
+        let rate = measure(scenario)
+        print("| \(scenario.name) | \(Int(rate.rounded())) |")
+    }
+    let retainedScenario = "retained on `#`, 200,000 topics of one level"
+    if only == nil || retainedScenario.contains(only!) {
+        print("| \(retainedScenario) | \(Int(measureRetained(count: 200_000).rounded())) |")
+    }
 }

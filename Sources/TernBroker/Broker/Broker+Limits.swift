@@ -50,12 +50,19 @@ extension Broker {
     }
 
     /// Whether a topic name or filter is longer or deeper than `max_topic_length` and `max_topic_levels` allow.
+    /// Inlined up to the level count: a topic of fewer bytes than the level limit cannot have more levels, so
+    /// most PUBLISHes stop at two comparisons (the call cost 44 instructions per message).
+    @inline(__always)
     func exceedsTopicLimits(_ topic: String) -> Bool {
-        let bytes = topic.utf8
-        if bytes.count > settings.maximumTopicLength { return true }
-        guard settings.maximumTopicLevels > 0, bytes.count >= settings.maximumTopicLevels else { return false }
+        let count = topic.utf8.count
+        if count > settings.maximumTopicLength { return true }
+        guard settings.maximumTopicLevels > 0, count >= settings.maximumTopicLevels else { return false }
+        return exceedsTopicLevels(topic)
+    }
+
+    private func exceedsTopicLevels(_ topic: String) -> Bool {
         var levels = 1
-        for byte in bytes where byte == UInt8(ascii: "/") {
+        for byte in topic.utf8 where byte == UInt8(ascii: "/") {
             levels += 1
             if levels > settings.maximumTopicLevels { return true }
         }
