@@ -28,7 +28,9 @@ COUNTED = "*ScenarioSetup*publishCounted*"
 
 def build() -> str:
     command = ["swift", "build", "-c", "release", "--product", "BrokerBenchmark", "--scratch-path", SCRATCH] + DWARF4
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    built = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if built.returncode != 0:
+        sys.exit(built.stdout + built.stderr)
     path = subprocess.run(command + ["--show-bin-path"], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout.strip()
     return os.path.join(path, "BrokerBenchmark")

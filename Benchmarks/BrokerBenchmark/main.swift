@@ -12,12 +12,10 @@ import NIOCore
 import TernBroker
 
 /// Encodes every packet, counts PUBLISHes, and remembers the QoS 1 identifiers each subscriber must acknowledge.
-/// Its fields are used on one thread only: unchecked, so that Swift's run-time exclusivity checks (the broker's
-/// modules are built without them) do not count in `scripts/bench instructions`.
 final class Sink {
-    @exclusivity(unchecked) var scratch = ByteBuffer()
-    @exclusivity(unchecked) var published = 0
-    @exclusivity(unchecked) var acknowledgements: [(ConnectionID, UInt16)] = []
+    var scratch = ByteBuffer()
+    var published = 0
+    var acknowledgements: [(ConnectionID, UInt16)] = []
 }
 
 struct CountingOutput: BrokerOutput {
