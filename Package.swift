@@ -147,6 +147,12 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .executableTarget(
+            name: "ServerBenchmark",
+            dependencies: ["TernBroker", "TernServer", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ServerBenchmark",
+            swiftSettings: hotPathSettings
+        ),
+        .executableTarget(
             name: "BrokerFuzzer",
             dependencies: ["MQTTCore", "TernBroker", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/BrokerFuzzer"

@@ -9,8 +9,16 @@ not time: a cache miss costs one instruction here and a hundred cycles in a run.
 that Swift emits by default, so the benchmark is built with DWARF 4 into its own directory (`.build-callgrind`; the
 first build takes minutes).
 
+With `--server`, the whole server instead: `ServerBenchmark` (tern's `MQTTServer` in a process with a synchronous
+main: valgrind 3.19 crashes where `tern serve`'s async main parks the main thread in libdispatch) runs under
+callgrind on CPU 0 while `tern bench` (this tree's release build, or TERN_BINARY) loads it from CPU 1; the counts are
+zeroed once it listens and read after the load: its user-space instructions per delivery, reads, decoding, the
+broker, encoding and writes included (the kernel's work is not counted). These figures move by a few instructions
+from run to run with how many messages each read and each tick carry.
+
 Usage: scripts/bench instructions [--messages N] [SCENARIO_SUBSTRING]
        (N messages per scenario, fan-out N / 100; default 20,000)
+       scripts/bench instructions --server [SCENARIO_SUBSTRING]
 """
 import os
 import re
@@ -18,6 +26,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_broker  # noqa: E402  (free ports, pinning and the tern build shared with the throughput benchmark)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRATCH = os.path.join(ROOT, ".build-callgrind")
@@ -26,14 +38,23 @@ DWARF4 = ["-Xswiftc", "-dwarf-version=4", "-Xcc", "-gdwarf-4"]
 COUNTED = "*ScenarioSetup*publishCounted*"
 
 
-def build() -> str:
-    command = ["swift", "build", "-c", "release", "--product", "BrokerBenchmark", "--scratch-path", SCRATCH] + DWARF4
+# The server scenarios: `tern bench` arguments; every delivery is counted as one received message.
+SERVER_SCENARIOS = [
+    ("fan-in QoS 0, 4 publishers", ["--scenario", "fan-in", "--count", "10000"]),
+    ("fan-in QoS 1, 4 publishers", ["--scenario", "fan-in", "--count", "10000", "--qos", "1"]),
+    ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--count", "400"]),
+    ("10 pairs, QoS 0", ["--scenario", "pairs", "--publishers", "10", "--count", "4000"]),
+]
+
+
+def build(product: str = "BrokerBenchmark") -> str:
+    command = ["swift", "build", "-c", "release", "--product", product, "--scratch-path", SCRATCH] + DWARF4
     built = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if built.returncode != 0:
         sys.exit(built.stdout + built.stderr)
     path = subprocess.run(command + ["--show-bin-path"], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout.strip()
-    return os.path.join(path, "BrokerBenchmark")
+    return os.path.join(path, product)
 
 
 def scenarios(binary: str, only: str | None) -> list[tuple[str, int, int]]:
@@ -61,15 +82,71 @@ def instructions(binary: str, name: str) -> int:
     raise RuntimeError(f"no instruction total in callgrind's output for {name}")
 
 
+def control(pid: int, command: str) -> None:
+    """`callgrind_control -z` (zero the counts) or `-d` (dump them) for the process `pid`."""
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def server_instructions(server: str, tern: str, arguments: list[str]) -> tuple[int, int, int]:
+    """(instructions, messages sent, messages received) of one `tern bench` run against `server` under callgrind."""
+    port = bench_broker.free_port()
+    with tempfile.TemporaryDirectory() as directory:
+        out = os.path.join(directory, "callgrind.out")
+        log = open(os.path.join(directory, "server.log"), "w+")
+        process = subprocess.Popen(bench_broker.pinned(0) + ["valgrind", "--tool=callgrind",
+                                   f"--callgrind-out-file={out}", server, str(port)], stdout=log, stderr=log)
+        try:
+            bench_broker.wait_port(port, deadline=120)
+            control(process.pid, "-z")
+            result = subprocess.run(bench_broker.pinned(1) + [tern, "bench", "--port", str(port), "--drain", "10",
+                                    "--quiet"] + arguments, check=True, capture_output=True, text=True).stdout
+            control(process.pid, "-d")
+            figures = dict(line.split()[:2] for line in result.splitlines() if len(line.split()) >= 2)
+            dump = out + ".1"
+            for _ in range(100):
+                if os.path.exists(dump) and os.path.getsize(dump) > 0:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)  # the dump is written in one go; let it finish
+            with open(dump) as profile:
+                for line in profile:
+                    match = re.match(r"(?:summary|totals):\s+(\d+)", line)
+                    if match:
+                        return int(match.group(1)), int(figures["sent"]), int(figures["received"])
+            raise RuntimeError("no instruction total in callgrind's dump")
+        finally:
+            process.kill()
+            process.wait()
+
+
+def run_server(only: str | None) -> None:
+    server = build("ServerBenchmark")
+    tern = bench_broker.tern_binary(ROOT)
+    print("| scenario | messages | deliveries | instructions per delivery |")
+    print("|---|---:|---:|---:|")
+    for name, arguments in SERVER_SCENARIOS:
+        if only and only not in name:
+            continue
+        total, sent, received = server_instructions(server, tern, arguments)
+        print(f"| {name} | {sent} | {received} | {total / max(1, received):,.0f} |", flush=True)
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     MESSAGES = 20_000
     if arguments[:1] == ["--messages"]:
         MESSAGES = int(arguments[1])
         arguments = arguments[2:]
+    server_mode = arguments[:1] == ["--server"]
+    if server_mode:
+        arguments = arguments[1:]
     only = arguments[0] if arguments else None
     if shutil.which("valgrind") is None:
         sys.exit("scripts/bench instructions needs valgrind (Debian package valgrind)")
+    if server_mode:
+        run_server(only)
+        sys.exit(0)
     binary = build()
     print("| scenario | messages | deliveries | instructions per message | per delivery |")
     print("|---|---:|---:|---:|---:|")
