@@ -25,10 +25,12 @@ Task.detached {  // detached: a plain `Task` here would wait for the main thread
         let addresses = try await server.start(listeners: [.init(host: "127.0.0.1", port: requestedPort)])
         print("port \(addresses.first?.port ?? 0)")
         fflush(nil)  // all streams: `stdout` itself is a global that Swift 6 will not read from a task
+        started.signal()
     } catch {
         print("error: \(error)")
+        fflush(nil)
+        exit(1)
     }
-    started.signal()
 }
 started.wait()
 while true { sleep(3600) }

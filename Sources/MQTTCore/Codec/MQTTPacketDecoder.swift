@@ -60,7 +60,8 @@ public struct MQTTPacketDecoder: Sendable {
         guard buffer.readableBytes >= size else { return nil }
 
         buffer.moveReaderIndex(forwardBy: headerLength)
-        var reader = PacketBodyReader(buffer: buffer.readSlice(length: remainingLength)!, type: type)
+        var reader = PacketBodyReader(buffer: buffer, type: type, length: remainingLength)
+        buffer.moveReaderIndex(forwardBy: remainingLength)
         let packet = try decodeBody(type: type, flags: flags, reader: &reader)
         guard reader.remaining == 0 else { throw .trailingBytes(type) }
         return packet
@@ -191,7 +192,8 @@ public struct MQTTPacketDecoder: Sendable {
         let isLastTopic = !lastTopic.isEmpty && reader.skipString(ifEqualTo: lastTopic)
         let topic = isLastTopic ? lastTopic : try reader.readString()
         let packetIdentifier = qos == .atMostOnce ? nil : try reader.readPacketIdentifier()
-        let properties = version.hasProperties ? try Properties.decode(from: &reader, scope: .publish) : []
+        let properties = !version.hasProperties || reader.skipEmptyProperties()
+            ? [] : try Properties.decode(from: &reader, scope: .publish)
         if topic.isEmpty {
             // An empty topic name stands for the one a Topic Alias maps to, in MQTT 5.0 only [MQTT-3.3.2-1].
             guard version.hasProperties, properties.topicAlias != nil else { throw .invalidTopicName(topic) }

@@ -31,8 +31,9 @@ extension Properties {
     {
         let length = try reader.readVariableByteInteger()
         if length == 0 { return Properties() }
-        guard let slice = reader.buffer.readSlice(length: length) else { throw .truncated(reader.type) }
-        var properties = PacketBodyReader(buffer: slice, type: reader.type)
+        guard length <= reader.remaining else { throw .truncated(reader.type) }
+        var properties = PacketBodyReader(buffer: reader.buffer, type: reader.type, length: length)
+        reader.buffer.moveReaderIndex(forwardBy: length)
         var seen: UInt64 = 0
         var elements: [Property] = []
         while properties.remaining > 0 {

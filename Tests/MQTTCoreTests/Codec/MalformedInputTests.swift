@@ -382,6 +382,19 @@ struct MalformedInputTests {
         }
     }
 
+    // The decoder reads a packet's body where it lies in the buffer, up to the body's end (`PacketBodyReader`):
+    // a field that runs past that end must be reported as such even when more bytes follow.
+    @Test("bytes after a malformed packet never change its error", arguments: MalformedInputs.all)
+    func followedByMoreBytes(input: MalformedInput) {
+        let followers: [[UInt8]] = [[UInt8](repeating: 0x00, count: 300), [UInt8](repeating: 0x61, count: 300),
+                                    [UInt8](repeating: 0x80, count: 300), Wire.bytes("30 06 00 01 'a' 00 'x' 'y'")]
+        for follower in followers {
+            var decoder = input.decoder
+            var buffer = ByteBuffer(bytes: input.wire + follower)
+            #expect(throws: input.error) { try decoder.decode(&buffer) }
+        }
+    }
+
     @Test("a prefix of a malformed packet gives nil or the same error, never a packet",
           arguments: MalformedInputs.all)
     func prefixes(input: MalformedInput) {
