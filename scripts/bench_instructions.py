@@ -13,8 +13,8 @@ With `--server`, the whole server instead: `ServerBenchmark` (tern's `MQTTServer
 main: valgrind 3.19 crashes where `tern serve`'s async main parks the main thread in libdispatch) runs under
 callgrind on CPU 0 while `tern bench` (this tree's release build, or TERN_BINARY) loads it from CPU 1; the counts are
 zeroed once it listens and read after the load: its user-space instructions per delivery, reads, decoding, the
-broker, encoding and writes included (the kernel's work is not counted). These figures move by a few instructions
-from run to run with how many messages each read and each tick carry.
+broker, encoding and writes included (the kernel's work is not counted). These figures move by up to 1% from run
+to run with how many messages each read and each tick carry.
 
 Usage: scripts/bench instructions [--messages N] [SCENARIO_SUBSTRING]
        (N messages per scenario, fan-out N / 100; default 20,000)
@@ -57,9 +57,19 @@ def build(product: str = "BrokerBenchmark") -> str:
     return os.path.join(path, product)
 
 
-def scenarios(binary: str, only: str | None) -> list[tuple[str, int, int]]:
+def callgrind_total(path: str) -> int:
+    """The instruction total of a callgrind output file."""
+    with open(path) as profile:
+        for line in profile:
+            match = re.match(r"(?:summary|totals):\s+(\d+)", line)
+            if match:
+                return int(match.group(1))
+    raise RuntimeError(f"no instruction total in {path}")
+
+
+def scenarios(binary: str, messages: int, only: str | None) -> list[tuple[str, int, int]]:
     """(name, messages, deliveries) of each scenario, from a run without valgrind (the same counts)."""
-    output = subprocess.run([binary, "--messages", str(MESSAGES)] + ([only] if only else []), check=True,
+    output = subprocess.run([binary, "--messages", str(messages)] + ([only] if only else []), check=True,
                             capture_output=True, text=True).stdout
     rows = []
     for line in output.splitlines()[2:]:
@@ -68,18 +78,14 @@ def scenarios(binary: str, only: str | None) -> list[tuple[str, int, int]]:
     return rows
 
 
-def instructions(binary: str, name: str) -> int:
+def instructions(binary: str, messages: int, name: str) -> int:
+    """The instructions of scenario `name`'s counted messages."""
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--toggle-collect={COUNTED}",
-                        binary, "--messages", str(MESSAGES), name],
+                        binary, "--messages", str(messages), name],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with open(out) as profile:
-            for line in profile:
-                match = re.match(r"(?:summary|totals):\s+(\d+)", line)
-                if match:
-                    return int(match.group(1))
-    raise RuntimeError(f"no instruction total in callgrind's output for {name}")
+        return callgrind_total(out)
 
 
 def control(pid: int, command: str) -> None:
@@ -91,9 +97,8 @@ def control(pid: int, command: str) -> None:
 def server_instructions(server: str, tern: str, arguments: list[str]) -> tuple[int, int, int]:
     """(instructions, messages sent, messages received) of one `tern bench` run against `server` under callgrind."""
     port = bench_broker.free_port()
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as directory, open(os.path.join(directory, "server.log"), "w") as log:
         out = os.path.join(directory, "callgrind.out")
-        log = open(os.path.join(directory, "server.log"), "w+")
         process = subprocess.Popen(bench_broker.pinned(0) + ["valgrind", "--tool=callgrind",
                                    f"--callgrind-out-file={out}", server, str(port)], stdout=log, stderr=log)
         try:
@@ -109,12 +114,7 @@ def server_instructions(server: str, tern: str, arguments: list[str]) -> tuple[i
                     break
                 time.sleep(0.1)
             time.sleep(0.5)  # the dump is written in one go; let it finish
-            with open(dump) as profile:
-                for line in profile:
-                    match = re.match(r"(?:summary|totals):\s+(\d+)", line)
-                    if match:
-                        return int(match.group(1)), int(figures["sent"]), int(figures["received"])
-            raise RuntimeError("no instruction total in callgrind's dump")
+            return callgrind_total(dump), int(figures["sent"]), int(figures["received"])
         finally:
             process.kill()
             process.wait()
@@ -134,9 +134,9 @@ def run_server(only: str | None) -> None:
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    MESSAGES = 20_000
+    messages = 20_000
     if arguments[:1] == ["--messages"]:
-        MESSAGES = int(arguments[1])
+        messages = int(arguments[1])
         arguments = arguments[2:]
     server_mode = arguments[:1] == ["--server"]
     if server_mode:
@@ -150,7 +150,7 @@ if __name__ == "__main__":
     binary = build()
     print("| scenario | messages | deliveries | instructions per message | per delivery |")
     print("|---|---:|---:|---:|---:|")
-    for name, messages, deliveries in scenarios(binary, only):
-        total = instructions(binary, name)
-        print(f"| {name} | {messages} | {deliveries} | {total / messages:,.0f} | {total / max(1, deliveries):,.0f} |",
+    for name, counted, deliveries in scenarios(binary, messages, only):
+        total = instructions(binary, messages, name)
+        print(f"| {name} | {counted} | {deliveries} | {total / counted:,.0f} | {total / max(1, deliveries):,.0f} |",
               flush=True)
