@@ -219,7 +219,7 @@ func measureRetained(count: Int) -> Double {
 }
 
 // `--messages N [SCENARIO]`: each scenario publishes N messages (fan-out: N / 100) once, for callgrind.
-if CommandLine.arguments.dropFirst().first == "--messages" {
+if arguments.first == "--messages" {
     let count = arguments.dropFirst().first.flatMap(Int.init) ?? 20_000
     let only = arguments.dropFirst(2).first
     // A name given whole selects that scenario alone (one name can be part of another's).

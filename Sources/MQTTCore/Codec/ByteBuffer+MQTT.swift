@@ -70,21 +70,11 @@ struct PacketBodyReader {
     /// A variable byte integer (section 1.5.5): at most 4 bytes, in its shortest form [MQTT-1.5.5-1].
     @inlinable
     mutating func readVariableByteInteger() throws(MQTTDecodingError) -> Int {
-        // `ByteBuffer.getVariableByteInteger`'s loop, stopping at `end` rather than at the buffer's end.
-        var value = 0
-        var length = 0
-        while true {
-            guard length < remaining, let byte = buffer.getInteger(at: buffer.readerIndex &+ length, as: UInt8.self)
-            else { throw .truncated(type) }
-            value |= Int(byte & 0x7F) << (7 &* length)
-            length &+= 1
-            if byte & 0x80 == 0 {
-                if byte == 0 && length > 1 { throw .malformedVariableByteInteger }
-                buffer.moveReaderIndex(forwardBy: length)
-                return value
-            }
-            if length == 4 { throw .malformedVariableByteInteger }
+        guard let (value, length) = try buffer.getVariableByteInteger(at: buffer.readerIndex, before: end) else {
+            throw .truncated(type)
         }
+        buffer.moveReaderIndex(forwardBy: length)
+        return value
     }
 
     /// Binary data (section 1.5.6): a two-byte length and that many bytes, as a slice sharing the packet's storage.
@@ -160,16 +150,19 @@ public enum MQTTString {
 
 extension ByteBuffer {
     /// The variable byte integer (section 1.5.5) starting at `index`, read without moving the reader index: its
-    /// value and its length in bytes, or nil when the buffer's bytes end before it does (a packet still arriving).
+    /// value and its length in bytes, or nil when the buffer's bytes (or those before index `end`) end before it
+    /// does (a packet still arriving, or a field running past its packet's body).
     ///
     /// - Throws: `MQTTDecodingError.malformedVariableByteInteger` when it runs past four bytes or is not in its
     ///   shortest form [MQTT-1.5.5-1].
     @inlinable @inline(__always)
-    public func getVariableByteInteger(at index: Int) throws(MQTTDecodingError) -> (value: Int, length: Int)? {
+    public func getVariableByteInteger(at index: Int, before end: Int = .max) throws(MQTTDecodingError)
+        -> (value: Int, length: Int)?
+    {
         var value = 0
         var length = 0
         while true {
-            guard let byte = getInteger(at: index &+ length, as: UInt8.self) else { return nil }
+            guard index &+ length < end, let byte = getInteger(at: index &+ length, as: UInt8.self) else { return nil }
             value |= Int(byte & 0x7F) << (7 &* length)
             length &+= 1
             if byte & 0x80 == 0 {
