@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Instructions the broker core executes per message and per delivery, counted by callgrind (valgrind) in
 `BrokerBenchmark --messages N`: every scenario of `scripts/bench core`, a fixed count of messages through
-`Broker.receive`, their encoding and the subscribers' acknowledgements, after a warm-up that is not counted.
+`Broker.receive`, their encoding and the subscribers' acknowledgements, after a warm-up that is not counted; and per
+connection opened and closed among 10,000 others (N / 10 of them: CONNECT, DISCONNECT, the tables' updates).
 
 A count does not move with the machine's load: the same build gives the same figures to a few instructions, so a
 change that saves 1% shows as 1% where a rate moves by a tenth from one minute to the next. It counts instructions,
@@ -34,8 +35,9 @@ import bench_broker  # noqa: E402  (free ports, pinning and the tern build share
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRATCH = os.path.join(ROOT, ".build-callgrind")
 DWARF4 = ["-Xswiftc", "-dwarf-version=4", "-Xcc", "-gdwarf-4"]
-# The function `BrokerBenchmark` runs the counted messages in; callgrind counts only inside it.
-COUNTED = "*ScenarioSetup*publishCounted*"
+# The functions `BrokerBenchmark` runs the counted messages (and the connections' steps) in; callgrind counts only
+# inside them.
+COUNTED = ["*ScenarioSetup*publishCounted*", "*ConnectionChurn*stepCounted*"]
 
 
 # The server scenarios: `tern bench` arguments; every delivery is counted as one received message.
@@ -82,9 +84,10 @@ def instructions(binary: str, messages: int, name: str) -> int:
     """The instructions of scenario `name`'s counted messages."""
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--toggle-collect={COUNTED}",
-                        binary, "--messages", str(messages), name],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        toggles = [f"--toggle-collect={pattern}" for pattern in COUNTED]
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + toggles +
+                       [binary, "--messages", str(messages), name], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         return callgrind_total(out)
 
 
@@ -152,5 +155,5 @@ if __name__ == "__main__":
     print("|---|---:|---:|---:|---:|")
     for name, counted, deliveries in scenarios(binary, messages, only):
         total = instructions(binary, messages, name)
-        print(f"| {name} | {counted} | {deliveries} | {total / counted:,.0f} | {total / max(1, deliveries):,.0f} |",
-              flush=True)
+        per_delivery = f"{total / deliveries:,.0f}" if deliveries else "-"
+        print(f"| {name} | {counted} | {deliveries} | {total / counted:,.0f} | {per_delivery} |", flush=True)

@@ -6,7 +6,8 @@
 // scenario), the in-place session updates on acknowledgements (QoS 1 scenarios), the allocation-free route that
 // hashes no client identifier for a message matching one filter and reads its entries in place (fan-in, fan-out),
 // routing with many subscriptions (from the topic match cache, and walking the trie for topics that do not
-// repeat), and the paced retained delivery with its session taken in place once per batch.
+// repeat), the paced retained delivery with its session taken in place once per batch, and connections opened and
+// closed among 10,000 others (the connection tables' removals, once linear in the table's size).
 import MQTTCore
 import NIOCore
 import TernBroker
@@ -218,7 +219,65 @@ func measureRetained(count: Int) -> Double {
     return rates.sorted()[rounds / 2]
 }
 
-// `--messages N [SCENARIO]`: each scenario publishes N messages (fan-out: N / 100) once, for callgrind.
+/// A broker with `live` connections, where each step closes the oldest with a DISCONNECT and opens one more
+/// (CONNECT, clean start, taking the client identifier just let go). Guards the removal of a connection from the
+/// broker's tables, which sequential identifiers under an identity hash made cost a walk over every neighbouring
+/// bucket (a tenth of a millisecond each with 10,000 connections).
+struct ConnectionChurn {
+    static let name = "connections opened and closed, 10,000 others connected"
+    let broker = Broker()
+    var output = CountingOutput(sink: Sink())
+    let clientIDs: [String]
+    var next: UInt64 = 1
+
+    init(live: Int) {
+        clientIDs = (0..<live).map { "client-\($0)" }
+        for _ in 0..<live { open() }
+    }
+
+    private mutating func open() {
+        _ = connect(broker, next, clientIDs[Int(next % UInt64(clientIDs.count))], output: &output)
+        next += 1
+    }
+
+    @inline(never)
+    mutating func step(count: Int) {
+        for _ in 0..<count {
+            let oldest = ConnectionID(next - UInt64(clientIDs.count))
+            broker.receive(.disconnect(DisconnectPacket()), from: oldest, now: .now(), output: &output)
+            broker.connectionClosed(oldest, now: .now(), output: &output)
+            open()
+        }
+    }
+
+    /// The same, for callgrind (see `ScenarioSetup.publishCounted`).
+    @inline(never)
+    mutating func stepCounted(count: Int) {
+        step(count: count)
+    }
+}
+
+/// Connections opened and closed per second, 10,000 others connected (the median of `rounds`).
+func measureConnections() -> Double {
+    var churn = ConnectionChurn(live: 10_000)
+    var rates: [Double] = []
+    for _ in 0..<rounds {
+        let start = ContinuousClock.now
+        var steps = 0
+        var elapsed = Duration.zero
+        repeat {
+            churn.step(count: batch)
+            steps += batch
+            elapsed = ContinuousClock.now - start
+        } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        rates.append(Double(steps) / seconds)
+    }
+    return rates.sorted()[rounds / 2]
+}
+
+// `--messages N [SCENARIO]`: each scenario publishes N messages (fan-out: N / 100) once, for callgrind; the
+// connections' churn makes N / 10 steps.
 if arguments.first == "--messages" {
     let count = arguments.dropFirst().first.flatMap(Int.init) ?? 20_000
     let only = arguments.dropFirst(2).first
@@ -229,6 +288,12 @@ if arguments.first == "--messages" {
     for scenario in exact.isEmpty ? scenarios : exact where only == nil || scenario.name.contains(only!) {
         let messages = max(1, count / scenario.subscribers)
         print("| \(scenario.name) | \(messages) | \(countDeliveries(scenario, messages: messages)) |")
+    }
+    if only == nil || ConnectionChurn.name.contains(only!) {
+        var churn = ConnectionChurn(live: 10_000)
+        churn.step(count: batch)
+        churn.stepCounted(count: count / 10)
+        print("| \(ConnectionChurn.name) | \(count / 10) | 0 |")
     }
 } else {
     runRates()
@@ -247,5 +312,8 @@ func runRates() {
     let retainedScenario = "retained on `#`, 200,000 topics of one level"
     if only == nil || retainedScenario.contains(only!) {
         print("| \(retainedScenario) | \(Int(measureRetained(count: 200_000).rounded())) |")
+    }
+    if only == nil || ConnectionChurn.name.contains(only!) {
+        print("| \(ConnectionChurn.name) | \(Int(measureConnections().rounded())) |")
     }
 }

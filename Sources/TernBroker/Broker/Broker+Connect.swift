@@ -46,22 +46,27 @@ extension Broker {
             ? connect.properties.sessionExpiryInterval ?? 0
             : (connect.cleanStart ? 0 : settings.persistentSessionExpiry ?? UInt32.max)
 
+        // A client without a session (every clean start but a reconnection's) costs one lookup of its identifier
+        // here, and one to insert its session.
+        var sessionPresent = sessions.contains(clientID)
         // Session takeover: the existing connection is closed [MQTT-3.1.4-3]; MQTT 5 tells it why.
-        if let existing = sessions[clientID], let old = existing.connection {
+        if sessionPresent, let old = sessions.withSession(clientID, { $0.connection }) ?? nil {
             if connections[old]?.protocolVersion == .v5 {
                 output.send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)), to: old)
             }
             endConnection(old, clientID: clientID, publishWill: true, now: now, output: &output)
+            sessionPresent = sessions.contains(clientID)  // ended with the connection when it expires at once
         }
         // A new connection before the will delay elapsed cancels the delayed will [MQTT-3.1.3-9].
-        delayedWills[clientID] = nil
+        if !delayedWills.isEmpty { delayedWills[clientID] = nil }
 
-        if connect.cleanStart, sessions[clientID] != nil {
+        if connect.cleanStart, sessionPresent {
             endSession(clientID, now: now, output: &output)  // [MQTT-3.1.2-4]
+            sessionPresent = false
         }
-        let sessionPresent = sessions[clientID] != nil  // [MQTT-3.2.2-2, MQTT-3.2.2-3]
-        var session = sessions[clientID]
-            ?? ClientSession(clientID: clientID, protocolVersion: version, expiryInterval: expiryInterval)
+        // [MQTT-3.2.2-2, MQTT-3.2.2-3]; taken out to change, not copied (its slot stays reserved).
+        var session = sessionPresent ? sessions.takeOut(clientID)!
+            : ClientSession(clientID: clientID, protocolVersion: version, expiryInterval: expiryInterval)
         session.connection = id
         session.protocolVersion = version
         session.expiryInterval = expiryInterval
@@ -75,8 +80,7 @@ extension Broker {
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize
         session.acceptsTopicAliases = version == .v5 && connect.properties.topicAliasMaximum ?? 0 > 0
-        sessions[clientID] = session
-        connections[id]?.sessionSlot = sessions.slot(of: clientID)
+        connections[id]?.sessionSlot = sessions.insert(session)
         recordSession(clientID)
 
         var keepAlive = connect.keepAlive

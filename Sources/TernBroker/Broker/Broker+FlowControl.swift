@@ -64,7 +64,7 @@ extension Broker {
     }
 
     func releasePublishers<Output: BrokerOutput>(heldBy subscriber: ClientIdentifier, output: inout Output) {
-        guard let held = publishersHeldBy.removeValue(forKey: subscriber) else { return }
+        guard !publishersHeldBy.isEmpty, let held = publishersHeldBy.removeValue(forKey: subscriber) else { return }
         for id in held where heldPublishers.removeValue(forKey: id) != nil {
             output.resumeReading(id)
         }

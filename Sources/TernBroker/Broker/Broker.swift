@@ -303,27 +303,31 @@ public final class Broker {
     {
         removeConnection(id)
         output.close(id)
-        guard var session = sessions[clientID], session.connection == id else { return }
-        session.connection = nil
+        // In place: a copy taken out and put back would copy the session and look its client up twice more.
+        let ended = sessions.withSession(clientID) { session -> (will: LastWill?, expiryInterval: UInt32)? in
+            guard session.connection == id else { return nil }
+            session.connection = nil
+            // A will goes out only to a topic its client may publish to.
+            let will = session.will.flatMap { session.access.mayPublish(topic: $0.topic) ? $0 : nil }
+            session.will = nil
+            if session.expiryInterval != UInt32.max {
+                session.expiresAt = now + .seconds(Int64(session.expiryInterval))
+            }
+            return (will, session.expiryInterval)
+        }
+        guard let (will, expiryInterval) = ended ?? nil else { return }
         // Offline, its queue no longer drains: its publishers are read again (the queue limits apply).
         releasePublishers(heldBy: clientID, output: &output)
-        let will = session.will
-        session.will = nil
-        if session.expiryInterval != UInt32.max {
-            session.expiresAt = now + .seconds(Int64(session.expiryInterval))
-        }
-        sessions[clientID] = session
-        // A will goes out only to a topic its client may publish to.
-        if publishWill, let will, session.access.mayPublish(topic: will.topic) {
+        if publishWill, let will {
             let message = ApplicationMessage(will: will, publisher: clientID, now: now)
-            let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
+            let delay = min(will.properties.willDelayInterval ?? 0, expiryInterval)
             if delay == 0 {
                 route(message, now: now, output: &output)
             } else {
                 delayedWills[clientID] = (now + .seconds(Int64(delay)), message)
             }
         }
-        if session.expiryInterval == 0 {
+        if expiryInterval == 0 {
             endSession(clientID, now: now, output: &output)
         } else {
             queuePendingRetained(clientID, now: now, output: &output)
@@ -335,7 +339,7 @@ public final class Broker {
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
-        pendingRetained[clientID] = nil
+        if !pendingRetained.isEmpty { pendingRetained[clientID] = nil }
         statistics.messagesQueued -= session.queuedCount
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
         if !session.subscriptions.isEmpty { subscriptionIndex.removeAll(for: clientID) }
@@ -351,7 +355,7 @@ public final class Broker {
             }
         }
         statistics.recordDrop(.sessionEnded, count: session.queuedInStoreOnly - session.sharedInStoreOnly.count)
-        if let will = delayedWills.removeValue(forKey: clientID) {
+        if !delayedWills.isEmpty, let will = delayedWills.removeValue(forKey: clientID) {
             route(will.message, now: now, output: &output)
         }
     }

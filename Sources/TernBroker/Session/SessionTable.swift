@@ -67,6 +67,21 @@ struct SessionTable: Sequence {
         }
     }
 
+    /// Whether `clientID` has a session here (one taken out with `takeOut` is not counted).
+    func contains(_ clientID: ClientIdentifier) -> Bool {
+        guard let index = slotIndexes[clientID] else { return false }
+        return slots[Int(index)].session != nil
+    }
+
+    /// Puts `session` in the table, in its slot (reserved by `takeOut` or `reserveSlot`) or a new one, and returns
+    /// the slot: what setting the subscript and then asking `slot(of:)` would do, with one lookup fewer.
+    mutating func insert(_ session: consuming ClientSession) -> SessionSlot {
+        let index = slotIndexes[session.clientID] ?? allocate(session.clientID)
+        if slots[Int(index)].session == nil { count += 1 }
+        slots[Int(index)].session = session
+        return SessionSlot(index: index, generation: slots[Int(index)].generation)
+    }
+
     /// Removes the session and frees its slot: slots kept by subscription entries or connections no longer name it.
     @discardableResult
     mutating func removeValue(forKey clientID: ClientIdentifier) -> ClientSession? {
