@@ -15,7 +15,8 @@ main: valgrind 3.19 crashes where `tern serve`'s async main parks the main threa
 callgrind on CPU 0 while `tern bench` (this tree's release build, or TERN_BINARY) loads it from CPU 1; the counts are
 zeroed once it listens and read after the load: its user-space instructions per delivery, reads, decoding, the
 broker, encoding and writes included (the kernel's work is not counted). These figures move by up to 1% from run
-to run with how many messages each read and each tick carry.
+to run with how many messages each read and each tick carry. Last, per connection opened and closed (2,000 of them,
+after 200 not counted).
 
 Usage: scripts/bench instructions [--messages N] [SCENARIO_SUBSTRING]
        (N messages per scenario, fan-out N / 100; default 20,000)
@@ -47,6 +48,9 @@ SERVER_SCENARIOS = [
     ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--count", "400"]),
     ("10 pairs, QoS 0", ["--scenario", "pairs", "--publishers", "10", "--count", "4000"]),
 ]
+# Connections opened by `tern bench --scenario connections` (CONNECT, CONNACK), then closed (DISCONNECT): the
+# instructions per connection, both halves.
+SERVER_CONNECTIONS = ("connections opened and closed", 2000)
 
 
 def build(product: str = "BrokerBenchmark") -> str:
@@ -97,18 +101,47 @@ def control(pid: int, command: str) -> None:
                    stderr=subprocess.DEVNULL)
 
 
-def server_instructions(server: str, tern: str, arguments: list[str]) -> tuple[int, int, int]:
-    """(instructions, messages sent, messages received) of one `tern bench` run against `server` under callgrind."""
+def cpu_ticks(pid: int) -> int:
+    """The user and system time process `pid` has used, in clock ticks (/proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_idle(pid: int, deadline: float = 60) -> None:
+    """Waits until process `pid` has used under a tenth of a second of CPU in a second (its timers still run):
+    under callgrind the server handles what the clients left (their connections' closes) long after `tern bench`
+    has exited."""
+    hertz = os.sysconf("SC_CLK_TCK")
+    end = time.monotonic() + deadline
+    last = cpu_ticks(pid)
+    while time.monotonic() < end:
+        time.sleep(1)
+        now = cpu_ticks(pid)
+        if now - last < hertz / 10:
+            return
+        last = now
+
+
+def server_instructions(server: str, tern: str, arguments: list[str], warm_up: list[str] | None = None,
+                        settle: bool = False) -> tuple[int, dict[str, str]]:
+    """(instructions, `tern bench`'s figures) of one `tern bench` run against `server` under callgrind; a `warm_up`
+    run of `tern bench` first, not counted; with `settle`, counted until the server is idle again."""
     port = bench_broker.free_port()
     with tempfile.TemporaryDirectory() as directory, open(os.path.join(directory, "server.log"), "w") as log:
         out = os.path.join(directory, "callgrind.out")
         process = subprocess.Popen(bench_broker.pinned(0) + ["valgrind", "--tool=callgrind",
                                    f"--callgrind-out-file={out}", server, str(port)], stdout=log, stderr=log)
+        bench = bench_broker.pinned(1) + [tern, "bench", "--port", str(port), "--drain", "10", "--quiet"]
         try:
             bench_broker.wait_port(port, deadline=120)
+            if warm_up:
+                subprocess.run(bench + warm_up, check=True, capture_output=True)
+                wait_idle(process.pid)
             control(process.pid, "-z")
-            result = subprocess.run(bench_broker.pinned(1) + [tern, "bench", "--port", str(port), "--drain", "10",
-                                    "--quiet"] + arguments, check=True, capture_output=True, text=True).stdout
+            result = subprocess.run(bench + arguments, check=True, capture_output=True, text=True).stdout
+            if settle:
+                wait_idle(process.pid)
             control(process.pid, "-d")
             figures = dict(line.split()[:2] for line in result.splitlines() if len(line.split()) >= 2)
             dump = out + ".1"
@@ -117,7 +150,7 @@ def server_instructions(server: str, tern: str, arguments: list[str]) -> tuple[i
                     break
                 time.sleep(0.1)
             time.sleep(0.5)  # the dump is written in one go; let it finish
-            return callgrind_total(dump), int(figures["sent"]), int(figures["received"])
+            return callgrind_total(dump), figures
         finally:
             process.kill()
             process.wait()
@@ -131,8 +164,16 @@ def run_server(only: str | None) -> None:
     for name, arguments in SERVER_SCENARIOS:
         if only and only not in name:
             continue
-        total, sent, received = server_instructions(server, tern, arguments)
+        total, figures = server_instructions(server, tern, arguments)
+        sent, received = int(figures["sent"]), int(figures["received"])
         print(f"| {name} | {sent} | {received} | {total / max(1, received):,.0f} |", flush=True)
+    name, count = SERVER_CONNECTIONS
+    if not only or only in name:
+        # 200 connections first, not counted: the Swift run-time's caches fill with the first ones.
+        total, _ = server_instructions(server, tern, ["--scenario", "connections", "--connections", str(count)],
+                                       warm_up=["--scenario", "connections", "--connections", "200"], settle=True)
+        print(f"\n| scenario | connections | instructions per connection |\n|---|---:|---:|\n"
+              f"| {name} | {count} | {total / count:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
     // handed out in sequence by the server, never chosen by a client, so no SipHash (UInt64's own hash, 1-2% of
     // fan-out and of fan-in QoS 1) is needed to protect the tables. The identity would spread them with no collision
     // but packs them into one run of full buckets, and a dictionary's removal walks the run after the freed bucket
-    // (half the table with 10,000 connections: 8,000 instructions per close, more as connections grow). Multiplied
+    // (8,000 instructions per close and table with 2,000 connections open, more as connections grow). Multiplied
     // by an odd constant (2^64 over the golden ratio), consecutive identifiers still take distinct buckets (the low
     // bits of the product depend on the identifier's low bits alone) but lie evenly spread, in runs of a few buckets;
     // the seed is added, a rotation that keeps that spacing.
