@@ -16,7 +16,7 @@ callgrind on CPU 0 while `tern bench` (this tree's release build, or TERN_BINARY
 zeroed once it listens and read after the load: its user-space instructions per delivery, reads, decoding, the
 broker, encoding and writes included (the kernel's work is not counted). These figures move by up to 1% from run
 to run with how many messages each read and each tick carry. Last, per connection opened and closed (2,000 of them,
-after 200 not counted).
+after 200 not counted, until the server is idle again).
 
 Usage: scripts/bench instructions [--messages N] [SCENARIO_SUBSTRING]
        (N messages per scenario, fan-out N / 100; default 20,000)
