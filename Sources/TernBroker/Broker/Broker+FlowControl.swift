@@ -64,6 +64,7 @@ extension Broker {
     }
 
     func releasePublishers<Output: BrokerOutput>(heldBy subscriber: ClientIdentifier, output: inout Output) {
+        // Checked first: the removal would hash the identifier (SipHash) even with no publisher held.
         guard !publishersHeldBy.isEmpty, let held = publishersHeldBy.removeValue(forKey: subscriber) else { return }
         for id in held where heldPublishers.removeValue(forKey: id) != nil {
             output.resumeReading(id)

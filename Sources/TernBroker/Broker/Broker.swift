@@ -339,6 +339,8 @@ public final class Broker {
     /// it is due when the session ends [MQTT-3.1.3-9].
     func endSession<Output: BrokerOutput>(_ clientID: ClientIdentifier, now: NIODeadline, output: inout Output) {
         guard let session = sessions.removeValue(forKey: clientID) else { return }
+        // Here and below, an empty table is not hashed into: a lookup hashes the client identifier (SipHash) even
+        // in an empty dictionary.
         if !pendingRetained.isEmpty { pendingRetained[clientID] = nil }
         statistics.messagesQueued -= session.queuedCount
         if session.isStored { record(.sessionDeleted(clientID: clientID.string)) }
