@@ -162,23 +162,33 @@ struct ScenarioSetup {
     }
 }
 
-/// Deliveries per second (the median of `rounds`).
-func measure(_ scenario: Scenario) -> Double {
-    var setup = ScenarioSetup(scenario)
+/// The median over `rounds` of how many things `batchOfWork` does per second: each round calls it (it returns how
+/// many it did) until `minimumSeconds` have passed.
+func medianRate(_ batchOfWork: () -> Int) -> Double {
     let clock = ContinuousClock()
     var rates: [Double] = []
     for _ in 0..<rounds {
-        setup.sink.published = 0
+        var done = 0
         let start = clock.now
         var elapsed = Duration.zero
         repeat {
-            setup.publish(count: batch)
+            done += batchOfWork()
             elapsed = clock.now - start
         } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        rates.append(Double(setup.sink.published) / seconds)
+        rates.append(Double(done) / seconds)
     }
     return rates.sorted()[rounds / 2]
+}
+
+/// Deliveries per second (the median of `rounds`).
+func measure(_ scenario: Scenario) -> Double {
+    var setup = ScenarioSetup(scenario)
+    return medianRate {
+        let before = setup.sink.published
+        setup.publish(count: batch)
+        return setup.sink.published - before
+    }
 }
 
 /// Publishes `messages` messages after a warm-up of `batch`, the former through `publishCounted`; returns the
@@ -260,20 +270,10 @@ struct ConnectionChurn {
 /// Connections opened and closed per second, 10,000 others connected (the median of `rounds`).
 func measureConnections() -> Double {
     var churn = ConnectionChurn(live: 10_000)
-    var rates: [Double] = []
-    for _ in 0..<rounds {
-        let start = ContinuousClock.now
-        var steps = 0
-        var elapsed = Duration.zero
-        repeat {
-            churn.step(count: batch)
-            steps += batch
-            elapsed = ContinuousClock.now - start
-        } while elapsed < .milliseconds(Int64(minimumSeconds * 1000))
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        rates.append(Double(steps) / seconds)
+    return medianRate {
+        churn.step(count: batch)
+        return batch
     }
-    return rates.sorted()[rounds / 2]
 }
 
 // `--messages N [SCENARIO]`: each scenario publishes N messages (fan-out: N / 100) once, for callgrind; the

@@ -47,10 +47,11 @@ extension Broker {
             : (connect.cleanStart ? 0 : settings.persistentSessionExpiry ?? UInt32.max)
 
         // A client without a session (every clean start but a reconnection's) costs one lookup of its identifier
-        // here, and one to insert its session.
-        var sessionPresent = sessions.contains(clientID)
+        // here, and one to insert its session. `existing` is nil without a session, `.some(nil)` for one offline.
+        let existing = sessions.withSession(clientID) { $0.connection }
+        var sessionPresent = existing != nil
         // Session takeover: the existing connection is closed [MQTT-3.1.4-3]; MQTT 5 tells it why.
-        if sessionPresent, let old = sessions.withSession(clientID, { $0.connection }) ?? nil {
+        if let old = existing ?? nil {
             if connections[old]?.protocolVersion == .v5 {
                 output.send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)), to: old)
             }
