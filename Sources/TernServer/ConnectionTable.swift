@@ -99,11 +99,16 @@ final class ConnectionTable {
     /// not (identifier, entry) pairs: an array of tuples is emptied through the runtime's generic tuple witnesses,
     /// 3% of the user time per lone message at 1,000 msg/s.
     private var unflushed: [Entry] = []
-    /// The last PUBLISH sent that every subscriber of its message gets as is (QoS 0, nothing per subscriber): its
-    /// first subscriber gets it encoded into its own buffer, the second has it encoded once more at the end of
-    /// `broadcast` (`range`), and every later one gets those bytes. A message with one subscriber (fan-in) is
-    /// encoded once, straight into that client's buffer.
+    /// The last PUBLISH sent that every subscriber of its message gets as is, or but for its packet identifier
+    /// (nothing else per subscriber: no subscription identifier, topic alias or remaining expiry): its first
+    /// subscriber gets it encoded into its own buffer; the second has it encoded once more, at the end of
+    /// `broadcast` (QoS 0: `range`) or into `publishTemplate` (QoS 1 and 2), and every later one gets those bytes
+    /// (with its own packet identifier written into a copy of the template). A message with one subscriber
+    /// (fan-in) is encoded once, straight into that client's buffer.
     private var shared = SharedPublish()
+    /// The QoS 1 or 2 PUBLISH of `shared`, copied for each of its subscribers: a copy and a two-byte write cost a
+    /// third of encoding the packet anew (fan-out QoS 1).
+    private var publishTemplate = ByteBuffer()
     /// Counts the turns (`flushAll` calls), for the writability kept per turn (`isWritable`).
     private var turn: UInt64 = 1
     /// This turn's PUBLISHes that reached a second subscriber as the same bytes, one after the other. A connection
@@ -113,21 +118,42 @@ final class ConnectionTable {
     /// that missed the cache and were read once more by the socket writes (a quarter of the broker's CPU in
     /// fan-out QoS 0).
     private var broadcast = ByteBuffer()
-    /// Past this capacity `broadcast` is let go after its turn rather than kept for the next.
+    /// Past this capacity `broadcast` (and `publishTemplate`) is let go after its turn, not kept for the next.
     static let broadcastKeptCapacity = 1024 * 1024
     /// Buffers written in earlier turns, for the connections that start a turn's buffer.
     private var spareBuffers = SpareBuffers()
 
-    /// Plain fields compared by identity: reading and comparing them per delivery retains nothing (a fan-out
-    /// message is compared once per subscriber).
+    /// The message whose bytes its subscribers share (see `shared`). A fan-out message is compared against it once
+    /// per subscriber.
     private struct SharedPublish {
-        /// Held so that `identity` cannot be reused by another message while it is compared against.
+        /// What makes two PUBLISHes the same bytes but for the packet identifier: plain values, so that comparing
+        /// them copies and retains nothing.
+        struct Key: Equatable {
+            var identity: ObjectIdentifier
+            var retain: Bool
+            var version: ProtocolVersion
+            var qos: QoS
+            var duplicate: Bool
+
+            @inline(__always)  // else a copy of `publish` (a retain and a release of its message and properties)
+            init(_ publish: OutgoingPublish, version: ProtocolVersion) {
+                identity = publish.message.identity
+                retain = publish.retain
+                self.version = version
+                qos = publish.qos
+                duplicate = publish.duplicate
+            }
+        }
+
+        /// Held so that `key.identity` cannot be reused by another message while it is compared against (the
+        /// next message of a fan-in, allocated where the last one was, would be taken for its second subscriber).
         var message: ApplicationMessage?
-        var identity: ObjectIdentifier?
-        var retain = false
-        var version = ProtocolVersion.v5
-        /// Where its bytes are in `broadcast`, once it reached a second subscriber.
+        var key: Key?
+        /// QoS 0: where its bytes are in `broadcast`, once it reached a second subscriber.
         var range: Range<Int>?
+        /// QoS 1 and 2: where the packet identifier is in `publishTemplate`, once that holds the message (from its
+        /// second subscriber on).
+        var identifierOffset: Int?
     }
 
     let logger: Logger
@@ -329,6 +355,7 @@ final class ConnectionTable {
         unflushed.removeAll(keepingCapacity: true)
         // Keeps its storage when the channels have let go of their slices (written at once, on this loop).
         if broadcast.capacity > Self.broadcastKeptCapacity { broadcast = ByteBuffer() } else { broadcast.clear() }
+        if publishTemplate.capacity > Self.broadcastKeptCapacity { publishTemplate = ByteBuffer() }
         for (id, channel) in closing {
             if let waitFor = batch ?? held.removeValue(forKey: id) {
                 held[id] = nil
@@ -512,12 +539,14 @@ final class ConnectionTable {
     fileprivate func send(_ publish: OutgoingPublish, to id: ConnectionID) {
         guard let entry = entry(id) else { return }
         if publish.qos != .atLeastOnce { entry.waitsForCommit = true }
-        if publish.isSameForEverySubscriber, shared.identity == publish.message.identity,
-            shared.retain == publish.retain, shared.version == entry.protocolVersion
-        {
+        let version = entry.protocolVersion
+        if publish.isSameButForPacketIdentifier, shared.key == SharedPublish.Key(publish, version: version) {
+            if let packetIdentifier = publish.packetIdentifier {
+                sendFromTemplate(publish, packetIdentifier: packetIdentifier, to: entry, id: id)
+                return
+            }
             if shared.range == nil {
                 let start = broadcast.writerIndex
-                let version = entry.protocolVersion
                 let encoded = encodeOrRollBack(into: &broadcast, what: .publish, for: id) {
                     buffer throws(MQTTEncodingError) in try publish.encode(into: &buffer, version: version)
                 }
@@ -527,15 +556,50 @@ final class ConnectionTable {
             appendBroadcast(shared.range!, to: entry, id: id)
             return
         }
+        appendEncoded(publish, to: entry, id: id)
+    }
+
+    /// Encodes the PUBLISH into the connection's buffer for this turn; a message that others may get as the same
+    /// bytes becomes `shared`.
+    @inline(__always)
+    private func appendEncoded(_ publish: OutgoingPublish, to entry: Entry, id: ConnectionID) {
         // A closure, not the method `publish.encodedSize`: a method reference captures a copy of `publish` (a
         // retain and a release of its message and properties per delivery).
         append(to: entry, id: id, what: .publish, capacity: { publish.encodedSize(version: $0) }) {
             buffer, version throws(MQTTEncodingError) in
             try publish.encode(into: &buffer, version: version)
-            if publish.isSameForEverySubscriber {
-                shared = SharedPublish(message: publish.message, identity: publish.message.identity,
-                                       retain: publish.retain, version: version)
+            if publish.isSameButForPacketIdentifier {
+                shared = SharedPublish(message: publish.message, key: SharedPublish.Key(publish, version: version))
             }
+        }
+    }
+
+    /// Sends a QoS 1 or 2 PUBLISH of `shared` as a copy of `publishTemplate` with the subscriber's packet
+    /// identifier; encodes the template first for the message's second subscriber.
+    private func sendFromTemplate(_ publish: OutgoingPublish, packetIdentifier: UInt16, to entry: Entry,
+                                  id: ConnectionID)
+    {
+        var offset = shared.identifierOffset
+        if offset == nil {
+            let version = entry.protocolVersion
+            publishTemplate.clear()
+            let encoded = encodeOrRollBack(into: &publishTemplate, what: .publish, for: id) {
+                buffer throws(MQTTEncodingError) in try publish.encode(into: &buffer, version: version)
+            }
+            guard encoded, let found = PublishPacket.packetIdentifierOffset(ofPacketAt: 0, in: publishTemplate)
+            else {
+                appendEncoded(publish, to: entry, id: id)  // logs why it cannot be encoded, if it cannot
+                return
+            }
+            offset = found
+            shared.identifierOffset = found
+        }
+        // Locals in the closure: the table's own properties there cost a run-time exclusivity check each.
+        let template = publishTemplate
+        let identifierOffset = offset!
+        append(to: entry, id: id, what: .publish, capacity: { _ in template.readableBytes }) { buffer, _ in
+            PublishPacket.writeCopy(of: template, packetIdentifier: packetIdentifier, at: identifierOffset,
+                                    into: &buffer)
         }
     }
 

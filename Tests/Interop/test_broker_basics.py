@@ -285,6 +285,47 @@ def test_fan_out_of_bursts_reaches_every_subscriber_whole_and_in_order(tern):
     publisher.close()
 
 
+def test_fan_out_at_qos_1_and_2_gives_each_subscriber_its_own_packet_identifiers(tern):
+    """QoS 1 and 2 messages to many subscribers of both versions: the broker encodes a message once for them and
+    writes each subscriber's own packet identifier into its copy (ConnectionTable.publishTemplate). Every
+    subscriber gets every message once, in order, at the lower of the published and the granted QoS; one whose
+    subscription identifier makes its copy its own gets it too. A wrong identifier would leave messages
+    unacknowledged (the window stalls) or make a QoS 2 subscriber drop one as a duplicate."""
+    subscribers = [(Client(tern.port, f"fanq-{n}-at-2", protocol), 2)
+                   for n, protocol in enumerate([V5, V5, V311, V5, V311])]
+    subscribers += [(Client(tern.port, "fanq-at-1", V5), 1), (Client(tern.port, "fanq-at-1-v311", V311), 1),
+                    (Client(tern.port, "fanq-at-0", V5), 0)]
+    for client, granted in subscribers:
+        client.subscribe("fanq/#", qos=granted)
+    identified = Client(tern.port, "fanq-identified", V5)
+    properties = Properties(PacketTypes.SUBSCRIBE)
+    properties.SubscriptionIdentifier = 9
+    identified.subscribe("fanq/#", qos=2, properties=properties)
+    subscribers.append((identified, 2))
+    publisher = Client(tern.port, "fanq-pub", V5)
+    # Each subscriber first gets as many messages of its own as its place in the list: their packet identifiers
+    # then differ from one subscriber to the next.
+    for place, (client, _) in enumerate(subscribers):
+        client.subscribe(f"own/{place}", qos=1)
+        for n in range(place):
+            publisher.publish(f"own/{place}", "own", qos=1)
+        client.wait_for(place)
+    expected = [(f"m{n}", 1 + n % 2) for n in range(300)]
+    # Not waiting for each: paho keeps 20 in flight, so the broker reads several per turn.
+    infos = [publisher.client.publish(f"fanq/{n % 3}", payload, qos=qos)
+             for n, (payload, qos) in enumerate(expected)]
+    infos[-1].wait_for_publish(30)
+    for place, (client, granted) in enumerate(subscribers):
+        client.wait_for(place + len(expected), deadline=30)
+        got = [(m.payload.decode(), m.qos) for m in client.received() if m.topic.startswith("fanq/")]
+        # In order for each QoS: paho hands a QoS 2 message to the application at the PUBREL, after the QoS 1
+        # messages that followed it.
+        for qos in range(3):
+            assert [m for m in got if m[1] == qos] == \
+                [(payload, qos) for payload, sent in expected if min(sent, granted) == qos], client.client._client_id
+    assert all(9 in m.properties.SubscriptionIdentifier for m in identified.received() if m.topic.startswith("fanq/"))
+
+
 def test_fan_out_of_large_bursts_from_several_publishers_arrives_intact(tmp_path):
     """Three publishers each write thirty 50 KB messages at once to one topic with four subscribers: a turn then
     holds more than a connection's write limit (256 KB), so the shared run of bytes is written out in the middle

@@ -162,10 +162,10 @@ extension Broker {
             var count = 0
             nodes[0]._withUnsafeGuaranteedRef { node in
                 node.plain.forEachInPlace { entry in
-                    guard let delivery = delivery(through: entry, of: message) else { return }
+                    guard delivers(through: entry, of: message) else { return }
                     count += 1
-                    deliver(delivery, to: entry.pointee.subscriber, in: entry.pointee.sessionSlot, now: now,
-                            output: &output)
+                    deliver(makeDelivery(through: entry, of: message), to: entry.pointee.subscriber,
+                            in: entry.pointee.sessionSlot, now: now, output: &output)
                 }
             }
             return count
@@ -180,8 +180,8 @@ extension Broker {
             if !node.plain.isEmpty {
                 targets.beginFilter()
                 node.plain.forEachInPlace { entry in
-                    guard let delivery = delivery(through: entry, of: message) else { return }
-                    targets.merge(delivery, subscriber: entry.pointee.subscriber,
+                    guard delivers(through: entry, of: message) else { return }
+                    targets.merge(makeDelivery(through: entry, of: message), subscriber: entry.pointee.subscriber,
                                   sessionSlot: entry.pointee.sessionSlot)
                 }
             }
@@ -217,8 +217,25 @@ extension Broker {
     func delivery(through entry: UnsafePointer<SubscriptionIndex<ClientIdentifier>.Entry>,
                   of message: ApplicationMessage, shared: SharedSubscription? = nil) -> OutboundDelivery?
     {
+        delivers(through: entry, of: message) ? makeDelivery(through: entry, of: message, shared: shared) : nil
+    }
+
+    /// Whether a matching subscription delivers `message`: not when No Local keeps it from the publisher. The
+    /// routing loops ask this apart from `makeDelivery`: a delivery handed back as an optional was destroyed through
+    /// the run-time's generic value witnesses, ~100 instructions per delivery (7% of the broker core's fan-out).
+    @inline(__always)
+    func delivers(through entry: UnsafePointer<SubscriptionIndex<ClientIdentifier>.Entry>,
+                  of message: ApplicationMessage) -> Bool
+    {
+        !(entry.pointee.options.noLocal && entry.pointee.subscriber == message.publisher)
+    }
+
+    /// What a matching subscription that delivers `message` delivers.
+    @inline(__always)
+    func makeDelivery(through entry: UnsafePointer<SubscriptionIndex<ClientIdentifier>.Entry>,
+                      of message: ApplicationMessage, shared: SharedSubscription? = nil) -> OutboundDelivery
+    {
         let options = entry.pointee.options
-        if options.noLocal && entry.pointee.subscriber == message.publisher { return nil }
         // The retain flag is kept only with Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
         return OutboundDelivery(
             message: message, qos: outgoingQoS(message.qos, granted: options.qos),

@@ -41,10 +41,11 @@ public struct OutgoingPublish: Sendable {
         addedProperties = added
     }
 
-    /// Whether every subscriber of the message that speaks the same protocol version gets these very bytes
-    /// (QoS 0, nothing added for this hop): the server may then encode it once for all of them.
-    public var isSameForEverySubscriber: Bool {
-        packetIdentifier == nil && addedProperties.isEmpty && !omitsTopic
+    /// Whether every subscriber of the message that speaks the same protocol version and gets it with the same
+    /// QoS, RETAIN and DUP gets these very bytes but for the packet identifier (nothing else added for this hop):
+    /// the server may then encode it once for all of them.
+    @inlinable public var isSameButForPacketIdentifier: Bool {
+        addedProperties.isEmpty && !omitsTopic
     }
 
     /// Sends the topic as a topic alias: the topic itself with a new alias, or only the alias once it is known.

@@ -78,21 +78,52 @@ struct OutgoingPublishTests {
         #expect(decoded.properties.subscriptionIdentifiers == [4])
     }
 
-    @Test("only QoS 0 without anything added is the same for every subscriber")
-    func sameForEverySubscriber() {
+    @Test("without anything added for the hop, every subscriber gets the same bytes but for the packet identifier")
+    func sameButForPacketIdentifier() {
         let message = Self.messages[0]
         #expect(OutgoingPublish(message: message, qos: .atMostOnce, retain: false, packetIdentifier: nil, now: Self.now)
-            .isSameForEverySubscriber)
-        #expect(!OutgoingPublish(message: message, qos: .atLeastOnce, retain: false, packetIdentifier: 1, now: Self.now)
-            .isSameForEverySubscriber)
+            .isSameButForPacketIdentifier)
+        #expect(OutgoingPublish(message: message, qos: .atLeastOnce, retain: false, packetIdentifier: 1, now: Self.now)
+            .isSameButForPacketIdentifier)
         #expect(!OutgoingPublish(message: message, qos: .atMostOnce, retain: false, packetIdentifier: nil,
-                                 subscriptionIdentifiers: [2], now: Self.now).isSameForEverySubscriber)
+                                 subscriptionIdentifiers: [2], now: Self.now).isSameButForPacketIdentifier)
         #expect(!OutgoingPublish(message: Self.messages[1], qos: .atMostOnce, retain: false, packetIdentifier: nil,
-                                 now: Self.now).isSameForEverySubscriber)  // the remaining expiry
+                                 now: Self.now).isSameButForPacketIdentifier)  // the remaining expiry
         var aliased = OutgoingPublish(message: message, qos: .atMostOnce, retain: false, packetIdentifier: nil,
                                       now: Self.now)
         aliased.useTopicAlias(1, known: false)
-        #expect(!aliased.isSameForEverySubscriber)
+        #expect(!aliased.isSameButForPacketIdentifier)
+    }
+
+    @Test("the packet identifier's place in an encoded PUBLISH is found from its header and rewritten in a copy",
+          arguments: [ProtocolVersion.v3_1_1, .v5])
+    func packetIdentifierOffset(version: ProtocolVersion) throws {
+        // Topics whose PUBLISH needs one, two and three bytes of remaining length.
+        for topicLength in [1, 200, 20_000] {
+            let message = ApplicationMessage(topic: String(repeating: "t", count: topicLength),
+                                             payload: ByteBuffer(string: "payload"), qos: .exactlyOnce,
+                                             retain: true)
+            var buffer = ByteBuffer(bytes: [0xEE, 0xEE])
+            try OutgoingPublish(message: message, qos: .exactlyOnce, retain: true, packetIdentifier: 0x1234,
+                                now: Self.now).encode(into: &buffer, version: version)
+            let offset = try #require(PublishPacket.packetIdentifierOffset(ofPacketAt: 2, in: buffer))
+            #expect(buffer.getInteger(at: 2 + offset, as: UInt16.self) == 0x1234)
+            // A copy for another subscriber: the same bytes after what the buffer held, but its identifier.
+            let packet = buffer.getSlice(at: 2, length: buffer.readableBytes - 2)!
+            var copy = ByteBuffer(bytes: [0xEE])
+            PublishPacket.writeCopy(of: packet, packetIdentifier: 0xBEEF, at: offset, into: &copy)
+            var expected = Array(packet.readableBytesView)
+            expected[offset] = 0xBE
+            expected[offset + 1] = 0xEF
+            #expect(Array(copy.readableBytesView) == [0xEE] + expected)
+            // A packet cut short of its identifier, and a QoS 0 PUBLISH, have none.
+            let cut = buffer.getSlice(at: 0, length: 2 + offset + 1)!
+            #expect(PublishPacket.packetIdentifierOffset(ofPacketAt: 2, in: cut) == nil)
+        }
+        var qos0 = ByteBuffer()
+        try OutgoingPublish(message: Self.messages[0], qos: .atMostOnce, retain: false, packetIdentifier: nil,
+                            now: Self.now).encode(into: &qos0, version: version)
+        #expect(PublishPacket.packetIdentifierOffset(ofPacketAt: 0, in: qos0) == nil)
     }
 
     @Test("a topic longer than a UTF-8 string can carry is refused, and nothing is written")
