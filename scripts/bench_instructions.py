@@ -46,6 +46,8 @@ SERVER_SCENARIOS = [
     ("fan-in QoS 0, 4 publishers", ["--scenario", "fan-in", "--count", "10000"]),
     ("fan-in QoS 1, 4 publishers", ["--scenario", "fan-in", "--count", "10000", "--qos", "1"]),
     ("fan-out QoS 0, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--count", "400"]),
+    ("fan-out QoS 1, 100 subscribers", ["--scenario", "fan-out", "--subscribers", "100", "--count", "400",
+                                        "--qos", "1"]),
     ("10 pairs, QoS 0", ["--scenario", "pairs", "--publishers", "10", "--count", "4000"]),
 ]
 # Connections opened by `tern bench --scenario connections` (CONNECT, CONNACK), then closed (DISCONNECT): the

@@ -337,10 +337,33 @@ public final class MQTTServer: Sendable {
     static func display(_ address: SocketAddress) -> String {
         switch address {
         case .v4(let ipv4):
-            // Formatted here: `ipAddress` goes through inet_ntop and sprintf (3,600 instructions, 2% of opening and
-            // closing a connection).
+            // Formatted here, digit by digit into the string's own storage: `ipAddress` goes through inet_ntop and
+            // sprintf (3,600 instructions, 2% of opening and closing a connection), and string interpolation of the
+            // five numbers took 2,400.
             let host = UInt32(bigEndian: ipv4.address.sin_addr.s_addr)
-            return "\(host >> 24).\(host >> 16 & 0xFF).\(host >> 8 & 0xFF).\(host & 0xFF):\(address.port ?? 0)"
+            let port = UInt32(UInt16(bigEndian: ipv4.address.sin_port))
+            return String(unsafeUninitializedCapacity: 21) { out in  // 255.255.255.255:65535
+                var index = 0
+                func put(_ value: UInt32, then separator: UInt8?) {
+                    var divisor: UInt32 = 1
+                    while divisor <= value / 10 { divisor *= 10 }
+                    repeat {
+                        out[index] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
+                        index += 1
+                        divisor /= 10
+                    } while divisor > 0
+                    if let separator {
+                        out[index] = separator
+                        index += 1
+                    }
+                }
+                put(host >> 24, then: UInt8(ascii: "."))
+                put(host >> 16 & 0xFF, then: UInt8(ascii: "."))
+                put(host >> 8 & 0xFF, then: UInt8(ascii: "."))
+                put(host & 0xFF, then: UInt8(ascii: ":"))
+                put(port, then: nil)
+                return index
+            }
         case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
         default: return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         }
