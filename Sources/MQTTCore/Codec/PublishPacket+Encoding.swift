@@ -143,8 +143,8 @@ extension PublishPacket {
     }
 
     /// Writes a copy of `packet`, the readable bytes of an encoded QoS 1 or 2 PUBLISH, with `packetIdentifier` at
-    /// `offset` (its `packetIdentifierOffset`): one capacity check and one `memcpy`, where `ByteBuffer`'s own copy
-    /// and `setInteger` cost twice as much as encoding the packet anew.
+    /// `offset` (its `packetIdentifierOffset`): one capacity check and one `memcpy`. (`ByteBuffer`'s own copy and
+    /// `setInteger` cost more than encoding the packet anew.)
     @inlinable
     public static func writeCopy(of packet: ByteBuffer, packetIdentifier: UInt16, at offset: Int,
                                  into buffer: inout ByteBuffer)
