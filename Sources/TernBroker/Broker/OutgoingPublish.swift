@@ -48,6 +48,11 @@ public struct OutgoingPublish: Sendable {
         addedProperties.isEmpty && !omitsTopic
     }
 
+    /// Adds the Subscription Identifiers of the subscriptions the message matched [MQTT-3.3.4-3].
+    mutating func addSubscriptionIdentifiers(_ identifiers: [UInt32]) {
+        for identifier in identifiers { addedProperties.append(.subscriptionIdentifier(identifier)) }
+    }
+
     /// Sends the topic as a topic alias: the topic itself with a new alias, or only the alias once it is known.
     mutating func useTopicAlias(_ alias: UInt16, known: Bool) {
         addedProperties.topicAlias = alias
