@@ -371,7 +371,7 @@ extension Broker {
         }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
         // The subscription identifiers added apart, when there are any: passed to the initializer, the array was
-        // copied and destroyed through the run-time's generic value witnesses (~100 instructions per delivery).
+        // copied and destroyed through the run-time's generic value witnesses (~65 instructions per delivery).
         var publish = OutgoingPublish(
             message: delivery.message, qos: delivery.qos, retain: delivery.retain, packetIdentifier: packetIdentifier,
             now: now)
