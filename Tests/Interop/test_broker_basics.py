@@ -288,8 +288,8 @@ def test_fan_out_of_bursts_reaches_every_subscriber_whole_and_in_order(tern):
 def test_fan_out_at_qos_1_and_2_gives_each_subscriber_its_own_packet_identifiers(tern):
     """QoS 1 and 2 messages to many subscribers of both versions: the broker encodes a message once for them and
     writes each subscriber's own packet identifier into its copy (ConnectionTable.publishTemplate). Every
-    subscriber gets every message once, in order, at the lower of the published and the granted QoS; one whose
-    subscription identifier makes its copy its own gets it too. A wrong identifier would leave messages
+    subscriber gets every message once, in order for each QoS, at the lower of the published and the granted QoS;
+    one whose subscription identifier makes its copy its own gets it too. A wrong identifier would leave messages
     unacknowledged (the window stalls) or make a QoS 2 subscriber drop one as a duplicate."""
     subscribers = [(Client(tern.port, f"fanq-{n}-at-2", protocol), 2)
                    for n, protocol in enumerate([V5, V5, V311, V5, V311])]
