@@ -227,6 +227,12 @@ public final class MQTTServer: Sendable {
                     .serverChannelOption(.backlog, value: 256)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelOption(.socketOption(.so_keepalive), value: 1)
+                    .serverChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                AcceptPause(logger: logger))
+                        }
+                    }
                     .childChannelInitializer { channel in
                         do {
                             if let options = channel.syncOptions {

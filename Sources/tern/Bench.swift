@@ -89,6 +89,8 @@ struct Bench: AsyncParsableCommand {
         let before = BrokerUsage(pid: brokerPid)
         var result: [String: Double] = ["qos": Double(qos), "size": Double(size)]
         if scenario == .connections {
+            // Each connection is a file descriptor here too.
+            _ = OpenFileLimit.raiseToHardLimit()
             result.merge(try await storm(loop: loop, configuration: configuration, options: options, before: before)) { $1 }
         } else {
             result.merge(try await load(loop: loop, subscriberLoop: subscriberLoop, configuration: configuration,

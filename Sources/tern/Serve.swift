@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "tern")
         for warning in warnings { logger.warning("\(warning)") }
+        if let raised = OpenFileLimit.raiseToHardLimit() {
+            logger.info("open-file limit raised from \(raised.before) to \(raised.after), the hard limit")
+        }
         if let eventLoops { configuration.eventLoops = eventLoops }
 
         // Without a file every client is let in on loopback, with no authenticator in the way.

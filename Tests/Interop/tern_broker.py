@@ -1,6 +1,7 @@
 """Starts the `tern` binary for interoperability tests and waits until it listens."""
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -33,9 +34,11 @@ class TernBroker:
     """A `tern serve -p 0` process; `port` is read from its `listening on 127.0.0.1:PORT` log line.
 
     Each broker keeps its store in a data directory of its own: `data_dir` if given (kept after `stop`, so that
-    a test can restart a broker on it), else a fresh temporary one (removed by `stop`)."""
+    a test can restart a broker on it), else a fresh temporary one (removed by `stop`). `open_files` (soft, hard)
+    starts it under that limit on open files."""
 
-    def __init__(self, *args: str, deadline: float = 20.0, data_dir: str | os.PathLike | None = None):
+    def __init__(self, *args: str, deadline: float = 20.0, data_dir: str | os.PathLike | None = None,
+                 open_files: tuple[int, int] | None = None):
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tern-{os.getpid()}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
         self.temporary_data_dir = None
@@ -48,7 +51,8 @@ class TernBroker:
         extra = ["--event-loops", loops] if loops else []
         self.process = subprocess.Popen(
             [str(tern_binary()), "serve", "-p", "0", "--data-dir", str(data_dir), *extra, *args],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, open_files)) if open_files else None)
         self.host = "127.0.0.1"
         self.port = None
         end = time.monotonic() + deadline

@@ -155,6 +155,59 @@ def test_connection_rate_beyond_max_connection_rate(start):
     assert wait_until(lambda: raw.open_session(tern.host, tern.port, "later")[1].reason == 0, 5)
 
 
+def broker_cpu_seconds(broker: TernBroker) -> float:
+    fields = Path(f"/proc/{broker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_open_file_limit_reached_pauses_accepts_until_descriptors_are_free():
+    """At the process's open-file limit `accept` fails (EMFILE) and the connection stays in the kernel's backlog:
+    the listener pauses its accepts instead of retrying them in a loop, says why, keeps serving its clients, and
+    takes the waiting connection once others have closed."""
+    tern = TernBroker(open_files=(96, 96))
+    try:
+        bystander = Bystander(tern.port)
+        accepted, waiting = [], None
+        for i in range(96):
+            connection = raw.Connection(tern.host, tern.port)
+            connection.send(raw.connect(f"fd-{i}"))
+            try:
+                assert connection.expect(raw.CONNACK, 2).reason == 0
+            except TimeoutError:
+                waiting = connection
+                break
+            accepted.append(connection)
+        assert waiting is not None and len(accepted) > 20, f"{len(accepted)} accepted"
+        assert wait_until(lambda: "cannot accept connections on 127.0.0.1" in tern.output(), 5), tern.output()
+        assert "Too many open files" in tern.output()
+        # A retry loop would take the whole core; paused, the broker is all but idle.
+        before = broker_cpu_seconds(tern)
+        time.sleep(3)  # noqa: fixed wait: the window whose CPU time is measured
+        assert broker_cpu_seconds(tern) - before < 1.0
+        bystander.check()
+        for connection in accepted[:10]:
+            connection.close()
+        assert waiting.expect(raw.CONNACK, 5).reason == 0
+        later, connack = raw.open_session(tern.host, tern.port, "later")
+        assert connack.reason == 0
+        later.close()
+        waiting.close()
+        for connection in accepted[10:]:
+            connection.close()
+    finally:
+        assert tern.stop() == 0, tern.output()
+
+
+def test_open_file_soft_limit_is_raised_to_the_hard_limit():
+    tern = TernBroker(open_files=(256, 4096))
+    try:
+        limits = Path(f"/proc/{tern.process.pid}/limits").read_text()
+        line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        assert line.split()[3:5] == ["4096", "4096"], line
+    finally:
+        assert tern.stop() == 0, tern.output()
+
+
 @pytest.mark.parametrize("protocol, expected", [(V5, CLIENT_ID_NOT_VALID), (V311, 2)])
 def test_client_identifier_longer_than_max_client_id_length(start, protocol, expected):
     tern = start("max_client_id_length 32")
