@@ -65,6 +65,11 @@ public final class AdminServer: Sendable {
                 configuration: .init(address: .hostname(settings.address ?? "0.0.0.0", port: settings.port),
                                      serverName: "tern/\(TernVersion.number)"),
                 onServerRunning: { channel in
+                    // NIO's accept backoff, which Hummingbird installs, lets the listener spin at the open-file
+                    // limit (see AcceptPause).
+                    try? await channel.eventLoop.submit {
+                        try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: logger), position: .first)
+                    }.get()
                     let continuation = bound.withLockedValue { value in defer { value = nil }; return value }
                     continuation?.resume(returning: channel.localAddress ?? (try! SocketAddress(ipAddress: "0.0.0.0", port: 0)))
                 },

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import raw_mqtt as raw
+from conftest import find_free_port
 from mqtt_helpers import V311, V5, Client, wait_until
 from tern_broker import TernBroker
 
@@ -22,10 +23,10 @@ def start(tmp_path):
     """Starts `tern serve -p 0 -c FILE` with the given configuration lines (no listener: local-only mode)."""
     brokers = []
 
-    def start_broker(*lines: str) -> TernBroker:
+    def start_broker(*lines: str, **options) -> TernBroker:
         path = tmp_path / f"tern-{len(brokers)}.conf"
         path.write_text("\n".join(lines) + "\n")
-        broker = TernBroker("-c", str(path))
+        broker = TernBroker("-c", str(path), **options)
         brokers.append(broker)
         return broker
 
@@ -160,42 +161,44 @@ def broker_cpu_seconds(broker: TernBroker) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_open_file_limit_reached_pauses_accepts_until_descriptors_are_free():
+def test_open_file_limit_reached_pauses_accepts_until_descriptors_are_free(start):
     """At the process's open-file limit `accept` fails (EMFILE) and the connection stays in the kernel's backlog:
-    the listener pauses its accepts instead of retrying them in a loop, says why, keeps serving its clients, and
-    takes the waiting connection once others have closed."""
-    tern = TernBroker(open_files=(96, 96))
-    try:
-        bystander = Bystander(tern.port)
-        accepted, waiting = [], None
-        for i in range(96):
-            connection = raw.Connection(tern.host, tern.port)
-            connection.send(raw.connect(f"fd-{i}"))
-            try:
-                assert connection.expect(raw.CONNACK, 2).reason == 0
-            except TimeoutError:
-                waiting = connection
-                break
-            accepted.append(connection)
-        assert waiting is not None and len(accepted) > 20, f"{len(accepted)} accepted"
-        assert wait_until(lambda: "cannot accept connections on 127.0.0.1" in tern.output(), 5), tern.output()
-        assert "Too many open files" in tern.output()
-        # A retry loop would take the whole core; paused, the broker is all but idle.
-        before = broker_cpu_seconds(tern)
-        time.sleep(3)  # noqa: fixed wait: the window whose CPU time is measured
-        assert broker_cpu_seconds(tern) - before < 1.0
-        bystander.check()
-        for connection in accepted[:10]:
-            connection.close()
-        assert waiting.expect(raw.CONNACK, 5).reason == 0
-        later, connack = raw.open_session(tern.host, tern.port, "later")
-        assert connack.reason == 0
-        later.close()
-        waiting.close()
-        for connection in accepted[10:]:
-            connection.close()
-    finally:
-        assert tern.stop() == 0, tern.output()
+    the MQTT and HTTP listeners pause their accepts instead of retrying them in a loop, say why, keep serving
+    their clients, and take the waiting connections once others have closed."""
+    http_port = find_free_port()
+    tern = start(f"http_listener {http_port} 127.0.0.1", open_files=(96, 96))
+    bystander = Bystander(tern.port)
+    accepted, waiting = [], None
+    for i in range(96):
+        connection = raw.Connection(tern.host, tern.port)
+        connection.send(raw.connect(f"fd-{i}"))
+        try:
+            assert connection.expect(raw.CONNACK, 2).reason == 0
+        except TimeoutError:
+            waiting = connection
+            break
+        accepted.append(connection)
+    assert waiting is not None and len(accepted) > 20, f"{len(accepted)} accepted"
+    health = socket.create_connection((tern.host, http_port), timeout=10)
+    health.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    for port in (tern.port, http_port):
+        assert wait_until(lambda: f"cannot accept connections on 127.0.0.1:{port}: " in tern.output(), 5), \
+            tern.output()
+    assert "Too many open files" in tern.output()
+    # A retry loop would take the whole core; paused, the broker is all but idle.
+    before = broker_cpu_seconds(tern)
+    time.sleep(3)  # noqa: fixed wait: the window whose CPU time is measured
+    assert broker_cpu_seconds(tern) - before < 1.0
+    bystander.check()
+    for connection in accepted[:10]:
+        connection.close()
+    assert waiting.expect(raw.CONNACK, 5).reason == 0
+    assert health.recv(64).startswith(b"HTTP/1.1 200")
+    health.close()
+    later, connack = raw.open_session(tern.host, tern.port, "later")
+    assert connack.reason == 0
+    for connection in [later, waiting, *accepted[10:]]:
+        connection.close()
 
 
 def test_open_file_soft_limit_is_raised_to_the_hard_limit():

@@ -13,10 +13,11 @@ import Glibc
 /// `read`, but when the first `accept` of a wake-up fails NIO never asks for one and leaves the socket registered.
 /// This handler turns the listener's `autoRead` off, which takes the socket out of the poll, and on again after
 /// `delay`; connections that arrive meanwhile wait in the kernel's backlog (their TCP handshake done) and are
-/// accepted once descriptors are free. A warning says why, at most once per `warningInterval`.
-final class AcceptPause: ChannelInboundHandler {
-    typealias InboundIn = Channel
-    typealias InboundOut = Channel
+/// accepted once descriptors are free. A warning says why, at most once per `warningInterval`. The MQTT listeners
+/// and the HTTP listener (whose Hummingbird server has NIO's handler) both have it.
+public final class AcceptPause: ChannelInboundHandler {
+    public typealias InboundIn = Channel
+    public typealias InboundOut = Channel
 
     static let delay = TimeAmount.seconds(1)
     static let warningInterval = TimeAmount.seconds(60)
@@ -26,11 +27,11 @@ final class AcceptPause: ChannelInboundHandler {
     private var lastWarning: NIODeadline?
     private var failedSinceWarning = 0
 
-    init(logger: Logger) {
+    public init(logger: Logger) {
         self.logger = logger
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard let error = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode) else {
             context.fireErrorCaught(error)
             return
@@ -45,7 +46,7 @@ final class AcceptPause: ChannelInboundHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         resume?.cancel()
         resume = nil
         context.fireChannelInactive()
