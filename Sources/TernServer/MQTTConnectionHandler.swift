@@ -25,12 +25,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         /// The listener's authenticator; nil when it lets every client in.
         let authenticator: (any ConnectionAuthenticator)?
         let clientIdentifiers: ClientIdentifierRules?
+        let protocolLimits: ListenerProtocolLimits?
         let limits: ConnectionLimits
         let logger: Logger
 
         init(server: NIOLoopBoundBox<MQTTServer.State>, brokerLoop: EventLoop, ids: ConnectionIDs,
              maximumPacketSize: Int, authenticator: (any ConnectionAuthenticator)?,
-             clientIdentifiers: ClientIdentifierRules?, limits: ConnectionLimits, logger: Logger)
+             clientIdentifiers: ClientIdentifierRules?, protocolLimits: ListenerProtocolLimits? = nil,
+             limits: ConnectionLimits, logger: Logger)
         {
             self.server = server
             self.brokerLoop = brokerLoop
@@ -38,6 +40,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             self.maximumPacketSize = maximumPacketSize
             self.authenticator = authenticator
             self.clientIdentifiers = clientIdentifiers
+            self.protocolLimits = protocolLimits
             self.limits = limits
             self.logger = logger
         }
@@ -123,12 +126,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.remoteAddress = remoteAddress
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let authenticator = listener.authenticator, clientIdentifiers = listener.clientIdentifiers
+        let protocolLimits = listener.protocolLimits
         let logger = listener.logger
         withServer { state in
             state.table.register(id, channel: channel, handler: handler, authenticator: authenticator,
                                  remoteAddress: remoteAddress, logger: logger)
             state.broker.connectionOpened(id, now: .now(), requiresAuthentication: authenticator != nil,
-                                          clientIdentifiers: clientIdentifiers)
+                                          clientIdentifiers: clientIdentifiers, protocolLimits: protocolLimits)
         }
     }
 

@@ -21,15 +21,20 @@ public final class MQTTServer: Sendable {
         public var transport: ListenerTransport?
         /// The listener's own client identifier rules (`per_listener_settings`); nil uses the broker's.
         public var clientIdentifiers: ClientIdentifierRules?
+        /// The listener's own Maximum QoS and Topic Alias Maximum (`max_qos`, `max_topic_alias`); nil uses the
+        /// broker's.
+        public var protocolLimits: ListenerProtocolLimits?
 
         public init(host: String, port: Int, authenticator: (any ConnectionAuthenticator)? = nil,
-                    transport: ListenerTransport? = nil, clientIdentifiers: ClientIdentifierRules? = nil)
+                    transport: ListenerTransport? = nil, clientIdentifiers: ClientIdentifierRules? = nil,
+                    protocolLimits: ListenerProtocolLimits? = nil)
         {
             self.host = host
             self.port = port
             self.authenticator = authenticator
             self.transport = transport
             self.clientIdentifiers = clientIdentifiers
+            self.protocolLimits = protocolLimits
         }
     }
 
@@ -209,7 +214,7 @@ public final class MQTTServer: Sendable {
                 let connections = MQTTConnectionHandler.Listener(
                     server: state, brokerLoop: self.loop, ids: self.ids, maximumPacketSize: self.maximumPacketSize,
                     authenticator: listener.authenticator, clientIdentifiers: listener.clientIdentifiers,
-                    limits: self.limits, logger: connectionLogger)
+                    protocolLimits: listener.protocolLimits, limits: self.limits, logger: connectionLogger)
                 let limits = self.limits
                 var bootstrap = ServerBootstrap(group: group, childGroup: connectionGroup ?? group)
                 if listener.host.contains(":") {

@@ -114,7 +114,8 @@ struct Serve: AsyncParsableCommand {
                     allowZeroLength: listener.security.allowZeroLengthClientID,
                     assignedPrefix: listener.security.autoIDPrefix)
                 listeners.append(.init(host: host, port: listener.port, authenticator: authenticator,
-                                       transport: transport, clientIdentifiers: clientIdentifiers))
+                                       transport: transport, clientIdentifiers: clientIdentifiers,
+                                       protocolLimits: listener.protocolLimits))
             }
         }
         let adminPolicy = try Self.adminPolicy(configuration)

@@ -257,6 +257,22 @@ def test_subscribe_failure_not_authorized(broker):
         assert client.subscribe(("nosubscribe", 2), (TOPICS[1], 1)) == [0x80, 1]
 
 
+@on_brokers()
+@pytest.mark.broker_config("max_qos 1")
+def test_maximum_qos_1(broker):
+    """Mosquitto's `max_qos 1`, which MQTT 3.1.1 cannot announce: a SUBSCRIBE at QoS 2 is granted QoS 1
+    [MQTT-3.8.4-6], a will at QoS 2 is refused, and a PUBLISH at QoS 2 closes the connection."""
+    connection, connack = raw.open_session(broker.host, broker.port, "myclientid", raw.V311)
+    assert connack.reason == 0
+    connection.send(raw.subscribe(1, [(TOPICS[0], 2), (TOPICS[1], 1)], protocol=raw.V311))
+    assert connection.expect(raw.SUBACK).codes == [1, 1]
+    packets = scenarios.refused_at_connect(broker, raw.V311, raw.connect(
+        "willclient", protocol=raw.V311, will={"topic": TOPICS[3], "payload": b"gone", "qos": 2}))
+    assert all(p.kind == raw.CONNACK for p in packets), packets
+    connection.send(raw.publish(TOPICS[2], b"qos 2 is not", qos=2, packet_id=2, protocol=raw.V311))
+    no_packet_before_close(connection)
+
+
 INVALID_FILTERS = [pytest.param("TopicA/#/B", id="hash-not-last"), pytest.param("TopicA#", id="hash-in-level"),
                    pytest.param("Topic+/B", id="plus-in-level"), pytest.param("", id="empty")]
 

@@ -104,6 +104,44 @@ def test_retain_not_available(broker):
 
 
 @on_brokers()
+@pytest.mark.broker_config("max_qos 1")
+def test_maximum_qos_1(broker):
+    """A server that supports QoS 0 and 1 only says Maximum QoS 1 in the CONNACK [MQTT-3.2.2-9]; a SUBSCRIBE at
+    QoS 2 is granted QoS 1, a will at QoS 2 is refused with CONNACK 0x9B (QoS not supported) [MQTT-3.2.2-12], and
+    a PUBLISH at QoS 2 gets DISCONNECT 0x9B [MQTT-3.2.2-11]. (Both brokers: Mosquitto's `max_qos 1`.)"""
+    client, connack = raw_session(broker, "myclientid")
+    assert connack.properties.get("MaximumQoS") == 1, connack
+    client.send(raw.subscribe(1, [(TOPICS[0], 2), (TOPICS[1], 1), (TOPICS[2], 0)]))
+    assert client.expect(raw.SUBACK).codes == [1, 1, 0]
+    packets = scenarios.refused_at_connect(broker, raw.V5, raw.connect(
+        "willclient", will={"topic": TOPICS[3], "payload": b"gone", "qos": 2}))
+    assert [(p.kind, p.reason) for p in packets] == [(raw.CONNACK, 0x9B)]
+    client.send(raw.publish(TOPICS[0], b"qos 1 is fine", qos=1, packet_id=2))
+    delivery, puback = sorted((client.read(), client.read()), key=lambda p: p.kind)  # in either order
+    assert (delivery.kind, delivery.qos, delivery.payload) == (raw.PUBLISH, 1, b"qos 1 is fine")
+    assert (puback.kind, puback.reason) == (raw.PUBACK, SUCCESS)
+    client.send(raw.publish(TOPICS[0], b"qos 2 is not", qos=2, packet_id=3))
+    assert disconnect_reason(client) == 0x9B
+
+
+@on_brokers()
+@pytest.mark.broker_config("max_topic_alias 2")
+def test_topic_alias_maximum_2(broker):
+    """The CONNACK's Topic Alias Maximum is the server's limit (3.2.2.3.8): aliases 1 and 2 work, alias 3 gets
+    DISCONNECT 0x94 (Topic Alias invalid) [MQTT-3.3.2-9]. (Both brokers: Mosquitto's `max_topic_alias 2`.)"""
+    client, connack = raw_session(broker, "myclientid")
+    assert connack.properties.get("TopicAliasMaximum") == 2, connack
+    client.send(raw.subscribe(1, [(f"{TOPICS[0]}/#", 0)]))
+    client.expect(raw.SUBACK)
+    client.send(raw.publish(f"{TOPICS[0]}/a", b"set 2", props={"TopicAlias": 2}))
+    client.send(raw.publish("", b"use 2", props={"TopicAlias": 2}))
+    assert [(p.topic, p.payload) for p in (client.expect(raw.PUBLISH), client.expect(raw.PUBLISH))] == [
+        (f"{TOPICS[0]}/a", b"set 2"), (f"{TOPICS[0]}/a", b"use 2")]
+    client.send(raw.publish(f"{TOPICS[0]}/b", b"set 3", props={"TopicAlias": 3}))
+    assert disconnect_reason(client) == TOPIC_ALIAS_INVALID
+
+
+@on_brokers()
 @pytest.mark.broker_config("acl_file {acl}", files={"acl": "topic readwrite TopicA/#\n"})
 def test_request_problem_information_0(broker):
     """A client that sets Request Problem Information 0 gets no Reason String and no User Property on packets

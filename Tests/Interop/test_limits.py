@@ -211,6 +211,28 @@ def test_open_file_soft_limit_is_raised_to_the_hard_limit():
         assert tern.stop() == 0, tern.output()
 
 
+def test_max_qos_and_max_topic_alias_per_listener(start):
+    """Mosquitto's listener settings `max_qos` and `max_topic_alias` hold for the clients of their listener only."""
+    limited_port = find_free_port()
+    tern = start("listener 0 127.0.0.1", "allow_anonymous true",
+                 f"listener {limited_port} 127.0.0.1", "max_qos 0", "max_topic_alias 0")
+    default, connack = raw.open_session(tern.host, tern.port, "default")
+    assert connack.reason == 0 and connack.properties == {"TopicAliasMaximum": 10}, connack
+    limited, connack = raw.open_session(tern.host, limited_port, "limited")
+    assert connack.reason == 0 and connack.properties == {"MaximumQoS": 0}, connack
+    for connection in (default, limited):
+        connection.send(raw.subscribe(1, [("t/#", 2)]))
+    assert default.expect(raw.SUBACK).codes == [2]
+    assert limited.expect(raw.SUBACK).codes == [0]
+    default.send(raw.publish("t/1", b"x", qos=1, props={"TopicAlias": 1}))
+    own, puback = sorted((default.read(), default.read()), key=lambda p: p.kind)  # in either order
+    assert (own.kind, own.qos, puback.kind, puback.reason) == (raw.PUBLISH, 1, raw.PUBACK, 0)
+    assert limited.expect(raw.PUBLISH).qos == 0
+    limited.send(raw.publish("t/2", b"y", qos=1))
+    assert [(p.kind, p.reason) for p in limited.closing()] == [(raw.DISCONNECT, 0x9B)]  # QoS not supported
+    default.close()
+
+
 @pytest.mark.parametrize("protocol, expected", [(V5, CLIENT_ID_NOT_VALID), (V311, 2)])
 def test_client_identifier_longer_than_max_client_id_length(start, protocol, expected):
     tern = start("max_client_id_length 32")

@@ -36,8 +36,10 @@ extension Broker {
             return refuse(.badAuthenticationMethod)
         }
 
+        let maximumQoS = connections[id]?.maximumQoS ?? settings.maximumQoS
+        let topicAliasMaximum = connections[id]?.topicAliasMaximum ?? settings.topicAliasMaximum
         if let will = connect.will {
-            if will.qos > settings.maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
+            if will.qos > maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
             if will.retain && !settings.retainAvailable { return refuse(.retainNotSupported) }  // [MQTT-3.2.2-13]
         }
 
@@ -99,12 +101,12 @@ extension Broker {
                 properties.responseInformation = settings.responseInformationPrefix + clientID.string
             }
             if settings.receiveMaximum != 65_535 { properties.receiveMaximum = settings.receiveMaximum }
-            if settings.maximumQoS != .exactlyOnce { properties.maximumQoS = settings.maximumQoS }
+            if maximumQoS != .exactlyOnce { properties.maximumQoS = maximumQoS }  // [MQTT-3.2.2-9]
             if !settings.retainAvailable { properties.retainAvailable = false }
             if settings.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize {
                 properties.maximumPacketSize = UInt32(clamping: settings.maximumPacketSize)
             }
-            if settings.topicAliasMaximum > 0 { properties.topicAliasMaximum = settings.topicAliasMaximum }
+            if topicAliasMaximum > 0 { properties.topicAliasMaximum = topicAliasMaximum }
             if let authenticationMethod {
                 properties.authenticationMethod = authenticationMethod  // [MQTT-4.12.0-5]
                 properties.authenticationData = authenticationData

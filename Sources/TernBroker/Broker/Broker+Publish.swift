@@ -16,7 +16,7 @@ extension Broker {
         var topic = ""
         swap(&topic, &publish.topic)
         if let alias = publish.properties.topicAlias {
-            guard alias >= 1, alias <= settings.topicAliasMaximum else {
+            guard alias >= 1, alias <= connection.topicAliasMaximum else {
                 return protocolError(.topicAliasInvalid, connection: id, clientID: clientID, now: now,
                                      output: &output)
             }
@@ -30,7 +30,7 @@ extension Broker {
                 connection.inboundTopicAliases[alias] = topic
             }
         }
-        if publish.qos > settings.maximumQoS {
+        if publish.qos > connection.maximumQoS {  // [MQTT-3.2.2-11]
             return protocolError(.qosNotSupported, connection: id, clientID: clientID, now: now, output: &output)
         }
         if publish.retain && !settings.retainAvailable {

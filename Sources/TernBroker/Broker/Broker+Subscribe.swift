@@ -12,6 +12,7 @@ extension Broker {
         guard var session = sessions.takeOut(clientID) else { return }
         let version = session.protocolVersion
         let identifier = subscribe.properties.subscriptionIdentifiers.first
+        let maximumQoS = connections[id]?.maximumQoS ?? settings.maximumQoS
         var reasonCodes: [ReasonCode] = []
         var retainedToSend: [(filter: String, options: SubscriptionOptions)] = []
         for subscription in subscribe.subscriptions {
@@ -45,7 +46,7 @@ extension Broker {
                 continue
             }
             var options = subscription.options
-            options.qos = min(options.qos, settings.maximumQoS)
+            options.qos = min(options.qos, maximumQoS)
             let filter = shared?.topicFilter ?? subscription.topicFilter
             // A subscription to a filter already subscribed replaces it [MQTT-3.8.4-3].
             let isNew = subscriptionIndex.subscribe(

@@ -64,14 +64,19 @@ public final class Broker {
 
     /// A network connection was accepted; it must send CONNECT within the connect timeout. With
     /// `requiresAuthentication`, its CONNECT is checked through `BrokerOutput.authenticate` before it is accepted.
-    /// - Parameter clientIdentifiers: the listener's own rules for client identifiers; nil uses the settings'.
+    /// - Parameters:
+    ///   - clientIdentifiers: the listener's own rules for client identifiers; nil uses the settings'.
+    ///   - protocolLimits: the listener's own Maximum QoS and Topic Alias Maximum; nil uses the settings'.
     public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false,
-                                 clientIdentifiers: ClientIdentifierRules? = nil)
+                                 clientIdentifiers: ClientIdentifierRules? = nil,
+                                 protocolLimits: ListenerProtocolLimits? = nil)
     {
         let connection = ClientConnection(
             id: id, state: .awaitingConnect(deadline: now + .seconds(settings.connectTimeout)),
             requiresAuthentication: requiresAuthentication, lastActivity: now)
         connection.clientIdentifiers = clientIdentifiers
+        connection.maximumQoS = protocolLimits?.maximumQoS ?? settings.maximumQoS
+        connection.topicAliasMaximum = protocolLimits?.topicAliasMaximum ?? settings.topicAliasMaximum
         connection.admissionRefusal = admissionRefusal(now: now)
         connections[id] = connection
     }

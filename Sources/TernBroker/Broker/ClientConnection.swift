@@ -43,6 +43,9 @@ final class ClientConnection {
     var reauthenticationDeadline: NIODeadline?
     /// The listener's rules for client identifiers, when it has its own.
     var clientIdentifiers: ClientIdentifierRules?
+    /// The listener's Maximum QoS and Topic Alias Maximum, or the broker's (set when the connection opens).
+    var maximumQoS: QoS = .exactlyOnce
+    var topicAliasMaximum: UInt16 = 0
     /// Set when the connection opened beyond `maximumConnections` or `maximumConnectionRate`: its CONNECT is
     /// refused with this reason code.
     var admissionRefusal: ReasonCode?

@@ -1,3 +1,5 @@
+import TernBroker
+
 extension BrokerConfiguration {
     /// A network endpoint clients connect to: a `listener` line and the settings that follow it.
     public struct Listener: Sendable, Equatable {
@@ -24,6 +26,8 @@ extension BrokerConfiguration {
         public var transport: Transport
         /// The most clients connected at once through this listener; nil means no limit (Mosquitto's -1).
         public var maxConnections: Int?
+        /// `max_qos` and `max_topic_alias` written for this listener; nil fields keep the broker's values.
+        public var protocolLimits: ListenerProtocolLimits
         /// Certificate-based TLS; nil for a plain-text listener.
         public var tls: TLS?
         /// Directory of files served over HTTP by a WebSocket listener (Mosquitto's `http_dir`), absolute.
@@ -36,7 +40,8 @@ extension BrokerConfiguration {
         public var security: Security
 
         public init(port: Int, address: String? = nil, socketDomain: SocketDomain? = nil,
-                    transport: Transport = .mqtt, maxConnections: Int? = nil, tls: TLS? = nil,
+                    transport: Transport = .mqtt, maxConnections: Int? = nil,
+                    protocolLimits: ListenerProtocolLimits = ListenerProtocolLimits(), tls: TLS? = nil,
                     httpDirectory: String? = nil, allowedOrigins: [String] = [], security: Security = Security())
         {
             self.port = port
@@ -44,6 +49,7 @@ extension BrokerConfiguration {
             self.socketDomain = socketDomain
             self.transport = transport
             self.maxConnections = maxConnections
+            self.protocolLimits = protocolLimits
             self.tls = tls
             self.httpDirectory = httpDirectory
             self.allowedOrigins = allowedOrigins

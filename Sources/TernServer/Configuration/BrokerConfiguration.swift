@@ -57,8 +57,11 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// `server_keep_alive` (Tern): the keep alive imposed on every client, sent to MQTT 5 clients as Server Keep
     /// Alive; nil accepts the client's own (bounded by `maxKeepAlive`).
     public var serverKeepAlive: UInt16?
-    /// `topic_alias_maximum` (Tern): the highest topic alias a client may use; 0 disables aliases.
+    /// `topic_alias_maximum` (Tern), or Mosquitto's `max_topic_alias` before any listener: the highest topic alias
+    /// a client may use; 0 disables aliases.
     public var topicAliasMaximum: UInt16
+    /// `max_qos` before any listener: the highest QoS clients may publish with or be granted (Maximum QoS).
+    public var maximumQoS: QoS
     /// `receive_maximum` (Tern): QoS 1 and 2 messages a client may have unacknowledged towards the broker.
     public var receiveMaximum: UInt16
     /// `connect_timeout` (Tern): seconds a new connection may take to send CONNECT.
@@ -122,6 +125,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         logging = LogSettings()
         serverKeepAlive = nil
         topicAliasMaximum = 10
+        maximumQoS = .exactlyOnce
         receiveMaximum = 65_535
         connectTimeout = 10
         let limits = BrokerSettings()
@@ -178,6 +182,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         if let maxPacketSize { settings.maximumPacketSize = maxPacketSize }
         settings.receiveMaximum = receiveMaximum
         settings.topicAliasMaximum = topicAliasMaximum
+        settings.maximumQoS = maximumQoS
         settings.retainAvailable = retainAvailable
         settings.maximumInflightMessages = maxInflightMessages
         settings.maximumInflightBytes = maxInflightBytes

@@ -11,8 +11,12 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     // Per listener: only after a `listener` line.
     case socketDomain = "socket_domain"
     case `protocol`
-    /// Per listener after a `listener` line; broker-wide before any.
+    /// Per listener after a `listener` line; broker-wide before any (as the next two).
     case maxConnections = "max_connections"
+    /// Maximum QoS of the listener's clients.
+    case maxQoS = "max_qos"
+    /// Topic Alias Maximum of the listener's clients (broker-wide: `topic_alias_maximum`).
+    case maxTopicAlias = "max_topic_alias"
     case httpDirectory = "http_dir"
     /// Tern's own: an origin browser pages may open WebSocket connections from (repeatable).
     case websocketsOrigin = "websockets_origin"
@@ -101,9 +105,9 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         switch self {
         case .listener, .includeDirectory, .perListenerSettings:
             .structure
-        case .socketDomain, .protocol, .maxConnections, .httpDirectory, .websocketsOrigin, .cafile, .capath, .certfile, .keyfile,
-             .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13, .dhparamfile, .useIdentityAsUsername,
-             .useSubjectAsUsername:
+        case .socketDomain, .protocol, .maxConnections, .maxQoS, .maxTopicAlias, .httpDirectory, .websocketsOrigin,
+             .cafile, .capath, .certfile, .keyfile, .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13,
+             .dhparamfile, .useIdentityAsUsername, .useSubjectAsUsername:
             .listener
         case .allowAnonymous, .passwordFile, .aclFile, .autoIDPrefix, .allowZeroLengthClientID:
             .security
@@ -157,8 +161,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         }
         for ignored in ["pid_file", "user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
                         "allow_duplicate_messages", "autosave_on_changes", "check_retain_source", "retry_interval",
-                        "websockets_log_level", "websockets_headers_size", "max_qos", "maximum_qos",
-                        "max_topic_alias"]
+                        "websockets_log_level", "websockets_headers_size", "maximum_qos"]
         {
             table[ignored] = .ignored("not supported by Tern; ignored")
         }

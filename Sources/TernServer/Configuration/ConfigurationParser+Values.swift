@@ -1,3 +1,5 @@
+import MQTTCore
+
 /// The value kinds of configuration settings. Each reads the value of a line or throws a diagnostic naming the file,
 /// the line, the setting and what is wrong with the value.
 extension ConfigurationParser {
@@ -43,6 +45,11 @@ extension ConfigurationParser {
             throw line.diagnostic("\(value) is not between \(range.lowerBound) and \(range.upperBound)")
         }
         return value
+    }
+
+    /// A QoS level: 0, 1 or 2.
+    mutating func qos(_ line: ConfigurationLine) throws(ConfigurationDiagnostic) -> QoS {
+        QoS(rawValue: UInt8(try integer(line, in: 0...2)))!
     }
 
     /// The rest of the line, spaces included, as written.

@@ -111,11 +111,22 @@ struct ConfigurationParser {
             try claim(key, line, listener: nil)
             try applyGlobal(key, line)
         case .listener:
-            if key == .maxConnections && current == nil {
-                // Before any listener: the broker-wide limit (Mosquitto's would be the default listener's).
-                let value = try integer(line)
-                draft.maxConnections = value < 0 ? 0 : value
-                return
+            if current == nil {
+                // Before any listener: the broker-wide value (Mosquitto's would be the default listener's).
+                switch key {
+                case .maxConnections:
+                    let value = try integer(line)
+                    draft.maxConnections = value < 0 ? 0 : value
+                    return
+                case .maxQoS:
+                    draft.maximumQoS = try qos(line)
+                    return
+                case .maxTopicAlias:
+                    draft.topicAliasMaximum = UInt16(try integer(line, in: 0...65_535))
+                    return
+                default:
+                    break
+                }
             }
             guard let index = current else {
                 throw line.diagnostic("must come after a \"listener\" line (written before any listener, Mosquitto "
@@ -228,6 +239,10 @@ struct ConfigurationParser {
         case .maxConnections:
             let value = try integer(line)
             listener.maxConnections = value < 0 ? nil : value
+        case .maxQoS:
+            listener.protocolLimits.maximumQoS = try qos(line)
+        case .maxTopicAlias:
+            listener.protocolLimits.topicAliasMaximum = UInt16(try integer(line, in: 0...65_535))
         case .httpDirectory:
             listener.httpDirectory = try path(line)
         case .websocketsOrigin:

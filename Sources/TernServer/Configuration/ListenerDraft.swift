@@ -1,3 +1,5 @@
+import TernBroker
+
 /// A listener while its file is being read: what the lines written so far set, nothing defaulted yet.
 struct ListenerDraft: Sendable {
     /// The `listener` line that opened it.
@@ -7,6 +9,7 @@ struct ListenerDraft: Sendable {
     var socketDomain: BrokerConfiguration.Listener.SocketDomain?
     var transport: BrokerConfiguration.Listener.Transport = .mqtt
     var maxConnections: Int?
+    var protocolLimits = ListenerProtocolLimits()
     var httpDirectory: String?
     var allowedOrigins: [String] = []
     var security = SecurityDraft()
@@ -57,8 +60,8 @@ struct ListenerDraft: Sendable {
         }
         return BrokerConfiguration.Listener(
             port: port, address: address, socketDomain: socketDomain, transport: transport,
-            maxConnections: maxConnections, tls: tls, httpDirectory: httpDirectory, allowedOrigins: allowedOrigins,
-            security: security)
+            maxConnections: maxConnections, protocolLimits: protocolLimits, tls: tls, httpDirectory: httpDirectory,
+            allowedOrigins: allowedOrigins, security: security)
     }
 
     /// A diagnostic about the whole listener, at its `listener` line.

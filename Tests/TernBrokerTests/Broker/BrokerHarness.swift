@@ -43,10 +43,11 @@ final class BrokerHarness {
         broker.tick(now: now, output: &output)
     }
 
-    func open(requiresAuthentication: Bool = false) -> ConnectionID {
+    func open(requiresAuthentication: Bool = false, protocolLimits: ListenerProtocolLimits? = nil) -> ConnectionID {
         nextConnection += 1
         let id = ConnectionID(nextConnection)
-        broker.connectionOpened(id, now: now, requiresAuthentication: requiresAuthentication)
+        broker.connectionOpened(id, now: now, requiresAuthentication: requiresAuthentication,
+                                protocolLimits: protocolLimits)
         return id
     }
 
@@ -61,9 +62,10 @@ final class BrokerHarness {
     /// Opens a connection and sends CONNECT; returns the connection and the CONNACK it got.
     @discardableResult
     func connect(_ clientID: String, version: ProtocolVersion = .v5, cleanStart: Bool = true,
-                 keepAlive: UInt16 = 0, will: LastWill? = nil, properties: Properties = []) -> (ConnectionID, ConnAckPacket?)
+                 keepAlive: UInt16 = 0, will: LastWill? = nil, properties: Properties = [],
+                 protocolLimits: ListenerProtocolLimits? = nil) -> (ConnectionID, ConnAckPacket?)
     {
-        let id = open()
+        let id = open(protocolLimits: protocolLimits)
         send(.connect(ConnectPacket(protocolVersion: version, cleanStart: cleanStart, keepAlive: keepAlive,
                                     clientIdentifier: clientID, will: will, properties: properties)), from: id)
         let connack = packets(to: id).compactMap { if case .connack(let c) = $0 { c } else { nil } }.last

@@ -127,6 +127,51 @@ struct LimitsTests {
         #expect(harness.connect("c", will: will).1?.reasonCode == .topicNameInvalid)
     }
 
+    @Test("max_qos: announced in CONNACK, SUBSCRIBE granted at most it, a will or PUBLISH above it refused (0x9B)",
+          arguments: [ProtocolVersion.v5, .v3_1_1])
+    func maximumQoS(version: ProtocolVersion) {
+        let harness = BrokerHarness(settings: settings { $0.maximumQoS = .atLeastOnce })
+        let (client, connack) = harness.connect("c", version: version)
+        // [MQTT-3.2.2-9]; 3.1.1 cannot announce it.
+        #expect(connack?.properties.maximumQoS == (version == .v5 ? .atLeastOnce : nil))
+        harness.subscribe(client, "t", qos: .exactlyOnce)
+        #expect(harness.packets(to: client).last == .suback(SubAckPacket(packetIdentifier: 1,
+                                                                          reasonCodes: [.grantedQoS1])))
+        harness.publish(client, "t", "fine", qos: .atLeastOnce)
+        #expect(harness.publishes(to: client).map(\.qos) == [.atLeastOnce])
+        harness.publish(client, "t", "too high", qos: .exactlyOnce, packetIdentifier: 2)  // [MQTT-3.2.2-11]
+        if version == .v5 {
+            #expect(harness.packets(to: client).last == .disconnect(DisconnectPacket(reasonCode: .qosNotSupported)))
+        }
+        #expect(harness.isClosed(client))
+        let will = LastWill(topic: "w", payload: ByteBuffer(string: "gone"), qos: .exactlyOnce)
+        // [MQTT-3.2.2-12]
+        #expect(harness.connect("w", version: version, will: will).1?.reasonCode == .qosNotSupported)
+    }
+
+    @Test("a listener's own Maximum QoS and Topic Alias Maximum apply to its connections only")
+    func listenerProtocolLimits() {
+        let harness = BrokerHarness()
+        let limits = ListenerProtocolLimits(maximumQoS: .atMostOnce, topicAliasMaximum: 2)
+        let (limited, connack) = harness.connect("limited", protocolLimits: limits)
+        #expect(connack?.properties.maximumQoS == .atMostOnce)
+        #expect(connack?.properties.topicAliasMaximum == 2)
+        let (open, defaults) = harness.connect("open")
+        #expect(defaults?.properties.maximumQoS == nil)
+        #expect(defaults?.properties.topicAliasMaximum == 10)
+        harness.subscribe(limited, "t", qos: .exactlyOnce)
+        harness.subscribe(open, "t", qos: .exactlyOnce)
+        #expect(harness.packets(to: limited).last == .suback(SubAckPacket(packetIdentifier: 1,
+                                                                           reasonCodes: [.grantedQoS0])))
+        harness.publish(open, "t", "x", qos: .exactlyOnce, properties: [.topicAlias(10)])
+        #expect(!harness.isClosed(open))
+        harness.publish(limited, "t", "x", properties: [.topicAlias(3)])
+        #expect(harness.packets(to: limited).last == .disconnect(DisconnectPacket(reasonCode: .topicAliasInvalid)))
+        let (other, _) = harness.connect("other", protocolLimits: ListenerProtocolLimits(maximumQoS: .atMostOnce))
+        harness.publish(other, "t", "x", qos: .atLeastOnce)
+        #expect(harness.packets(to: other).last == .disconnect(DisconnectPacket(reasonCode: .qosNotSupported)))
+    }
+
     @Test("slow consumer: QoS 0 to a connection that is not writable is dropped and counted; QoS 1 still goes out")
     func slowConsumer() {
         let harness = BrokerHarness()

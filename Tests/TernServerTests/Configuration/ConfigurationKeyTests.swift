@@ -101,6 +101,10 @@ import Testing
             configuration, _ in configuration.maxConnections == 500 && configuration.listeners[0].maxConnections == 10
         },
         Valid(text: "max_connections -1\nlistener 1883\n") { configuration, _ in configuration.maxConnections == 0 },
+        Valid(text: "max_qos 1\nmax_topic_alias 3\nlistener 1883\nmax_qos 0\nmax_topic_alias 0\n") {
+            configuration, _ in configuration.maximumQoS == .atLeastOnce && configuration.topicAliasMaximum == 3
+                && configuration.listeners[0].protocolLimits == .init(maximumQoS: .atMostOnce, topicAliasMaximum: 0)
+        },
         .global("max_connection_rate 200") {
             $0.maxConnectionRate == 200 && $0.brokerSettings().maximumConnectionRate == 200
         },
@@ -261,6 +265,8 @@ import Testing
         ("socket_domain", "socket_domain: missing value"),
         ("protocol mqtts", #"protocol: "mqtts" is not one of mqtt, websockets"#),
         ("max_connections many", #"max_connections: "many" is not a number"#),
+        ("max_qos 3", "max_qos: 3 is not between 0 and 2"),
+        ("max_topic_alias -1", "max_topic_alias: -1 is not between 0 and 65535"),
         ("http_dir", "http_dir: missing value"),
         ("cafile", "cafile: missing value"),
         ("capath", "capath: missing value"),

@@ -78,13 +78,13 @@ import Testing
             user mosquitto
             log_timestamp_format %Y-%m-%dT%H:%M:%S
             listener 1883
-            max_qos 1
+            memory_limit 1000000
             """)
         #expect(warnings == [
             "mosquitto.conf:1: pid_file: not supported by Tern; ignored",
             "mosquitto.conf:2: user: not supported by Tern; ignored",
             "mosquitto.conf:3: log_timestamp_format: not supported by Tern; ignored",
-            "mosquitto.conf:5: max_qos: not supported by Tern; ignored",
+            "mosquitto.conf:5: memory_limit: not supported by Tern; ignored",
         ])
     }
 

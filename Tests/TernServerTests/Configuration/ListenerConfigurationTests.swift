@@ -1,3 +1,4 @@
+import TernBroker
 import Testing
 @testable import TernServer
 
@@ -19,6 +20,31 @@ import Testing
             .init(port: 9001, transport: .websockets, httpDirectory: "/srv/www"),
         ])
         #expect(!configuration.isLocalOnly)
+    }
+
+    /// Mosquitto's `max_qos` and `max_topic_alias` belong to the listener they follow; written before any
+    /// listener they are the broker's (as `max_connections`).
+    @Test func maximumQoSAndTopicAliasMaximumPerListener() throws {
+        let directory = try ConfigurationDirectory()
+        let configuration = try directory.configuration("""
+            max_qos 1
+            max_topic_alias 4
+            listener 1883
+            listener 1884
+            max_qos 0
+            max_topic_alias 0
+            listener 1885
+            max_topic_alias 65535
+            """)
+        #expect(configuration.listeners.map(\.protocolLimits) == [
+            ListenerProtocolLimits(),
+            ListenerProtocolLimits(maximumQoS: .atMostOnce, topicAliasMaximum: 0),
+            ListenerProtocolLimits(topicAliasMaximum: 65_535),
+        ])
+        let settings = configuration.brokerSettings()
+        #expect(settings.maximumQoS == .atLeastOnce)
+        #expect(settings.topicAliasMaximum == 4)
+        #expect(BrokerConfiguration.default(port: 1883).brokerSettings().maximumQoS == .exactlyOnce)
     }
 
     /// `websockets_origin` (Tern's own) may be repeated and belongs to its listener.
