@@ -49,6 +49,10 @@ struct Serve: AsyncParsableCommand {
                 """)
     var eventLoops: Int?
 
+    @Flag(name: [.short, .long],
+          help: "Run in the background, detached from the terminal, as mosquitto -d does (see pid_file).")
+    var daemon = false
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
         if let eventLoops, !(1...256).contains(eventLoops) {
@@ -66,6 +70,15 @@ struct Serve: AsyncParsableCommand {
                 warnings.append("-p \(port) ignored: \(config) defines its listeners")
             }
         }
+        if daemon && !Daemon.isChild() {
+            do {
+                _ = try Daemon.spawnDetached()
+                return
+            } catch {
+                Self.printError("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
         do {
             let destinations = try LogDestinations(configuration.logging, verbose: verbose)
             destinations.bootstrap()
@@ -76,6 +89,14 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "tern")
         for warning in warnings { logger.warning("\(warning)") }
+        let pidFile: PIDFile?
+        do {
+            pidFile = try configuration.pidFile.map { path throws(PIDFile.WriteError) in try PIDFile(writingTo: path) }
+        } catch {
+            Self.printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        defer { pidFile?.remove() }
         if let raised = OpenFileLimit.raiseToHardLimit() {
             logger.info("open-file limit raised from \(raised.before) to \(raised.after), the hard limit")
         }

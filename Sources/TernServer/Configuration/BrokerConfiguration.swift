@@ -94,6 +94,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var eventLoops: Int
     /// `http_listener` and the other `http_*` settings (Tern); nil when there is no HTTP listener.
     public var http: HTTPSettings?
+    /// `pid_file`: where `tern serve` writes its process id while it runs; absolute.
+    public var pidFile: String?
 
     /// The files read, main file first, then included files in the order read; as they were named.
     public var files: [String]

@@ -51,6 +51,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case publisherFlowControl = "publisher_flow_control"
     case setTCPNoDelay = "set_tcp_nodelay"
     case sysInterval = "sys_interval"
+    case pidFile = "pid_file"
     case persistence
     case retainedPersistence = "retained_persistence"
     case persistenceLocation = "persistence_location"
@@ -121,7 +122,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     var isText: Bool {
         switch self {
         case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
-             .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile,
+             .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile, .pidFile,
              .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile, .httpCertfile, .httpKeyfile:
             true
         default:
@@ -159,7 +160,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         for plugin in ["auth_plugin", "plugin", "auth_plugin_deny_special_chars"] {
             table[plugin] = .refused("plugins are not supported")
         }
-        for ignored in ["pid_file", "user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
+        for ignored in ["user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
                         "allow_duplicate_messages", "autosave_on_changes", "check_retain_source", "retry_interval",
                         "websockets_log_level", "websockets_headers_size", "maximum_qos"]
         {

@@ -346,6 +346,8 @@ struct ConfigurationParser {
             draft.sysInterval = try integer(line, in: 0...65_535)
         case .persistence, .retainedPersistence:
             draft.persistence.enabled = try bool(line)
+        case .pidFile:
+            draft.pidFile = try path(line)
         case .persistenceLocation:
             draft.persistence.location = try path(line)
         case .persistenceFile:

@@ -96,6 +96,7 @@ import Testing
         .global("topic_alias_maximum 0") { $0.topicAliasMaximum == 0 },
         .global("topic_alias_maximum 65535") { $0.topicAliasMaximum == 65_535 },
         .global("receive_maximum 1") { $0.receiveMaximum == 1 },
+        .global("pid_file run/tern.pid") { $0.pidFile == $1 + "/run/tern.pid" },
         .global("connect_timeout 5") { $0.connectTimeout == 5 },
         Valid(text: "max_connections 500\nlistener 1883\nmax_connections 10\n") {
             configuration, _ in configuration.maxConnections == 500 && configuration.listeners[0].maxConnections == 10
@@ -244,6 +245,7 @@ import Testing
         ("acl_file   ", "acl_file: missing value"),
         ("auto_id_prefix", "auto_id_prefix: missing value"),
         ("persistence_location", "persistence_location: missing value"),
+        ("pid_file", "pid_file: missing value"),
         ("persistence_file", "persistence_file: missing value"),
         // Words from a list.
         ("log_dest console", #"log_dest: "console" is not one of none, stdout, stderr, syslog, topic, dlt, file"#),

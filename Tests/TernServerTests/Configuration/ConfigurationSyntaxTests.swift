@@ -74,14 +74,14 @@ import Testing
     @Test func mosquittoSettingsTernIgnoresAreWarnings() throws {
         let directory = try ConfigurationDirectory()
         let warnings = try directory.warnings("""
-            pid_file /run/mosquitto/mosquitto.pid
+            log_facility 5
             user mosquitto
             log_timestamp_format %Y-%m-%dT%H:%M:%S
             listener 1883
             memory_limit 1000000
             """)
         #expect(warnings == [
-            "mosquitto.conf:1: pid_file: not supported by Tern; ignored",
+            "mosquitto.conf:1: log_facility: not supported by Tern; ignored",
             "mosquitto.conf:2: user: not supported by Tern; ignored",
             "mosquitto.conf:3: log_timestamp_format: not supported by Tern; ignored",
             "mosquitto.conf:5: memory_limit: not supported by Tern; ignored",

@@ -87,7 +87,6 @@ import Testing
         let (configuration, warnings) = try directory.load(text: Self.main)
 
         #expect(warnings.map(\.description) == [
-            "mosquitto.conf:8: pid_file: not supported by Tern; ignored",
             "mosquitto.conf:9: user: not supported by Tern; ignored",
             "mosquitto.conf:22: log_timestamp: not supported by Tern; ignored",
         ])
@@ -95,6 +94,7 @@ import Testing
             == ["mosquitto.conf", "conf.d/00-local.conf", "conf.d/10-tls.conf", "conf.d/20-websockets.conf"])
         #expect(!configuration.isLocalOnly)
         #expect(configuration.perListenerSettings)
+        #expect(configuration.pidFile == "/run/mosquitto/mosquitto.pid")
 
         #expect(configuration.listeners == [
             .init(port: 1883, address: "127.0.0.1", security: .init(allowAnonymous: true)),
