@@ -64,7 +64,7 @@ public final class AdminServer: Sendable {
                 router: router, server: server,
                 configuration: .init(address: .hostname(settings.address ?? "0.0.0.0", port: settings.port),
                                      serverName: "tern/\(TernVersion.number)"),
-                onServerRunning: { channel in
+                onServerRunning: { [logger] channel in
                     // NIO's accept backoff, which Hummingbird installs, lets the listener spin at the open-file
                     // limit (see AcceptPause).
                     try? await channel.eventLoop.submit {

@@ -228,22 +228,20 @@ struct Serve: AsyncParsableCommand {
         -> (configuration: BrokerConfiguration, securities: [ListenerSecurity], warnings: [String])
     {
         do {
-            return try read(path, port: port, checking: refuseUnimplemented)
+            return try read(path, port: port)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
     }
 
-    /// The configuration file and the security files of each listener, with the warnings of both; `check` runs on
-    /// the configuration before the security files are read. Throws the first problem.
-    static func read(_ path: String, port: Int,
-                     checking check: (BrokerConfiguration) throws -> Void = { _ in }) throws
+    /// The configuration file and the security files of each listener, with the warnings of both. Throws the first
+    /// problem.
+    static func read(_ path: String, port: Int) throws
         -> (configuration: BrokerConfiguration, securities: [ListenerSecurity], warnings: [String])
     {
         let (configuration, diagnostics) = try BrokerConfiguration.load(path: path, port: port)
         var warnings = diagnostics.map(\.description)
-        try check(configuration)
         var securities: [ListenerSecurity] = []
         for listener in configuration.listeners {
             let (security, aclWarnings) = try ListenerSecurity.load(listener.security, tls: listener.tls)
@@ -251,16 +249,6 @@ struct Serve: AsyncParsableCommand {
             securities.append(security)
         }
         return (configuration, securities, warnings)
-    }
-
-    /// Settings that parse but that this build cannot honour yet: refused rather than silently ignored.
-    static func refuseUnimplemented(_ configuration: BrokerConfiguration) throws(ConfigurationDiagnostic) {
-        let file = configuration.files.first ?? "configuration"
-        for listener in configuration.listeners where listener.httpDirectory != nil {
-            throw ConfigurationDiagnostic(file: file, line: nil, message: """
-                listener \(listener.port): http_dir (serving files over HTTP) is not supported yet
-                """)
-        }
     }
 
     /// SIGHUP: reads the file again and swaps each listener's security in place; connected clients get the new

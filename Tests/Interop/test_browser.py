@@ -7,6 +7,7 @@ nothing comes from a CDN. The page reports each step with fetch() to that server
 --remote-debugging-port=0 (so it stays up without --dump-dom's virtual-time tricks) and is stopped when the last
 report arrives or the deadline passes. It runs the users' fundamentals document's browser example: subscribe to
 dashboard/# at QoS 1, publish presence/browser retained, receive what a TCP client publishes to the dashboard.
+A third run loads the page and the bundle from the broker's own WebSocket listener (`http_dir`).
 For wss the test CA is not in Chromium's store: Chromium runs with --ignore-certificate-errors.
 """
 import http.server
@@ -49,8 +50,10 @@ PAGE = """\
 <script src="mqtt.bundle.js"></script>
 <script>
 const params = new URLSearchParams(location.search);
-const report = (step, detail) =>
-  fetch('/report', { method: 'POST', body: JSON.stringify({ step, detail: detail || '' }) });
+// To the test's server: this page's own, or the one named by ?report= when the broker served the page.
+const reportTo = params.get('report') || '';
+const report = (step, detail) => fetch(reportTo + '/report',
+  { method: 'POST', mode: reportTo ? 'no-cors' : 'cors', body: JSON.stringify({ step, detail: detail || '' }) });
 const updateDashboard = (topic, data) => report('message', topic + ' ' + JSON.stringify(data));
 try {
   // The fundamentals document's example, with the test's broker address.
@@ -154,13 +157,14 @@ def site():
 
 @pytest.fixture
 def broker(site, tmp_path):
-    _, pki, _ = site
+    _, pki, directory = site
     tcp, ws, wss = find_free_port(), find_free_port(), find_free_port()
     tern = ConfiguredTern(tmp_path, f"""
 password_file {password_file(tmp_path)}
 listener {tcp} 127.0.0.1
 listener {ws} 127.0.0.1
 protocol websockets
+http_dir {directory}
 listener {wss} 127.0.0.1
 protocol websockets
 {pki.server_settings()}""")
@@ -169,11 +173,17 @@ protocol websockets
     assert tern.stop() == 0, tern.output()
 
 
-@pytest.mark.parametrize("scheme", ["ws", "wss"])
+@pytest.mark.parametrize("scheme", ["ws", "wss", "http_dir"])
 def test_mqttjs_in_headless_chromium(site, broker, scheme, tmp_path):
+    """`http_dir`: the page and MQTT.js come from the broker's WebSocket listener (Mosquitto's `http_dir`), and the
+    page connects back to the same listener."""
     server, _, _ = site
-    url = f"{scheme}://127.0.0.1:{broker.ports[scheme]}/mqtt"
-    page = f"http://127.0.0.1:{server.port}/dashboard.html?url={url}"
+    if scheme == "http_dir":
+        origin = f"127.0.0.1:{broker.ports['ws']}"
+        page = f"http://{origin}/dashboard.html?url=ws://{origin}/mqtt&report=http://127.0.0.1:{server.port}"
+    else:
+        url = f"{scheme}://127.0.0.1:{broker.ports[scheme]}/mqtt"
+        page = f"http://127.0.0.1:{server.port}/dashboard.html?url={url}"
     backend = Client(broker.ports["tcp"], client_id=f"backend-{scheme}", username="user", password="secret")
     backend.subscribe("presence/#", qos=1)
     chromium = subprocess.Popen(

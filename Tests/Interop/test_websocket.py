@@ -6,6 +6,7 @@
 - byte level (a minimal RFC 6455 client): MQTT packets split across frames and several packets in one frame,
   ping answered with pong, close echoed, text frame closed with 1003, subprotocols mqtt and mqttv3.1, a
   configured origin check, and a plain HTTP request answered 426 with an explanation;
+- with `http_dir`, plain HTTP requests get the directory's files (and nothing outside it) beside MQTT;
 - a 300 kB message over WebSocket arrives whole over TCP.
 """
 import shutil
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import find_free_port
 from mqtt_helpers import V311, V5, Client, wait_until
+from tern_broker import tern_binary
 from transports import (ConfiguredTern, RawWebSocket, handshake_request, mqttjs_available, read_http_response,
                         start_mqttjs_round_trip, wait_for_line)
 
@@ -159,6 +161,66 @@ def test_a_plain_http_request_gets_a_clear_answer(broker):
     assert status == 426
     assert headers["upgrade"] == "websocket"
     assert b"MQTT over WebSocket" in body
+
+
+def http_get(port: int, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """One request with the target exactly as written; reads the whole response (the server closes after it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        status, headers, body = read_http_response(sock)
+        while chunk := sock.recv(65536):
+            body += chunk
+    return status, headers, body
+
+
+def test_http_dir_serves_its_files_beside_mqtt_over_websocket(tmp_path):
+    """Mosquitto's `http_dir`: plain HTTP requests to a websockets listener get the directory's files (a page and
+    what it loads), with their content types; nothing outside the directory is reachable, by `..` or by a link;
+    the same listener still carries MQTT over WebSocket."""
+    site = tmp_path / "www"
+    (site / "js").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>dashboard</h1>\n")
+    large = bytes(range(256)) * 4096 + b"end"  # 1 MiB and 3 bytes: many chunks, the last one short
+    (site / "js" / "app.js").write_bytes(large)
+    (tmp_path / "secret.txt").write_text("not for the web\n")
+    (site / "escape").symlink_to(tmp_path / "secret.txt")
+    ws = find_free_port()
+    tern = ConfiguredTern(tmp_path, f"listener {ws} 127.0.0.1\nprotocol websockets\nhttp_dir {site}\n"
+                                    "allow_anonymous true\n")
+    try:
+        status, headers, body = http_get(ws, "/")
+        assert (status, headers["content-type"], body) == (200, "text/html; charset=utf-8", b"<h1>dashboard</h1>\n")
+        status, headers, body = http_get(ws, "/js/app.js?version=2")
+        assert (status, headers["content-type"], int(headers["content-length"])) == (
+            200, "text/javascript; charset=utf-8", len(large))
+        assert body == large
+        status, headers, body = http_get(ws, "/js/app.js", method="HEAD")
+        assert (status, int(headers["content-length"]), body) == (200, len(large), b"")
+        status, headers, _ = http_get(ws, "/js")
+        assert (status, headers["location"]) == (301, "/js/")
+        assert http_get(ws, "/js/")[0] == 404  # no index.html there
+        assert http_get(ws, "/missing.html")[0] == 404
+        for target in ("/../secret.txt", "/%2e%2e/secret.txt", "/js/../../secret.txt", "/escape"):
+            status, _, body = http_get(ws, target)
+            assert status == 403 and b"not for the web" not in body, target
+        status, headers, _ = http_get(ws, "/index.html", method="POST")
+        assert (status, headers["allow"]) == (405, "GET, HEAD")
+        client = Client(ws, client_id="beside-http", transport="websockets")
+        client.subscribe("http/dir", qos=1)
+        client.publish("http/dir", b"still mqtt", qos=1)
+        assert [m.payload for m in client.wait_for(1)] == [b"still mqtt"]
+        client.disconnect()
+    finally:
+        assert tern.stop() == 0, tern.output()
+
+
+def test_an_http_dir_that_is_not_a_directory_stops_the_broker(tmp_path):
+    config = tmp_path / "tern.conf"
+    config.write_text(f"listener {find_free_port()} 127.0.0.1\nprotocol websockets\nhttp_dir {tmp_path}/none\n")
+    result = subprocess.run([str(tern_binary()), "serve", "-c", str(config)], capture_output=True, text=True,
+                            timeout=20)
+    assert result.returncode == 1
+    assert f"http_dir {tmp_path}/none: not a directory" in result.stderr
 
 
 def test_origins_can_be_restricted():

@@ -23,21 +23,28 @@ public final class ListenerTransport: Sendable {
         self.maxConnections = maxConnections
     }
 
-    /// The transport a configured listener asks for; reads its TLS files.
+    /// The transport a configured listener asks for; reads its TLS files and resolves its `http_dir`.
     /// - Returns: the transport and warnings about settings without effect.
+    /// - Throws: `TLSSetupError`, or `HTTPDirectoryError` for an `http_dir` that is not a directory.
     public static func load(_ listener: BrokerConfiguration.Listener, settings: BrokerSettings)
-        throws(TLSSetupError) -> (transport: ListenerTransport, warnings: [String])
+        throws -> (transport: ListenerTransport, warnings: [String])
     {
         var tls: ServerTLSContext?
         var warnings: [String] = []
         if let settings = listener.tls {
             (tls, warnings) = try ServerTLSContext.load(settings)
         }
+        if listener.transport != .websockets && listener.httpDirectory != nil {
+            warnings.append("http_dir ignored: files are served by websockets listeners only")
+        }
         // A frame carries at most a whole packet, plus room for a few packets to share it.
         let webSocket = listener.transport == .websockets
             ? WebSocketSettings(allowedOrigins: listener.allowedOrigins,
                                 maximumFrameSize: max(settings.maximumPacketSize, 1 << 16) &+ (1 << 16),
-                                upgradeTimeout: .seconds(settings.connectTimeout))
+                                upgradeTimeout: .seconds(settings.connectTimeout),
+                                httpDirectory: try listener.httpDirectory.map { path throws(HTTPDirectoryError) in
+                                    try HTTPDirectory(path: path)
+                                })
             : nil
         return (ListenerTransport(tls: tls, webSocket: webSocket, maxConnections: listener.maxConnections), warnings)
     }
@@ -84,17 +91,17 @@ public final class ListenerTransport: Sendable {
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    pipeline.removeHandler(context: try pipeline.context(name: Self.refusalName), promise: nil)
+                    pipeline.removeHandler(context: try pipeline.context(name: Self.plainHTTPName), promise: nil)
                     try pipeline.addHandler(WebSocketStreamHandler())
                     try pipeline.addHandler(makeHandler())
                 }
             })
         try pipeline.configureHTTPServerPipeline(
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-        try pipeline.addHandler(HTTPRequestRefusal(settings: webSocket), name: Self.refusalName)
+        try pipeline.addHandler(PlainHTTPResponder(settings: webSocket), name: Self.plainHTTPName)
     }
 
-    private static let refusalName = "HTTPRequestRefusal"
+    private static let plainHTTPName = "PlainHTTPResponder"
 
     /// BoringSSL's reasons in a TLS error (`CERTIFICATE_VERIFY_FAILED`), without its codes and source paths.
     static func tlsFailureReason(_ error: Error) -> String {

@@ -14,13 +14,16 @@ public struct WebSocketSettings: Sendable, Equatable {
     /// How long a new connection may take to complete the upgrade; then it is closed (the broker's connect timeout
     /// starts after the upgrade).
     public var upgradeTimeout: TimeAmount
+    /// The files served to plain HTTP requests (`http_dir`); nil answers them 426 Upgrade Required.
+    public var httpDirectory: HTTPDirectory?
 
     public init(allowedOrigins: [String] = [], maximumFrameSize: Int = 1 << 28,
-                upgradeTimeout: TimeAmount = .seconds(10))
+                upgradeTimeout: TimeAmount = .seconds(10), httpDirectory: HTTPDirectory? = nil)
     {
         self.allowedOrigins = allowedOrigins
         self.maximumFrameSize = min(maximumFrameSize, Int(UInt32.max))
         self.upgradeTimeout = upgradeTimeout
+        self.httpDirectory = httpDirectory
     }
 
     /// Whether a request's `Origin` header lets it in.
