@@ -133,7 +133,8 @@ struct Serve: AsyncParsableCommand {
             for host in Self.hosts(of: listener) {
                 let clientIdentifiers = ClientIdentifierRules(
                     allowZeroLength: listener.security.allowZeroLengthClientID,
-                    assignedPrefix: listener.security.autoIDPrefix)
+                    assignedPrefix: listener.security.autoIDPrefix,
+                    usesUsername: listener.security.useUsernameAsClientID)
                 listeners.append(.init(host: host, port: listener.port, authenticator: authenticator,
                                        transport: transport, clientIdentifiers: clientIdentifiers,
                                        protocolLimits: listener.protocolLimits))

@@ -469,3 +469,33 @@ def test_per_listener_client_identifier_settings(start, kind):
     client = Session(broker, "")
     assert client.connack_code == 0
     assert client.connack_properties.AssignedClientIdentifier.startswith("plant-")
+
+
+@pytest.mark.parametrize("kind", ["tern", "mosquitto"])
+def test_use_username_as_clientid(start, workdir, kind):
+    """The user name replaces the client identifier: a second client of the same user takes the first one's
+    session over whatever identifier it sends, the `%c` ACL pattern sees the user name, and a client without a
+    user name is refused as not authorized."""
+    passwd = workdir / "passwd"
+    mosquitto_passwd(passwd, "alice", "secret", create=True)
+    acl = write(workdir / "acl", "pattern readwrite clients/%c/#\n")
+    broker = start(kind, f"allow_anonymous true\npassword_file {passwd}\nacl_file {acl}\n"
+                         "use_username_as_clientid true\n")
+    first = Session(broker, "sensor-1", "alice", "secret")
+    assert first.connack_code == 0
+    assert first.subscribe("clients/alice/#") == [1]
+    assert first.publish("clients/alice/status", "up") == 0  # allowed: %c is alice, not sensor-1
+    assert wait_until(lambda: ("clients/alice/status", "up") in first.received(), DEADLINE)
+    second = Session(broker, "sensor-2", "alice", "secret")
+    assert second.connack_code == 0
+    assert wait_until(lambda: first.disconnected is not None, DEADLINE)
+    if kind == "tern":
+        # DISCONNECT 0x8E Session taken over [MQTT-3.1.4-3]; mosquitto 2.0.11 closes the old connection without it
+        # (on any takeover).
+        assert first.disconnected.value == 0x8E
+    empty = Session(broker, "", "alice", "secret")  # an MQTT 5 client that asks for an identifier is told
+    assert (empty.connack_code, empty.connack_properties.AssignedClientIdentifier) == (0, "alice")
+    for protocol, refused in ((V5, 0x87), (V311, 5)):
+        assert Session(broker, "anonymous", protocol=protocol).connack_code == refused
+    for session in (first, second, empty):
+        session.close()

@@ -28,6 +28,15 @@ extension Broker {
             clientID = ClientIdentifier(makeClientIdentifier(prefix: rules?.assignedPrefix))
             if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
         }
+        if connections[id]?.clientIdentifiers?.usesUsername == true {
+            // The user name the listener's authenticator accepted; without one, the CONNECT's (not checked).
+            let requiresAuthentication = connections[id]?.requiresAuthentication ?? true
+            guard let username = connections[id]?.username ?? (requiresAuthentication ? nil : connect.username) else {
+                return refuse(.notAuthorized)
+            }
+            clientID = ClientIdentifier(username)
+            if assignedClientID != nil { assignedClientID = username }
+        }
 
         // Enhanced authentication (section 4.12) runs through the listener's authenticator; without one no method
         // is supported: refused rather than ignored [MQTT-4.12.0-1].

@@ -16,15 +16,20 @@ extension BrokerConfiguration {
         /// Whether a client may connect with an empty client identifier and get one assigned
         /// (`allow_zero_length_clientid`).
         public var allowZeroLengthClientID: Bool
+        /// Whether a client's user name replaces the client identifier it sent (`use_username_as_clientid`), so
+        /// that one user cannot take over another's session; clients without a user name are refused.
+        public var useUsernameAsClientID: Bool
 
         public init(allowAnonymous: Bool = false, passwordFile: String? = nil, aclFile: String? = nil,
-                    autoIDPrefix: String = "auto-", allowZeroLengthClientID: Bool = true)
+                    autoIDPrefix: String = "auto-", allowZeroLengthClientID: Bool = true,
+                    useUsernameAsClientID: Bool = false)
         {
             self.allowAnonymous = allowAnonymous
             self.passwordFile = passwordFile
             self.aclFile = aclFile
             self.autoIDPrefix = autoIDPrefix
             self.allowZeroLengthClientID = allowZeroLengthClientID
+            self.useUsernameAsClientID = useUsernameAsClientID
         }
     }
 }

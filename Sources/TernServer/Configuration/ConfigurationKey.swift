@@ -35,6 +35,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case aclFile = "acl_file"
     case autoIDPrefix = "auto_id_prefix"
     case allowZeroLengthClientID = "allow_zero_length_clientid"
+    case useUsernameAsClientID = "use_username_as_clientid"
 
     // Global, wherever they are written.
     case maxKeepalive = "max_keepalive"
@@ -110,7 +111,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
              .cafile, .capath, .certfile, .keyfile, .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13,
              .dhparamfile, .useIdentityAsUsername, .useSubjectAsUsername:
             .listener
-        case .allowAnonymous, .passwordFile, .aclFile, .autoIDPrefix, .allowZeroLengthClientID:
+        case .allowAnonymous, .passwordFile, .aclFile, .autoIDPrefix, .allowZeroLengthClientID, .useUsernameAsClientID:
             .security
         default:
             .global
@@ -149,7 +150,6 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         table["bind_interface"] = .refused("binding to a network interface is not supported; give the interface's "
                                            + "address on the \"listener\" line instead")
         table["mount_point"] = .refused("mount points are not supported")
-        table["use_username_as_clientid"] = .refused("not supported")
         table["clientid_prefixes"] = .refused("not supported")
         table["psk_hint"] = .refused("TLS with pre-shared keys is not supported")
         table["psk_file"] = .refused("TLS with pre-shared keys is not supported")

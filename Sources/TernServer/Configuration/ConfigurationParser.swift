@@ -300,6 +300,7 @@ struct ConfigurationParser {
         case .aclFile: security.aclFile = try path(line)
         case .autoIDPrefix: security.autoIDPrefix = try text(line)
         case .allowZeroLengthClientID: security.allowZeroLengthClientID = try bool(line)
+        case .useUsernameAsClientID: security.useUsernameAsClientID = try bool(line)
         default: preconditionFailure("\(key) is not a security setting")
         }
     }

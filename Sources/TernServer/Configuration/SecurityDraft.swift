@@ -5,11 +5,13 @@ struct SecurityDraft: Sendable {
     var aclFile: String?
     var autoIDPrefix: String?
     var allowZeroLengthClientID: Bool?
+    var useUsernameAsClientID: Bool?
 
     /// The settings, with Mosquitto 2.0's defaults where nothing was written.
     func resolved(anonymousByDefault: Bool) -> BrokerConfiguration.Security {
         BrokerConfiguration.Security(
             allowAnonymous: allowAnonymous ?? anonymousByDefault, passwordFile: passwordFile, aclFile: aclFile,
-            autoIDPrefix: autoIDPrefix ?? "auto-", allowZeroLengthClientID: allowZeroLengthClientID ?? true)
+            autoIDPrefix: autoIDPrefix ?? "auto-", allowZeroLengthClientID: allowZeroLengthClientID ?? true,
+            useUsernameAsClientID: useUsernameAsClientID ?? false)
     }
 }

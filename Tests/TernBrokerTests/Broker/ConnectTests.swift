@@ -214,6 +214,34 @@ struct ConnectTests {
         #expect(harness.packets(to: strict) == [.connack(ConnAckPacket(reasonCode: .clientIdentifierNotValid))])
     }
 
+    @Test("use_username_as_clientid: the user name is the client identifier; a client without one is refused",
+          arguments: [ProtocolVersion.v5, .v3_1_1])
+    func usernameAsClientIdentifier(version: ProtocolVersion) {
+        let harness = BrokerHarness()
+        let rules = ClientIdentifierRules(allowZeroLength: true, assignedPrefix: "auto-", usesUsername: true)
+        func connect(_ connection: UInt64, clientID: String, username: String?) -> ConnectionID {
+            let id = ConnectionID(connection)
+            harness.broker.connectionOpened(id, now: harness.now, clientIdentifiers: rules)
+            harness.send(.connect(ConnectPacket(protocolVersion: version, clientIdentifier: clientID,
+                                                username: username)), from: id)
+            return id
+        }
+        let first = connect(910, clientID: "sensor-1", username: "alice")
+        #expect(harness.broker.clientID(of: first)?.string == "alice")
+        // Another identifier with the same user name is the same client: it takes the session over.
+        let second = connect(911, clientID: "sensor-2", username: "alice")
+        #expect(harness.isClosed(first) && !harness.isClosed(second))
+        if version == .v5 {
+            #expect(harness.packets(to: first).last == .disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
+            let empty = connect(912, clientID: "", username: "bob")
+            #expect(harness.packets(to: empty).last == .connack(ConnAckPacket(
+                properties: [.assignedClientIdentifier("bob"), .topicAliasMaximum(10)])))
+        }
+        let anonymous = connect(913, clientID: "sensor-3", username: nil)
+        #expect(harness.packets(to: anonymous) == [.connack(ConnAckPacket(reasonCode: .notAuthorized))])
+        #expect(harness.isClosed(anonymous))
+    }
+
     @Test("[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (v3 form) and a close")
     func unsupportedLevel() {
         let harness = BrokerHarness()

@@ -148,6 +148,7 @@ import Testing
         .global("acl_file ./acl/../acl.txt") { $0.security.aclFile == $1 + "/acl.txt" },
         .global("auto_id_prefix tern client-") { $0.security.autoIDPrefix == "tern client-" },
         .global("allow_zero_length_clientid false") { !$0.security.allowZeroLengthClientID },
+        .global("use_username_as_clientid true") { $0.security.useUsernameAsClientID },
         // Listener settings.
         .listener("socket_domain ipv4") { l, _ in l.socketDomain == .ipv4 },
         .listener("socket_domain ipv6") { l, _ in l.socketDomain == .ipv6 },
@@ -228,6 +229,7 @@ import Testing
         ("connection_messages", "connection_messages: missing value"),
         ("allow_anonymous nope", #"allow_anonymous: "nope" is not true or false"#),
         ("allow_zero_length_clientid 2", #"allow_zero_length_clientid: "2" is not true or false"#),
+        ("use_username_as_clientid yes", #"use_username_as_clientid: "yes" is not true or false"#),
         ("per_listener_settings sometimes", #"per_listener_settings: "sometimes" is not true or false"#),
         // Durations.
         ("persistent_client_expiration 14", #"persistent_client_expiration: "14" is not a duration: a number "#
