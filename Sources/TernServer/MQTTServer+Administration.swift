@@ -90,6 +90,21 @@ extension MQTTServer {
         }
     }
 
+    /// Publishes a log line as the broker, at QoS 2 and not retained (`log_dest topic`: Mosquitto's
+    /// `$SYS/broker/log/...` topics). Callable from any thread, the broker's loop included: the message is
+    /// published in a task of its own, never inside whatever logged the line.
+    public func publishLogLine(_ line: String, topic: String) {
+        let state = self.state
+        loop.execute {
+            let value = state.value
+            var output = value.table.output
+            let message = ApplicationMessage(topic: topic, payload: ByteBuffer(string: line), qos: .exactlyOnce,
+                                             retain: false)
+            _ = value.broker.publishAsBroker(message, now: .now(), output: &output)
+            value.table.flushAll()
+        }
+    }
+
     /// Runs `body` on the broker's loop and flushes what it wrote.
     private func onBrokerLoop<Result: Sendable>(_ body: @escaping @Sendable (State) -> Result) async throws
         -> Result

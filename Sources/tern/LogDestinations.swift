@@ -17,6 +17,8 @@ struct LogDestinations {
     var level: Logger.Level
     /// Destinations the configuration names that Tern cannot write to, for a warning once logging runs.
     var unsupported: [String] = []
+    /// Where `log_dest topic` publishes, once the broker runs; nil without that destination.
+    var topicSink: LogTopicSink?
 
     /// Opens the files; throws a message naming the file when one cannot be opened for appending.
     init(_ settings: BrokerConfiguration.LogSettings, verbose: Int) throws(LogFileError) {
@@ -33,7 +35,11 @@ struct LogDestinations {
             case .stderr: output = LogFile(descriptor: 2)
             case .file(let path): output = try LogFile(path: path)
             case .syslog: unsupported.append("syslog"); continue
-            case .topic: unsupported.append("topic"); continue
+            case .topic:
+                let sink = topicSink ?? LogTopicSink()
+                topicSink = sink
+                handlers.append { _ in TopicLogHandler(sink: sink) }
+                continue
             case .dlt: unsupported.append("dlt"); continue
             }
             let write: @Sendable (String) -> Void = { line in

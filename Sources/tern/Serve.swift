@@ -79,10 +79,12 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let topicSink: LogTopicSink?
         do {
             let destinations = try LogDestinations(configuration.logging, verbose: verbose)
             destinations.bootstrap()
             for name in destinations.unsupported { warnings.append("log_dest \(name) is not supported; ignored") }
+            topicSink = destinations.topicSink
         } catch {
             Self.printError("error: \(error)")
             throw ExitCode(1)
@@ -162,6 +164,8 @@ struct Serve: AsyncParsableCommand {
             return adminBox.withLockedValue { $0 }?.reloadPolicy(configurationFile: config, port: port)
         }
         adminBox.withLockedValue { $0 = admin }
+        // From here the broker stops only below, after `detach`: its loop is never handed a line once shut down.
+        topicSink?.attach(server)
 
         for await signal in signals {
             if signal == SIGHUP {
@@ -181,6 +185,7 @@ struct Serve: AsyncParsableCommand {
             break
         }
         await admin?.stop()
+        topicSink?.detach()
         try await server.shutdown()
     }
 

@@ -425,6 +425,42 @@ def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workd
         reference.cleanup()
 
 
+def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir):
+    """`log_dest topic`, as Mosquitto: log lines published as `$SYS/broker/log/<level>` at QoS 2, not retained,
+    `SECONDS: message`; the `log_type subscribe` lines under `$SYS/broker/log/M/subscribe`, the same on both."""
+    from conftest import MosquittoBroker
+    from tern_broker import TernBroker
+    config = workdir / "tern.conf"
+    config.write_text("log_dest stderr\nlog_dest topic\nlog_type all\n")
+    tern = TernBroker("-c", str(config))
+    reference = MosquittoBroker(extra_config="log_dest topic\nlog_type all").start()
+    try:
+        for broker in (tern, reference):
+            watcher = Client(broker.port, client_id="log-watcher", protocol=mqtt.MQTTv311)
+            watcher.subscribe("$SYS/broker/log/#", qos=2)
+            client = Client(broker.port, client_id="subber", protocol=mqtt.MQTTv311)
+            client.subscribe("a/#", qos=1)
+
+            def subscribe_line():
+                return [m for m in watcher.received() if m.topic == "$SYS/broker/log/M/subscribe"
+                        and m.payload.decode().endswith(": subber 1 a/#")]
+            assert wait_until(subscribe_line, DEADLINE), [(m.topic, m.payload) for m in watcher.received()]
+            line = subscribe_line()[0]
+            assert (line.qos, line.retain) == (2, False)
+            assert re.fullmatch(rb"\d{10}: subber 1 a/#", line.payload)
+            assert not any(m.topic.endswith("/D") for m in watcher.received())  # debug lines are not published
+            if broker is tern:
+                # Tern logs connections at information level (Mosquitto at notice).
+                assert wait_until(lambda: any(m.topic == "$SYS/broker/log/I" and b"client subber connected" in m.payload
+                                              for m in watcher.received()), DEADLINE)
+            client.disconnect()
+            watcher.disconnect()
+    finally:
+        assert tern.stop() == 0, tern.output()
+        reference.stop()
+        reference.cleanup()
+
+
 def test_http_port_in_use_stops_the_broker(workdir):
     import socket
     with socket.socket() as taken:

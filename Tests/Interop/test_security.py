@@ -499,3 +499,13 @@ def test_use_username_as_clientid(start, workdir, kind):
         assert Session(broker, "anonymous", protocol=protocol).connack_code == refused
     for session in (first, second, empty):
         session.close()
+
+
+@pytest.mark.parametrize("kind", ["tern", "mosquitto"])
+def test_clientid_prefixes(start, kind):
+    broker = start(kind, "allow_anonymous true\nclientid_prefixes sensor-\n")
+    for protocol, refused in ((V5, 0x87), (V311, 5)):
+        allowed = Session(broker, "sensor-1", protocol=protocol)
+        assert allowed.connack_code == 0
+        allowed.close()
+        assert Session(broker, "camera-1", protocol=protocol).connack_code == refused

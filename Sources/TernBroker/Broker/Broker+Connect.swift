@@ -28,6 +28,9 @@ extension Broker {
             clientID = ClientIdentifier(makeClientIdentifier(prefix: rules?.assignedPrefix))
             if version == .v5 { assignedClientID = clientID.string }  // [MQTT-3.2.2-16]
         }
+        if let prefix = settings.requiredClientIDPrefix, !clientID.string.hasPrefix(prefix) {
+            return refuse(.notAuthorized)
+        }
         if connections[id]?.clientIdentifiers?.usesUsername == true {
             // The user name the listener's authenticator accepted; without one, the CONNECT's (not checked).
             let requiresAuthentication = connections[id]?.requiresAuthentication ?? true

@@ -44,6 +44,9 @@ public struct BrokerSettings: Sendable {
     public var allowZeroLengthClientID = true
     /// Prefix of assigned client identifiers (Mosquitto's `auto_id_prefix`).
     public var assignedClientIDPrefix = "auto-"
+    /// The prefix every client identifier must start with (Mosquitto's `clientid_prefixes`); others get CONNACK
+    /// 0x87 Not authorized. Nil lets every identifier in.
+    public var requiredClientIDPrefix: String?
     /// Prefix of the Response Information sent to MQTT 5 clients that request it; the client identifier follows.
     public var responseInformationPrefix = "responses/"
     /// Expiry for v3 persistent sessions, in seconds (Mosquitto's `persistent_client_expiration`); nil = never.

@@ -26,6 +26,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var maxPacketSize: Int?
     /// `message_size_limit`: the largest PUBLISH payload accepted, in bytes; 0 means no limit.
     public var messageSizeLimit: Int
+    /// `clientid_prefixes`: the prefix every client identifier must start with; nil allows all.
+    public var clientIDPrefixes: String?
     /// `max_inflight_messages`: outgoing QoS 1 and 2 messages in flight per client; 0 means no limit.
     public var maxInflightMessages: Int
     /// `max_inflight_bytes`: outgoing QoS 1 and 2 bytes in flight per client; 0 means no limit.
@@ -200,6 +202,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         settings.assignedClientIDPrefix = security.autoIDPrefix
         settings.persistentSessionExpiry = persistentClientExpiration
         settings.messageSizeLimit = messageSizeLimit
+        settings.requiredClientIDPrefix = clientIDPrefixes
         settings.upgradeOutgoingQoS = upgradeOutgoingQoS
         settings.publisherFlowControl = publisherFlowControl
         settings.maximumConnections = maxConnections

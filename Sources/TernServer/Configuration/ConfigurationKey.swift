@@ -41,6 +41,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case maxKeepalive = "max_keepalive"
     case maxPacketSize = "max_packet_size"
     case messageSizeLimit = "message_size_limit"
+    case clientIDPrefixes = "clientid_prefixes"
     case maxInflightMessages = "max_inflight_messages"
     case maxInflightBytes = "max_inflight_bytes"
     case maxQueuedMessages = "max_queued_messages"
@@ -124,7 +125,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         switch self {
         case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
              .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile, .pidFile,
-             .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile, .httpCertfile, .httpKeyfile:
+             .clientIDPrefixes, .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile, .httpCertfile, .httpKeyfile:
             true
         default:
             false
@@ -150,7 +151,6 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         table["bind_interface"] = .refused("binding to a network interface is not supported; give the interface's "
                                            + "address on the \"listener\" line instead")
         table["mount_point"] = .refused("mount points are not supported")
-        table["clientid_prefixes"] = .refused("not supported")
         table["psk_hint"] = .refused("TLS with pre-shared keys is not supported")
         table["psk_file"] = .refused("TLS with pre-shared keys is not supported")
         table["crlfile"] = .refused("certificate revocation lists are not supported")

@@ -316,6 +316,8 @@ struct ConfigurationParser {
                 throw line.diagnostic("\(value) is not between 20 and \(largest) (or 0 for no limit)")
             }
             draft.maxPacketSize = value == 0 ? nil : value
+        case .clientIDPrefixes:
+            draft.clientIDPrefixes = try text(line)
         case .messageSizeLimit:
             // MQTT's largest payload, as Mosquitto bounds it.
             draft.messageSizeLimit = try integer(line, in: 0...268_435_455)

@@ -242,6 +242,19 @@ struct ConnectTests {
         #expect(harness.isClosed(anonymous))
     }
 
+    @Test("clientid_prefixes: an identifier without the prefix gets CONNACK 0x87 (3.1.1: 5)",
+          arguments: [ProtocolVersion.v5, .v3_1_1])
+    func requiredClientIdentifierPrefix(version: ProtocolVersion) {
+        var settings = BrokerSettings()
+        settings.requiredClientIDPrefix = "sensor-"
+        let harness = BrokerHarness(settings: settings)
+        #expect(harness.connect("sensor-7", version: version).1?.reasonCode == .success)
+        let (other, refused) = harness.connect("camera-1", version: version)
+        #expect(refused?.reasonCode == .notAuthorized)
+        #expect(refused?.reasonCode.connectReturnCode == 5)
+        #expect(harness.isClosed(other))
+    }
+
     @Test("[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (v3 form) and a close")
     func unsupportedLevel() {
         let harness = BrokerHarness()

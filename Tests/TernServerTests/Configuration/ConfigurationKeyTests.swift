@@ -149,6 +149,9 @@ import Testing
         .global("auto_id_prefix tern client-") { $0.security.autoIDPrefix == "tern client-" },
         .global("allow_zero_length_clientid false") { !$0.security.allowZeroLengthClientID },
         .global("use_username_as_clientid true") { $0.security.useUsernameAsClientID },
+        .global("clientid_prefixes sensor-") {
+            $0.clientIDPrefixes == "sensor-" && $0.brokerSettings().requiredClientIDPrefix == "sensor-"
+        },
         // Listener settings.
         .listener("socket_domain ipv4") { l, _ in l.socketDomain == .ipv4 },
         .listener("socket_domain ipv6") { l, _ in l.socketDomain == .ipv6 },

@@ -121,7 +121,6 @@ import Testing
         ("crlfile revoked.pem", "mosquitto.conf:2: crlfile: certificate revocation lists are not supported"),
         ("plugin /usr/lib/mosquitto_dynamic_security.so", "mosquitto.conf:2: plugin: plugins are not supported"),
         ("plugin_opt_config_file dynsec.json", "mosquitto.conf:2: plugin_opt_config_file: plugins are not supported"),
-        ("clientid_prefixes sensor-", "mosquitto.conf:2: clientid_prefixes: not supported"),
     ])
     func settingsThatCannotBeIgnoredSafelyAreRefused(line: String, expected: String) throws {
         let directory = try ConfigurationDirectory()
