@@ -1,6 +1,7 @@
 """The HTTP listener (`http_listener`): /health, /ready, /metrics read by the Python prometheus-client parser
 after a known workload, every admin API operation (validated against the OpenAPI document shipped in the
 package) with its refusals, the loopback-open rule and the refusal to start without credentials."""
+import contextlib
 import json
 import re
 import subprocess
@@ -402,14 +403,28 @@ def test_https_with_http_certfile_and_keyfile(workdir):
         assert broker.stop() == 0, broker.output()
 
 
-def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workdir):
+@contextlib.contextmanager
+def tern_and_mosquitto(workdir: Path, tern_settings: str, mosquitto_settings: str):
+    """Tern with `tern_settings` as its configuration file and Debian's mosquitto with `mosquitto_settings` added
+    to its own; Tern must stop with status 0."""
     from conftest import MosquittoBroker
     from tern_broker import TernBroker
     config = workdir / "tern.conf"
-    config.write_text("log_type notice\nlog_type subscribe\nlog_type unsubscribe\n")  # notice: the port line
+    config.write_text(tern_settings)
     tern = TernBroker("-c", str(config))
-    reference = MosquittoBroker(extra_config="log_type subscribe\nlog_type unsubscribe").start()
+    reference = MosquittoBroker(extra_config=mosquitto_settings).start()
     try:
+        yield tern, reference
+    finally:
+        assert tern.stop() == 0, tern.output()
+        reference.stop()
+        reference.cleanup()
+
+
+def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workdir):
+    # log_type notice: for the line with the port.
+    with tern_and_mosquitto(workdir, "log_type notice\nlog_type subscribe\nlog_type unsubscribe\n",
+                            "log_type subscribe\nlog_type unsubscribe") as (tern, reference):
         for broker in (tern, reference):
             client = Client(broker.port, client_id="subber", protocol=mqtt.MQTTv311)
             client.subscribe("a/#", qos=1)
@@ -419,22 +434,13 @@ def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workd
             client.disconnect()
         # Only those types: Tern logs no connection lines (information is not among them).
         assert "connected from" not in tern.output()
-    finally:
-        assert tern.stop() == 0, tern.output()
-        reference.stop()
-        reference.cleanup()
 
 
 def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir):
     """`log_dest topic`, as Mosquitto: log lines published as `$SYS/broker/log/<level>` at QoS 2, not retained,
     `SECONDS: message`; the `log_type subscribe` lines under `$SYS/broker/log/M/subscribe`, the same on both."""
-    from conftest import MosquittoBroker
-    from tern_broker import TernBroker
-    config = workdir / "tern.conf"
-    config.write_text("log_dest stderr\nlog_dest topic\nlog_type all\n")
-    tern = TernBroker("-c", str(config))
-    reference = MosquittoBroker(extra_config="log_dest topic\nlog_type all").start()
-    try:
+    with tern_and_mosquitto(workdir, "log_dest stderr\nlog_dest topic\nlog_type all\n",
+                            "log_dest topic\nlog_type all") as (tern, reference):
         for broker in (tern, reference):
             watcher = Client(broker.port, client_id="log-watcher", protocol=mqtt.MQTTv311)
             watcher.subscribe("$SYS/broker/log/#", qos=2)
@@ -451,14 +457,11 @@ def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir):
             assert not any(m.topic.endswith("/D") for m in watcher.received())  # debug lines are not published
             if broker is tern:
                 # Tern logs connections at information level (Mosquitto at notice).
-                assert wait_until(lambda: any(m.topic == "$SYS/broker/log/I" and b"client subber connected" in m.payload
+                assert wait_until(lambda: any(m.topic == "$SYS/broker/log/I"
+                                              and b"client subber connected" in m.payload
                                               for m in watcher.received()), DEADLINE)
             client.disconnect()
             watcher.disconnect()
-    finally:
-        assert tern.stop() == 0, tern.output()
-        reference.stop()
-        reference.cleanup()
 
 
 def test_http_port_in_use_stops_the_broker(workdir):
