@@ -28,6 +28,10 @@ struct LogDestinations {
             : kinds.contains(.notice) ? .notice
             : kinds.contains(.warning) ? .warning
             : kinds.contains(.error) ? .error : .critical
+        typealias Clock = TextLogHandler.SecondsClock
+        let format = settings.timestampFormat
+        let clock = settings.timestamps ? Clock(format: format ?? Clock.defaultFormat) : nil
+        let topicClock = format.map { Clock(format: $0) }
         for destination in settings.destinations {
             let output: LogFile
             switch destination {
@@ -38,7 +42,8 @@ struct LogDestinations {
             case .topic:
                 let sink = topicSink ?? LogTopicSink()
                 topicSink = sink
-                handlers.append { _ in TopicLogHandler(sink: sink) }
+                let timestamps = settings.timestamps
+                handlers.append { _ in TopicLogHandler(sink: sink, clock: topicClock, timestamps: timestamps) }
                 continue
             case .dlt: unsupported.append("dlt"); continue
             }
@@ -47,7 +52,7 @@ struct LogDestinations {
                 output.write(line)
             }
             switch settings.format {
-            case .text: handlers.append { TextLogHandler(label: $0, write: write) }
+            case .text: handlers.append { TextLogHandler(label: $0, clock: clock, write: write) }
             case .json: handlers.append { JSONLogHandler(label: $0, write: write) }
             }
         }

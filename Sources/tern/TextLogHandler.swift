@@ -10,7 +10,8 @@ import Darwin
 #endif
 
 /// `log_format text` (the default): one line per event in swift-log's `StreamLogHandler` layout,
-/// `2026-12-07T12:03:16+0000 info tern: key=value [source] message`, with the metadata sorted by key.
+/// `2026-12-07T12:03:16+0000 info tern: key=value [source] message`, with the metadata sorted by key; the time as
+/// `log_timestamp_format` has it, or none with `log_timestamp false`.
 ///
 /// Unlike `StreamLogHandler` it formats the local time once per second, not once per line: glibc's `localtime`
 /// checks /etc/localtime with a `stat` call each time, which with `strftime` was 4% of the broker's CPU while
@@ -22,10 +23,13 @@ struct TextLogHandler: LogHandler {
     }
     private var prettyMetadata: String?
     let label: String
+    /// The time at the start of each line; nil for none.
+    let clock: SecondsClock?
     let write: @Sendable (String) -> Void
 
-    init(label: String, write: @escaping @Sendable (String) -> Void) {
+    init(label: String, clock: SecondsClock? = SecondsClock(), write: @escaping @Sendable (String) -> Void) {
         self.label = label
+        self.clock = clock
         self.write = write
     }
 
@@ -44,8 +48,8 @@ struct TextLogHandler: LogHandler {
             }
             pretty = Self.prettify(merged)
         }
-        var line = Self.clock.now()
-        line += " \(event.level) \(label):"
+        var line = clock.map { $0.now() + " " } ?? ""
+        line += "\(event.level) \(label):"
         if let pretty { line += " " + pretty }
         line += " [\(event.source)] \(event.message)\n"
         write(line)
@@ -55,29 +59,34 @@ struct TextLogHandler: LogHandler {
         metadata.isEmpty ? nil : metadata.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: " ")
     }
 
-    static let clock = SecondsClock()
-
-    /// The local time as `%Y-%m-%dT%H:%M:%S%z`, formatted again only when the second changes.
+    /// The local time as a `strftime` format has it (`%Y-%m-%dT%H:%M:%S%z` unless given), formatted again only
+    /// when the second changes.
     final class SecondsClock: Sendable {
+        static let defaultFormat = "%Y-%m-%dT%H:%M:%S%z"
+        private let format: String
         private let last = Mutex<(second: time_t, text: String)>((-1, ""))
+
+        init(format: String = defaultFormat) {
+            self.format = format
+        }
 
         func now() -> String {
             let second = time(nil)
             return last.withLock { last in
                 if last.second != second {
-                    last = (second, Self.format(second))
+                    last = (second, Self.format(second, as: format))
                 }
                 return last.text
             }
         }
 
-        static func format(_ second: time_t) -> String {
+        static func format(_ second: time_t, as format: String = defaultFormat) -> String {
             var second = second
             var parts = tm()
             // localtime_r reads the time zone once (localtime re-checks /etc/localtime on every call).
             guard localtime_r(&second, &parts) != nil else { return "<unknown>" }
-            var buffer = [CChar](repeating: 0, count: 64)
-            let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+            var buffer = [CChar](repeating: 0, count: 256)
+            let count = strftime(&buffer, buffer.count, format, &parts)
             return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
     }

@@ -9,12 +9,16 @@ import Glibc
 /// `log_dest topic`: each log line published by the broker on Mosquitto's topics, `$SYS/broker/log/E`, `W`, `N`
 /// and `I` by level (`E` for critical too), `$SYS/broker/log/M/subscribe` and `M/unsubscribe` for the
 /// `log_type subscribe` and `unsubscribe` lines; as Mosquitto, at QoS 2, not retained, the payload
-/// `SECONDS: message` (seconds since 1970), and debug lines not at all. Lines logged before the broker runs, or
-/// after it began to stop, go nowhere.
+/// `SECONDS: message` (seconds since 1970, or the time as `log_timestamp_format` has it; just the message with
+/// `log_timestamp false`), and debug lines not at all. Lines logged before the broker runs, or after it began to
+/// stop, go nowhere.
 struct TopicLogHandler: LogHandler {
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     let sink: LogTopicSink
+    /// `log_timestamp_format`'s clock; nil for seconds since 1970.
+    let clock: TextLogHandler.SecondsClock?
+    let timestamps: Bool
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -23,7 +27,8 @@ struct TopicLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         guard let topic = Self.topic(level: event.level, source: event.source) else { return }
-        sink.publish("\(time(nil)): \(event.message)", topic: topic)
+        let line = !timestamps ? "\(event.message)" : "\(clock?.now() ?? String(time(nil))): \(event.message)"
+        sink.publish(line, topic: topic)
     }
 
     static func topic(level: Logger.Level, source: String) -> String? {

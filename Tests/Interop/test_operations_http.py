@@ -436,11 +436,19 @@ def test_log_type_subscribe_and_unsubscribe_lines_as_mosquitto_writes_them(workd
         assert "connected from" not in tern.output()
 
 
-def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir):
+@pytest.mark.parametrize("timestamps, payload_time, line_time", [
+    pytest.param("", rb"\d{10}: ", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ", id="default"),
+    pytest.param("log_timestamp false\n", rb"", "", id="log_timestamp-false"),
+    pytest.param("log_timestamp_format %Y-%m-%d\n", rb"\d{4}-\d\d-\d\d: ", r"\d{4}-\d\d-\d\d ", id="format"),
+])
+def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir, timestamps, payload_time, line_time):
     """`log_dest topic`, as Mosquitto: log lines published as `$SYS/broker/log/<level>` at QoS 2, not retained,
-    `SECONDS: message`; the `log_type subscribe` lines under `$SYS/broker/log/M/subscribe`, the same on both."""
-    with tern_and_mosquitto(workdir, "log_dest stderr\nlog_dest topic\nlog_type all\n",
-                            "log_dest topic\nlog_type all") as (tern, reference):
+    `TIME: message` (seconds since 1970 unless `log_timestamp_format` says otherwise, nothing with `log_timestamp
+    false`); the `log_type subscribe` lines under `$SYS/broker/log/M/subscribe`, the same on both. Tern's text
+    lines start with the same time, or its own format by default."""
+    with tern_and_mosquitto(workdir, "log_dest stderr\nlog_dest topic\nlog_type all\n" + timestamps,
+                            "log_dest topic\nlog_type all\n" + timestamps) as (tern, reference):
+        assert re.search(f"^{line_time}notice tern: \\[TernServer\\] listening on", tern.output(), re.M), tern.output()
         for broker in (tern, reference):
             watcher = Client(broker.port, client_id="log-watcher", protocol=mqtt.MQTTv311)
             watcher.subscribe("$SYS/broker/log/#", qos=2)
@@ -449,11 +457,11 @@ def test_log_dest_topic_publishes_log_lines_under_sys_broker_log(workdir):
 
             def subscribe_line():
                 return [m for m in watcher.received() if m.topic == "$SYS/broker/log/M/subscribe"
-                        and m.payload.decode().endswith(": subber 1 a/#")]
+                        and m.payload.decode().endswith("subber 1 a/#")]
             assert wait_until(subscribe_line, DEADLINE), [(m.topic, m.payload) for m in watcher.received()]
             line = subscribe_line()[0]
             assert (line.qos, line.retain) == (2, False)
-            assert re.fullmatch(rb"\d{10}: subber 1 a/#", line.payload)
+            assert re.fullmatch(payload_time + rb"subber 1 a/#", line.payload)
             assert not any(m.topic.endswith("/D") for m in watcher.received())  # debug lines are not published
             if broker is tern:
                 # Tern logs connections at information level (Mosquitto at notice).

@@ -27,6 +27,11 @@ extension BrokerConfiguration {
         public var connectionMessages: Bool
         /// `log_format` (Tern): one line of text per entry, or one JSON object per line.
         public var format: Format = .text
+        /// `log_timestamp`: whether text lines and `log_dest topic` payloads start with the time.
+        public var timestamps = true
+        /// `log_timestamp_format`: the time as `strftime` formats it (local time); nil for Tern's own
+        /// `%Y-%m-%dT%H:%M:%S%z` in text lines and Mosquitto's seconds since 1970 in `log_dest topic` payloads.
+        public var timestampFormat: String?
 
         /// A `log_format` value.
         public enum Format: String, Sendable, Equatable {

@@ -78,6 +78,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case httpKeyfile = "http_keyfile"
     case httpProtectMetrics = "http_protect_metrics"
     case logFormat = "log_format"
+    case logTimestamp = "log_timestamp"
+    case logTimestampFormat = "log_timestamp_format"
     case persistenceCommitWindow = "persistence_commit_window"
     case persistenceSync = "persistence_sync"
     case queuePageSize = "queue_page_size"
@@ -125,7 +127,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         switch self {
         case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
              .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile, .pidFile,
-             .clientIDPrefixes, .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile, .httpCertfile, .httpKeyfile:
+             .clientIDPrefixes, .logTimestampFormat, .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile,
+             .httpCertfile, .httpKeyfile:
             true
         default:
             false
@@ -160,7 +163,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         for plugin in ["auth_plugin", "plugin", "auth_plugin_deny_special_chars"] {
             table[plugin] = .refused("plugins are not supported")
         }
-        for ignored in ["user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
+        for ignored in ["user", "log_facility", "memory_limit",
                         "allow_duplicate_messages", "autosave_on_changes", "check_retain_source", "retry_interval",
                         "websockets_log_level", "websockets_headers_size", "maximum_qos"]
         {

@@ -375,6 +375,10 @@ struct ConfigurationParser {
             if let value { draft.logging.kinds.formUnion(value) } else { draft.logging.kinds = [] }
         case .connectionMessages:
             draft.logging.connectionMessages = try bool(line)
+        case .logTimestamp:
+            draft.logging.timestamps = try bool(line)
+        case .logTimestampFormat:
+            draft.logging.timestampFormat = try text(line)
         case .serverKeepAlive:
             draft.serverKeepAlive = UInt16(try integer(line, in: 0...65_535))
         case .topicAliasMaximum:

@@ -149,6 +149,8 @@ import Testing
         .global("auto_id_prefix tern client-") { $0.security.autoIDPrefix == "tern client-" },
         .global("allow_zero_length_clientid false") { !$0.security.allowZeroLengthClientID },
         .global("use_username_as_clientid true") { $0.security.useUsernameAsClientID },
+        .global("log_timestamp false") { !$0.logging.timestamps },
+        .global("log_timestamp_format %H:%M:%S") { $0.logging.timestampFormat == "%H:%M:%S" && $0.logging.timestamps },
         .global("clientid_prefixes sensor-") {
             $0.clientIDPrefixes == "sensor-" && $0.brokerSettings().requiredClientIDPrefix == "sensor-"
         },
@@ -233,6 +235,7 @@ import Testing
         ("allow_anonymous nope", #"allow_anonymous: "nope" is not true or false"#),
         ("allow_zero_length_clientid 2", #"allow_zero_length_clientid: "2" is not true or false"#),
         ("use_username_as_clientid yes", #"use_username_as_clientid: "yes" is not true or false"#),
+        ("log_timestamp no", #"log_timestamp: "no" is not true or false"#),
         ("per_listener_settings sometimes", #"per_listener_settings: "sometimes" is not true or false"#),
         // Durations.
         ("persistent_client_expiration 14", #"persistent_client_expiration: "14" is not a duration: a number "#

@@ -76,14 +76,14 @@ import Testing
         let warnings = try directory.warnings("""
             log_facility 5
             user mosquitto
-            log_timestamp_format %Y-%m-%dT%H:%M:%S
+            check_retain_source true
             listener 1883
             memory_limit 1000000
             """)
         #expect(warnings == [
             "mosquitto.conf:1: log_facility: not supported by Tern; ignored",
             "mosquitto.conf:2: user: not supported by Tern; ignored",
-            "mosquitto.conf:3: log_timestamp_format: not supported by Tern; ignored",
+            "mosquitto.conf:3: check_retain_source: not supported by Tern; ignored",
             "mosquitto.conf:5: memory_limit: not supported by Tern; ignored",
         ])
     }

@@ -88,7 +88,6 @@ import Testing
 
         #expect(warnings.map(\.description) == [
             "mosquitto.conf:9: user: not supported by Tern; ignored",
-            "mosquitto.conf:22: log_timestamp: not supported by Tern; ignored",
         ])
         #expect(configuration.files
             == ["mosquitto.conf", "conf.d/00-local.conf", "conf.d/10-tls.conf", "conf.d/20-websockets.conf"])
