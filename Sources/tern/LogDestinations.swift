@@ -31,7 +31,8 @@ struct LogDestinations {
         typealias Clock = TextLogHandler.SecondsClock
         let format = settings.timestampFormat
         let clock = settings.timestamps ? Clock(format: format ?? Clock.defaultFormat) : nil
-        let topicClock = format.map { Clock(format: $0) }
+        // Topic payloads have Mosquitto's seconds since 1970 unless a format is set.
+        let topicClock = format == nil ? nil : clock
         for destination in settings.destinations {
             let output: LogFile
             switch destination {

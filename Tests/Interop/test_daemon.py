@@ -41,13 +41,17 @@ def configure(tmp_path: Path, pid_path: Path) -> tuple[Path, int]:
     return config, port
 
 
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state, parent, process group, session, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def running(pid: int) -> bool:
     """Whether the process exists and has not exited (a zombie that nobody reaped counts as exited)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return stat_fields(pid)[0] not in ("Z", "X")
     except FileNotFoundError:
         return False
-    return state not in ("Z", "X")
 
 
 def accepts_clients(port: int) -> bool:
@@ -86,8 +90,7 @@ def test_daemon_runs_detached_and_is_found_through_its_pid_file(broker, tmp_path
     pid = int(pid_path.read_text())
     try:
         assert running(pid)
-        session = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
-        assert session == pid
+        assert int(stat_fields(pid)[3]) == pid  # its own session
         assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)] == ["/dev/null"] * 3
         assert wait_until(lambda: accepts_clients(port))
     finally:

@@ -6,8 +6,10 @@ extension Broker {
                                              now: NIODeadline, authenticationData: ByteBuffer? = nil,
                                              output: inout Output)
     {
+        // One lookup for the whole CONNECT: the connection is a class, read and changed in place below.
+        guard let connection = connections[id] else { return }
         let version = connect.protocolVersion
-        connections[id]?.protocolVersion = version
+        connection.protocolVersion = version
 
         func refuse(_ reasonCode: ReasonCode) {
             // A refused CONNECT gets a CONNACK with the reason and the connection closes [MQTT-3.2.2-7].
@@ -21,7 +23,7 @@ extension Broker {
         var assignedClientID: String?
         if connect.clientIdentifier.isEmpty {
             // 3.1.1 allows an empty identifier only with Clean Session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 3.1 never.
-            let rules = connections[id]?.clientIdentifiers
+            let rules = connection.clientIdentifiers
             let allowed = (rules?.allowZeroLength ?? settings.allowZeroLengthClientID)
                 && (version == .v5 || (version == .v3_1_1 && connect.cleanStart))
             guard allowed else { return refuse(.clientIdentifierNotValid) }
@@ -31,10 +33,10 @@ extension Broker {
         if let prefix = settings.requiredClientIDPrefix, !clientID.string.hasPrefix(prefix) {
             return refuse(.notAuthorized)
         }
-        if connections[id]?.clientIdentifiers?.usesUsername == true {
+        if connection.clientIdentifiers?.usesUsername == true {
             // The user name the listener's authenticator accepted; without one, the CONNECT's (not checked).
-            let requiresAuthentication = connections[id]?.requiresAuthentication ?? true
-            guard let username = connections[id]?.username ?? (requiresAuthentication ? nil : connect.username) else {
+            guard let username = connection.username ?? (connection.requiresAuthentication ? nil : connect.username)
+            else {
                 return refuse(.notAuthorized)
             }
             clientID = ClientIdentifier(username)
@@ -43,13 +45,12 @@ extension Broker {
 
         // Enhanced authentication (section 4.12) runs through the listener's authenticator; without one no method
         // is supported: refused rather than ignored [MQTT-4.12.0-1].
-        let authenticationMethod = connections[id]?.authenticationMethod
+        let authenticationMethod = connection.authenticationMethod
         if version == .v5, connect.properties.authenticationMethod != nil, authenticationMethod == nil {
             return refuse(.badAuthenticationMethod)
         }
 
-        let maximumQoS = connections[id]?.maximumQoS ?? settings.maximumQoS
-        let topicAliasMaximum = connections[id]?.topicAliasMaximum ?? settings.topicAliasMaximum
+        let maximumQoS = connection.maximumQoS
         if let will = connect.will {
             if will.qos > maximumQoS { return refuse(.qosNotSupported) }  // [MQTT-3.2.2-12]
             if will.retain && !settings.retainAvailable { return refuse(.retainNotSupported) }  // [MQTT-3.2.2-13]
@@ -87,15 +88,15 @@ extension Broker {
         session.expiryInterval = expiryInterval
         session.expiresAt = nil
         session.will = connect.will
-        let username = connections[id]?.username
-        session.access = connections[id]?.accessControl?.rules(clientID: clientID.string, username: username)
+        let username = connection.username
+        session.access = connection.accessControl?.rules(clientID: clientID.string, username: username)
             ?? .unrestricted
-        connections[id]?.publishesUnrestricted = !session.access.isRestricted
+        connection.publishesUnrestricted = !session.access.isRestricted
         session.receiveMaximum = Int(connect.properties.receiveMaximum ?? 65_535)
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) }
             ?? MQTTPacketDecoder.largestPossiblePacketSize
         session.acceptsTopicAliases = version == .v5 && connect.properties.topicAliasMaximum ?? 0 > 0
-        connections[id]?.sessionSlot = sessions.insert(session)
+        connection.sessionSlot = sessions.insert(session)
         recordSession(clientID)
 
         var keepAlive = connect.keepAlive
@@ -118,15 +119,15 @@ extension Broker {
             if settings.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize {
                 properties.maximumPacketSize = UInt32(clamping: settings.maximumPacketSize)
             }
-            if topicAliasMaximum > 0 { properties.topicAliasMaximum = topicAliasMaximum }
+            if connection.topicAliasMaximum > 0 { properties.topicAliasMaximum = connection.topicAliasMaximum }
             if let authenticationMethod {
                 properties.authenticationMethod = authenticationMethod  // [MQTT-4.12.0-5]
                 properties.authenticationData = authenticationData
             }
         }
-        connections[id]?.state = .connected(clientID: clientID)
-        connections[id]?.keepAlive = keepAlive
-        connections[id]?.outboundTopicAliasMaximum = version == .v5 ? connect.properties.topicAliasMaximum ?? 0 : 0
+        connection.state = .connected(clientID: clientID)
+        connection.keepAlive = keepAlive
+        connection.outboundTopicAliasMaximum = version == .v5 ? connect.properties.topicAliasMaximum ?? 0 : 0
         statistics.connectionsAccepted += 1
         output.send(
             .connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)),

@@ -16,7 +16,7 @@ public struct HTTPDirectory: Sendable, Equatable {
 
     /// - Throws: when `path` does not lead to a directory.
     public init(path: String) throws(HTTPDirectoryError) {
-        guard let resolved = Self.realpath(path), Self.isDirectory(resolved) else {
+        guard let resolved = Self.realpath(path), Self.fileType(resolved) == S_IFDIR else {
             throw HTTPDirectoryError(path: path)
         }
         root = resolved
@@ -47,13 +47,15 @@ public struct HTTPDirectory: Sendable, Equatable {
             }
         }
         guard contains(resolved) else { return .refused(.forbidden) }
-        guard Self.isDirectory(resolved) else {
-            return Self.isRegularFile(resolved) ? .file(path: resolved) : .refused(.forbidden)
+        switch Self.fileType(resolved) {
+        case S_IFDIR: break
+        case S_IFREG: return .file(path: resolved)
+        default: return .refused(.forbidden)
         }
         guard written.hasSuffix("/") else { return .redirect(location: "\(written)/\(target[end...])") }
         let index = resolved + (resolved.hasSuffix("/") ? "" : "/") + "index.html"
         guard let page = Self.realpath(index) else { return .refused(.notFound) }
-        return contains(page) && Self.isRegularFile(page) ? .file(path: page) : .refused(.forbidden)
+        return contains(page) && Self.fileType(page) == S_IFREG ? .file(path: page) : .refused(.forbidden)
     }
 
     /// The `Content-Type` for a file, by its extension; `application/octet-stream` for the rest.
@@ -108,9 +110,6 @@ public struct HTTPDirectory: Sendable, Equatable {
         defer { free(resolved) }
         return String(cString: resolved)
     }
-
-    private static func isDirectory(_ path: String) -> Bool { fileType(path) == S_IFDIR }
-    private static func isRegularFile(_ path: String) -> Bool { fileType(path) == S_IFREG }
 
     private static func fileType(_ path: String) -> mode_t? {
         var status = stat()
