@@ -59,17 +59,18 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// `server_keep_alive` (Tern): the keep alive imposed on every client, sent to MQTT 5 clients as Server Keep
     /// Alive; nil accepts the client's own (bounded by `maxKeepAlive`).
     public var serverKeepAlive: UInt16?
-    /// `topic_alias_maximum` (Tern), or Mosquitto's `max_topic_alias` before any listener: the highest topic alias
-    /// a client may use; 0 disables aliases.
+    /// `topic_alias_maximum` (Tern), or Mosquitto's `max_topic_alias` outside any listener block (with no default
+    /// listener): the highest topic alias a client may use; 0 disables aliases.
     public var topicAliasMaximum: UInt16
-    /// `max_qos` before any listener: the highest QoS clients may publish with or be granted (Maximum QoS).
+    /// `max_qos` outside any listener block (with no default listener): the highest QoS clients may publish with or
+    /// be granted (Maximum QoS).
     public var maximumQoS: QoS
     /// `receive_maximum` (Tern): QoS 1 and 2 messages a client may have unacknowledged towards the broker.
     public var receiveMaximum: UInt16
     /// `connect_timeout` (Tern): seconds a new connection may take to send CONNECT.
     public var connectTimeout: Int
-    /// `max_connections` written before any listener (Tern): connections open at once, all listeners together;
-    /// 0 means no limit.
+    /// `max_connections` written outside any listener block with no default listener (Tern): connections open at
+    /// once, all listeners together; 0 means no limit.
     public var maxConnections: Int
     /// `max_connection_rate` (Tern): new connections per second, broker-wide; 0 means no limit.
     public var maxConnectionRate: Int

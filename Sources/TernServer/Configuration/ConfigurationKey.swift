@@ -7,11 +7,16 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case listener
     case includeDirectory = "include_dir"
     case perListenerSettings = "per_listener_settings"
+    /// Mosquitto's deprecated default listener: its port and address (the listener settings written outside any
+    /// listener block are its own).
+    case port
+    case bindAddress = "bind_address"
 
-    // Per listener: only after a `listener` line.
+    // Per listener: after a `listener` line; outside any, the default listener's.
     case socketDomain = "socket_domain"
     case `protocol`
-    /// Per listener after a `listener` line; broker-wide before any (as the next two).
+    /// Per listener; outside any listener block the default listener's, or broker-wide when `port` and
+    /// `bind_address` open none (as the next two).
     case maxConnections = "max_connections"
     /// Maximum QoS of the listener's clients.
     case maxQoS = "max_qos"
@@ -108,7 +113,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
 
     var scope: Scope {
         switch self {
-        case .listener, .includeDirectory, .perListenerSettings:
+        case .listener, .includeDirectory, .perListenerSettings, .port, .bindAddress:
             .structure
         case .socketDomain, .protocol, .maxConnections, .maxQoS, .maxTopicAlias, .httpDirectory, .websocketsOrigin,
              .cafile, .capath, .certfile, .keyfile, .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13,
@@ -148,9 +153,6 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     /// Mosquitto 2.0 settings Tern knows of but does not implement.
     static let unsupported: [String: Unsupported] = {
         var table: [String: Unsupported] = [:]
-        let defaultListener = "Mosquitto's deprecated default listener is not supported; use a \"listener\" line"
-        table["port"] = .refused(defaultListener)
-        table["bind_address"] = .refused(defaultListener)
         table["bind_interface"] = .refused("binding to a network interface is not supported; give the interface's "
                                            + "address on the \"listener\" line instead")
         table["mount_point"] = .refused("mount points are not supported")

@@ -5,8 +5,10 @@ import MQTTCore
 /// The rules that shape a file, as mosquitto.conf(5) and Mosquitto's behaviour define them:
 /// - `listener PORT [ADDRESS]` opens a listener; the listener settings after it, in the same file, are its own.
 ///   Each file starts outside any listener (an included file does not continue the main file's last listener).
-/// - A listener setting before any `listener` line would configure Mosquitto's deprecated default listener (an
-///   extra one on port 1883, all interfaces): Tern refuses it instead.
+/// - Listener settings outside any listener block belong to Mosquitto's deprecated default listener, which `port`
+///   and `bind_address` open (port 1883 and every interface unless they say otherwise), wherever they are written.
+///   Without those two, `max_connections`, `max_qos` and `max_topic_alias` there are broker-wide, and any other
+///   listener setting is refused (Mosquitto would open an extra listener on port 1883, every interface, for it).
 /// - Security settings (`allow_anonymous`, `password_file`, `acl_file`, `auto_id_prefix`,
 ///   `allow_zero_length_clientid`) are broker-wide wherever they are written unless `per_listener_settings true`
 ///   came first; then they belong to the current listener and must follow a `listener` line.
@@ -36,6 +38,17 @@ struct ConfigurationParser {
     private var firstHTTPSetting: ConfigurationLine?
     private var bridgeSeen = false
     private var mainFile = ""
+    /// Listener settings written outside any listener block, in any file: the default listener's.
+    private var outside: ListenerDraft?
+    /// `max_connections` outside any listener block, as written (-1: no limit).
+    private var outsideMaxConnections: Int?
+    /// The first setting outside any listener block that only a listener can take (not one of the three that are
+    /// broker-wide there), refused unless the default listener is opened.
+    private var firstListenerOnlySetting: ConfigurationLine?
+    /// `port`: the default listener's port, and the line that set it.
+    private var defaultListenerPort: (port: Int, line: ConfigurationLine)?
+    /// `bind_address`: the default listener's address, and the line that set it.
+    private var defaultListenerAddress: (address: String, line: ConfigurationLine)?
 
     private struct TextSlot: Hashable {
         var listener: Int?
@@ -58,6 +71,22 @@ struct ConfigurationParser {
         var configuration = draft
         configuration.perListenerSettings = perListenerSettings
         try checkHTTP(configuration.http)
+        var listeners = self.listeners
+        if let defaultListener = try defaultListener() {
+            listeners.append(defaultListener)  // opened last, as Mosquitto does
+        } else {
+            // No default listener: these three are the broker's, and nothing else may stand outside a listener.
+            if let line = firstListenerOnlySetting {
+                throw line.diagnostic(perListenerSettings && ConfigurationKey(rawValue: line.key)?.scope == .security
+                    ? "with per_listener_settings true, this setting must come after a \"listener\" line (or a "
+                        + "\"port\" line, which opens Mosquitto's default listener)"
+                    : "must come after a \"listener\" line (written outside any listener, it configures Mosquitto's "
+                        + "default listener, which needs a \"port\" or \"bind_address\" line)")
+            }
+            if let value = outsideMaxConnections { configuration.maxConnections = value < 0 ? 0 : value }
+            if let qos = outside?.protocolLimits.maximumQoS { configuration.maximumQoS = qos }
+            if let maximum = outside?.protocolLimits.topicAliasMaximum { configuration.topicAliasMaximum = maximum }
+        }
         if listeners.isEmpty {
             // Mosquitto 2.0 forces anonymous access on in this mode; Tern honours an explicit `allow_anonymous false`.
             configuration.isLocalOnly = true
@@ -111,44 +140,72 @@ struct ConfigurationParser {
             try claim(key, line, listener: nil)
             try applyGlobal(key, line)
         case .listener:
+            try claim(key, line, listener: current ?? Self.defaultListenerIndex)
+            // Copied out and back: the value helpers record warnings on `self` while the listener changes.
+            var listener = listenerDraft(at: current, for: line)
+            try applyListener(key, line, to: &listener)
+            store(listener, at: current)
             if current == nil {
-                // Before any listener: the broker-wide value (Mosquitto's would be the default listener's).
-                switch key {
-                case .maxConnections:
-                    let value = try integer(line)
-                    draft.maxConnections = value < 0 ? 0 : value
-                    return
-                case .maxQoS:
-                    draft.maximumQoS = try qos(line)
-                    return
-                case .maxTopicAlias:
-                    draft.topicAliasMaximum = UInt16(try integer(line, in: 0...65_535))
-                    return
-                default:
-                    break
+                if key == .maxConnections { outsideMaxConnections = try integer(line) }
+                if ![.maxConnections, .maxQoS, .maxTopicAlias].contains(key) && firstListenerOnlySetting == nil {
+                    firstListenerOnlySetting = line
                 }
             }
-            guard let index = current else {
-                throw line.diagnostic("must come after a \"listener\" line (written before any listener, Mosquitto "
-                                      + "would open an extra listener on port 1883 for it)")
-            }
-            try claim(key, line, listener: index)
-            // Copied out and back: the value helpers record warnings on `self` while the listener changes.
-            var listener = listeners[index]
-            try applyListener(key, line, to: &listener)
-            listeners[index] = listener
         case .security:
-            if perListenerSettings && current == nil {
-                throw line.diagnostic("with per_listener_settings true, this setting must come after a "
-                                      + "\"listener\" line")
-            }
             if firstSecuritySetting == nil { firstSecuritySetting = line }
-            let index = perListenerSettings ? current : nil
-            try claim(key, line, listener: index, insideListenerBlock: current != nil)
-            var security = index.map { listeners[$0].security } ?? globalSecurity
-            try applySecurity(key, line, to: &security)
-            if let index { listeners[index].security = security } else { globalSecurity = security }
+            guard perListenerSettings else {
+                try claim(key, line, listener: nil, insideListenerBlock: current != nil)
+                var security = globalSecurity
+                try applySecurity(key, line, to: &security)
+                globalSecurity = security
+                return
+            }
+            // Per listener: outside any listener block, the default listener's.
+            try claim(key, line, listener: current ?? Self.defaultListenerIndex)
+            var listener = listenerDraft(at: current, for: line)
+            try applySecurity(key, line, to: &listener.security)
+            store(listener, at: current)
+            if current == nil && firstListenerOnlySetting == nil { firstListenerOnlySetting = line }
         }
+    }
+
+    /// The listener a line configures: its block's (`current`), or outside any block the default listener's.
+    private func listenerDraft(at current: Int?, for line: ConfigurationLine) -> ListenerDraft {
+        current.map { listeners[$0] } ?? outside ?? ListenerDraft(line: line, port: 1883, address: nil)
+    }
+
+    private mutating func store(_ listener: ListenerDraft, at current: Int?) {
+        if let current { listeners[current] = listener } else { outside = listener }
+    }
+
+    /// The port of a `listener` or `port` line.
+    private static func portNumber(_ written: some StringProtocol, _ line: ConfigurationLine)
+        throws(ConfigurationDiagnostic) -> Int
+    {
+        guard let port = Int(written), (0...65_535).contains(port) else {
+            throw line.diagnostic("\"\(written)\" is not a port number (0 to 65535)")
+        }
+        return port
+    }
+
+    /// Where the default listener's text settings are claimed (`TextSlot.listener`).
+    private static let defaultListenerIndex = -1
+
+    /// Mosquitto's default listener, when `port` or `bind_address` opens it: the settings written outside any
+    /// listener block, on `port` (1883 without it) and `bind_address` (every interface without it).
+    private func defaultListener() throws(ConfigurationDiagnostic) -> ListenerDraft? {
+        guard let line = defaultListenerPort?.line ?? defaultListenerAddress?.line else { return nil }
+        var listener = outside ?? ListenerDraft(line: line, port: 1883, address: nil)
+        listener.line = line
+        listener.port = defaultListenerPort?.port ?? 1883
+        listener.address = defaultListenerAddress?.address
+        if listener.port != 0, let earlier = listeners.first(where: {
+            $0.port == listener.port && $0.address == listener.address })
+        {
+            throw line.diagnostic("port \(listener.port)\(listener.address.map { " on \($0)" } ?? "") is already a "
+                                  + "listener at \(earlier.line.location)")
+        }
+        return listener
     }
 
     /// Records where a text setting is set, for the broker (`listener` nil) or a listener; refuses a second one.
@@ -175,9 +232,7 @@ struct ConfigurationParser {
         case .listener:
             let words = line.words
             guard let first = words.first else { throw line.diagnostic("missing port number") }
-            guard let port = Int(first), (0...65_535).contains(port) else {
-                throw line.diagnostic("\"\(first)\" is not a port number (0 to 65535)")
-            }
+            let port = try Self.portNumber(first, line)
             // Mosquitto takes a second word starting with `#` as a comment, not an address.
             let address = words.count > 1 && !words[1].hasPrefix("#") ? String(words[1]) : nil
             if let address, address.hasPrefix("/") {
@@ -193,6 +248,20 @@ struct ConfigurationParser {
             }
             listeners.append(ListenerDraft(line: line, port: port, address: address))
             current = listeners.count - 1
+        case .port:
+            // Mosquitto's deprecated way of opening its default listener (it warns, and so does Tern).
+            let port = try Self.portNumber(try word(line), line)
+            defaultListenerPort = (port, line)
+            warnings.append(line.diagnostic("deprecated in Mosquitto 2.0: opens the default listener; a "
+                                            + "\"listener \(port)\" line says the same"))
+        case .bindAddress:
+            let address = try word(line)
+            if address.hasPrefix("/") {
+                throw line.diagnostic("\"\(address)\": Unix socket listeners are not supported")
+            }
+            defaultListenerAddress = (address, line)
+            warnings.append(line.diagnostic("deprecated in Mosquitto 2.0: the default listener's address; the "
+                                            + "\"listener\" line's second word says the same"))
         case .perListenerSettings:
             let value = try bool(line)
             if value != perListenerSettings, let first = firstSecuritySetting {

@@ -2,7 +2,7 @@ import TernBroker
 
 /// A listener while its file is being read: what the lines written so far set, nothing defaulted yet.
 struct ListenerDraft: Sendable {
-    /// The `listener` line that opened it.
+    /// The `listener` line that opened it (for the default listener, its `port` or `bind_address` line).
     var line: ConfigurationLine
     var port: Int
     var address: String?
@@ -66,6 +66,6 @@ struct ListenerDraft: Sendable {
 
     /// A diagnostic about the whole listener, at its `listener` line.
     func diagnostic(_ reason: String) -> ConfigurationDiagnostic {
-        ConfigurationDiagnostic(file: line.file, line: line.number, message: "listener \(line.value): \(reason)")
+        ConfigurationDiagnostic(file: line.file, line: line.number, message: "\(line.key) \(line.value): \(reason)")
     }
 }

@@ -331,7 +331,7 @@ import Testing
         let written = Set(Self.valid.flatMap { example in
             example.text.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
         })
-        let structural: Set<ConfigurationKey> = [.includeDirectory, .perListenerSettings]
+        let structural: Set<ConfigurationKey> = [.includeDirectory, .perListenerSettings, .port, .bindAddress]
         let missing = ConfigurationKey.allCases.filter { !structural.contains($0) && !written.contains($0.rawValue) }
         #expect(missing.isEmpty)
     }

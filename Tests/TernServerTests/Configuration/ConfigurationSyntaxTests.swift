@@ -112,10 +112,6 @@ import Testing
     @Test(arguments: [
         ("bind_interface eth0", "mosquitto.conf:2: bind_interface: binding to a network interface is not "
             + "supported; give the interface's address on the \"listener\" line instead"),
-        ("port 1883", "mosquitto.conf:2: port: Mosquitto's deprecated default listener is not supported; use a "
-            + "\"listener\" line"),
-        ("bind_address 0.0.0.0", "mosquitto.conf:2: bind_address: Mosquitto's deprecated default listener is not "
-            + "supported; use a \"listener\" line"),
         ("mount_point tenant/", "mosquitto.conf:2: mount_point: mount points are not supported"),
         ("psk_hint tern", "mosquitto.conf:2: psk_hint: TLS with pre-shared keys is not supported"),
         ("crlfile revoked.pem", "mosquitto.conf:2: crlfile: certificate revocation lists are not supported"),

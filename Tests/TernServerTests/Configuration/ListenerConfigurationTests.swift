@@ -132,10 +132,77 @@ import Testing
     func aListenerSettingBeforeAnyListenerIsAnError(line: String) throws {
         let directory = try ConfigurationDirectory()
         let key = line.split(separator: " ")[0]
-        let expected = "mosquitto.conf:2: \(key): must come after a \"listener\" line (written before any listener, "
-            + "Mosquitto would open an extra listener on port 1883 for it)"
+        let expected = "mosquitto.conf:2: \(key): must come after a \"listener\" line (written outside any "
+            + "listener, it configures Mosquitto's default listener, which needs a \"port\" or \"bind_address\" line)"
         #expect(try directory.error("max_inflight_messages 5\n\(line)\nlistener 1883\n") == expected)
         #expect(try directory.error("\(line)\n") == expected.replacingFirstLine())
+    }
+
+    /// Mosquitto's deprecated `port` and `bind_address` open its default listener, which takes the listener
+    /// settings written outside any listener block, in any order and in any file; it is opened after the others.
+    @Test func portAndBindAddressOpenTheDefaultListener() throws {
+        let directory = try ConfigurationDirectory()
+        try directory.write("conf.d/tls.conf", "certfile server.pem\nkeyfile server.key\n")
+        let (configuration, warnings) = try directory.load(text: """
+            max_connections 100
+            max_qos 1
+            listener 9001
+            protocol websockets
+            include_dir conf.d
+            listener 1884 127.0.0.1
+            port 8883
+            """)
+        #expect(configuration.listeners.map(\.port) == [9001, 1884, 8883])
+        let defaultListener = configuration.listeners[2]
+        #expect(defaultListener.address == nil)
+        #expect(defaultListener.transport == .mqtt)
+        #expect(defaultListener.maxConnections == 100)
+        #expect(defaultListener.protocolLimits == ListenerProtocolLimits(maximumQoS: .atLeastOnce))
+        #expect(defaultListener.tls?.certificateFile.hasSuffix("/server.pem") == true)
+        // Outside any listener block they were the default listener's, not the broker's.
+        #expect(configuration.listeners[0].maxConnections == nil && configuration.listeners[0].tls == nil)
+        #expect(configuration.brokerSettings().maximumQoS == .exactlyOnce)
+        #expect(configuration.maxConnections == BrokerConfiguration.default(port: 1883).maxConnections)
+        #expect(!configuration.isLocalOnly)
+        #expect(warnings.map(\.description) == [
+            "mosquitto.conf:7: port: deprecated in Mosquitto 2.0: opens the default listener; a \"listener 8883\" "
+                + "line says the same",
+        ])
+
+        let bound = try directory.configuration("bind_address 127.0.0.1\nallow_anonymous true\n")
+        #expect(bound.listeners == [.init(port: 1883, address: "127.0.0.1", security: .init(allowAnonymous: true))])
+        #expect(!bound.isLocalOnly)
+        let both = try directory.configuration("port 1999\nbind_address ::1\n")
+        #expect(both.listeners.map { "\($0.address ?? "*"):\($0.port)" } == ["::1:1999"])
+        #expect(try directory.configuration("port 1883\n").security == .init(allowAnonymous: false))
+    }
+
+    @Test func theDefaultListenerTakesPerListenerSecurityWrittenOutsideAnyListener() throws {
+        let directory = try ConfigurationDirectory()
+        let configuration = try directory.configuration("""
+            per_listener_settings true
+            port 1883
+            allow_anonymous true
+            listener 1884
+            """)
+        #expect(configuration.listeners.map(\.port) == [1884, 1883])
+        #expect(configuration.listeners.map(\.security.allowAnonymous) == [false, true])
+    }
+
+    @Test(arguments: [
+        ("port 1883x", "mosquitto.conf:1: port: \"1883x\" is not a port number (0 to 65535)"),
+        ("port 70000", "mosquitto.conf:1: port: \"70000\" is not a port number (0 to 65535)"),
+        ("bind_address /run/mqtt.sock", "mosquitto.conf:1: bind_address: \"/run/mqtt.sock\": Unix socket listeners "
+            + "are not supported"),
+        ("port 1883\ncertfile server.pem", "mosquitto.conf:1: port 1883: TLS needs both certfile and keyfile; "
+            + "keyfile is missing"),
+        ("listener 1883\nport 1883", "mosquitto.conf:2: port: port 1883 is already a listener at mosquitto.conf:1"),
+        ("listener 1883 127.0.0.1\nbind_address 127.0.0.1",
+         "mosquitto.conf:2: bind_address: port 1883 on 127.0.0.1 is already a listener at mosquitto.conf:1"),
+    ])
+    func badDefaultListeners(text: String, expected: String) throws {
+        let directory = try ConfigurationDirectory()
+        #expect(try directory.error(text + "\n") == expected)
     }
 
     @Test func tlsNeedsACertificateAndAKey() throws {
@@ -167,8 +234,8 @@ import Testing
         let directory = try ConfigurationDirectory()
         try directory.write("conf.d/tls.conf", "certfile server.pem\n")
         #expect(try directory.error("listener 8883\ninclude_dir conf.d\n")
-            == "conf.d/tls.conf:1: certfile: must come after a \"listener\" line (written before any listener, "
-            + "Mosquitto would open an extra listener on port 1883 for it)")
+            == "conf.d/tls.conf:1: certfile: must come after a \"listener\" line (written outside any listener, "
+            + "it configures Mosquitto's default listener, which needs a \"port\" or \"bind_address\" line)")
     }
 
     @Test func theMainFileResumesItsListenerAfterAnInclude() throws {

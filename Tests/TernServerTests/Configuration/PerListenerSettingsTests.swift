@@ -50,7 +50,7 @@ import Testing
         let directory = try ConfigurationDirectory()
         #expect(try directory.error("per_listener_settings true\npassword_file passwd\nlistener 1883\n")
             == "mosquitto.conf:2: password_file: with per_listener_settings true, this setting must come after "
-            + "a \"listener\" line")
+            + "a \"listener\" line (or a \"port\" line, which opens Mosquitto's default listener)")
     }
 
     @Test func itMustComeBeforeEverySecuritySetting() throws {
