@@ -98,10 +98,12 @@ def test_bench_refuses_a_server_it_cannot_verify(server):
 def test_bench_with_persistent_subscriber_sessions_delivers_everything(server, version):
     # --session-expiry: subscribers connect with a Session Expiry Interval (5.0) or without clean session (3.1.1),
     # the set-up of the durable benchmark row; both brokers must accept it and deliver every message once.
+    # --drain 10: a loaded machine (the rest of the suite) once left 128 of 600 messages unarrived after the default
+    # 3 s, which never happened again in isolation or under CPU load; whatever is lost shows in the result.
     result = bench("--port", str(server["ws"]), "--transport", "ws", "--scenario", "fan-in", "--publishers", "3",
-                   "--session-expiry", "60", "-V", version)
+                   "--session-expiry", "60", "-V", version, "--drain", "10")
     assert result["sent"] == 600
-    assert result["received"] == 600
+    assert result["received"] == 600, result
     assert result["lost"] == 0 and result["duplicates"] == 0
 
 

@@ -88,6 +88,10 @@ extension Broker {
         session.expiryInterval = expiryInterval
         session.expiresAt = nil
         session.will = connect.will
+        session.mountPoint = connection.mountPoint
+        if !connection.mountPoint.isEmpty, let will = connect.will {
+            session.will?.topic = connection.mountPoint.topic(will.topic)
+        }
         let username = connection.username
         session.access = connection.accessControl?.rules(clientID: clientID.string, username: username)
             ?? .unrestricted
@@ -148,6 +152,11 @@ extension Broker {
                     message: delivery.message, qos: delivery.qos, retain: delivery.retain, duplicate: true,
                     packetIdentifier: packetIdentifier, subscriptionIdentifiers: delivery.subscriptionIdentifiers,
                     now: now)
+                if !session.mountPoint.isEmpty {
+                    // Outside the mount point (sent through another listener before): not this client's to see.
+                    guard let prefix = session.mountPoint.bytesToDrop(from: delivery.message.topic) else { continue }
+                    publish.dropTopicPrefix(prefix)
+                }
                 if let newAlias = useOutboundAlias(&publish, connection: id) {
                     connections[id]?.outboundTopicAliases[newAlias.topic] = newAlias.alias
                 }

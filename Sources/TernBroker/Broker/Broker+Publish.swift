@@ -30,6 +30,7 @@ extension Broker {
                 connection.inboundTopicAliases[alias] = topic
             }
         }
+        if !connection.mountPoint.isEmpty { topic = connection.mountPoint.topic(topic) }  // after the alias
         if publish.qos > connection.maximumQoS {  // [MQTT-3.2.2-11]
             return protocolError(.qosNotSupported, connection: id, clientID: clientID, now: now, output: &output)
         }
@@ -369,6 +370,16 @@ extension Broker {
             statistics.recordDrop(delivery.message.isExpired(at: now) ? .expired : .notAuthorized)
             return
         }
+        // The client's mount point comes off the topic; a topic outside it (a subscription made through another
+        // listener) is not for this client.
+        var droppedPrefix = 0
+        if !session.mountPoint.isEmpty {
+            guard let prefix = session.mountPoint.bytesToDrop(from: delivery.message.topic) else {
+                statistics.recordDrop(.notAuthorized)
+                return
+            }
+            droppedPrefix = prefix
+        }
         let packetIdentifier: UInt16? = delivery.qos == .atMostOnce ? nil : session.allocatePacketIdentifier()
         // The subscription identifiers added apart, when there are any: passed to the initializer, the array was
         // copied and destroyed through the run-time's generic value witnesses (~65 instructions per delivery).
@@ -378,6 +389,7 @@ extension Broker {
         if !delivery.subscriptionIdentifiers.isEmpty {
             publish.addSubscriptionIdentifiers(delivery.subscriptionIdentifiers)
         }
+        if droppedPrefix > 0 { publish.dropTopicPrefix(droppedPrefix) }
         let newAlias = session.acceptsTopicAliases ? useOutboundAlias(&publish, connection: id) : nil
         // The size is computed only for clients that set a Maximum Packet Size (encoding computes it again).
         if session.maximumPacketSize < MQTTPacketDecoder.largestPossiblePacketSize

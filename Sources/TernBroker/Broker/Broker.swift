@@ -66,7 +66,8 @@ public final class Broker {
     /// `requiresAuthentication`, its CONNECT is checked through `BrokerOutput.authenticate` before it is accepted.
     /// - Parameters:
     ///   - clientIdentifiers: the listener's own rules for client identifiers; nil uses the settings'.
-    ///   - protocolLimits: the listener's own Maximum QoS and Topic Alias Maximum; nil uses the settings'.
+    ///   - protocolLimits: the listener's own Maximum QoS, Topic Alias Maximum and mount point; nil uses the
+    ///     settings' (and no mount point).
     public func connectionOpened(_ id: ConnectionID, now: NIODeadline, requiresAuthentication: Bool = false,
                                  clientIdentifiers: ClientIdentifierRules? = nil,
                                  protocolLimits: ListenerProtocolLimits? = nil)
@@ -77,6 +78,7 @@ public final class Broker {
         connection.clientIdentifiers = clientIdentifiers
         connection.maximumQoS = protocolLimits?.maximumQoS ?? settings.maximumQoS
         connection.topicAliasMaximum = protocolLimits?.topicAliasMaximum ?? settings.topicAliasMaximum
+        connection.mountPoint = protocolLimits?.mountPoint ?? .none
         connection.admissionRefusal = admissionRefusal(now: now)
         connections[id] = connection
     }
@@ -181,9 +183,18 @@ public final class Broker {
             handlePubRel(ack, connection: id, clientID: clientID, output: &output)
         case .pubcomp(let ack):
             handlePubComp(ack, clientID: clientID, in: connection.sessionSlot, now: now, output: &output)
-        case .subscribe(let subscribe):
+        case .subscribe(var subscribe):
+            if !connection.mountPoint.isEmpty {
+                for index in subscribe.subscriptions.indices {
+                    subscribe.subscriptions[index].topicFilter =
+                        connection.mountPoint.filter(subscribe.subscriptions[index].topicFilter)
+                }
+            }
             handleSubscribe(subscribe, connection: id, clientID: clientID, now: now, output: &output)
-        case .unsubscribe(let unsubscribe):
+        case .unsubscribe(var unsubscribe):
+            if !connection.mountPoint.isEmpty {
+                unsubscribe.topicFilters = unsubscribe.topicFilters.map(connection.mountPoint.filter)
+            }
             handleUnsubscribe(unsubscribe, connection: id, clientID: clientID, output: &output)
         case .pingreq:
             output.send(.pingresp, to: id)  // [MQTT-3.12.4-1]

@@ -46,6 +46,8 @@ final class ClientConnection {
     /// The listener's Maximum QoS and Topic Alias Maximum, or the broker's (set when the connection opens).
     var maximumQoS: QoS = .exactlyOnce
     var topicAliasMaximum: UInt16 = 0
+    /// The listener's mount point: put before the topics and filters the client sends.
+    var mountPoint = MountPoint.none
     /// Set when the connection opened beyond `maximumConnections` or `maximumConnectionRate`: its CONNECT is
     /// refused with this reason code.
     var admissionRefusal: ReasonCode?

@@ -20,6 +20,8 @@ public struct OutgoingPublish: Sendable {
     /// Whether the topic is left out (sent empty) because the client knows the topic alias that stands for it
     /// [MQTT-3.3.2-12].
     public private(set) var omitsTopic = false
+    /// UTF-8 bytes taken off the front of the topic as sent: the client's listener's mount point (`MountPoint`).
+    public private(set) var droppedTopicPrefix = 0
 
     public init(message: ApplicationMessage, qos: QoS, retain: Bool, duplicate: Bool = false,
                 packetIdentifier: UInt16?, subscriptionIdentifiers: [UInt32] = [], now: NIODeadline)
@@ -45,7 +47,17 @@ public struct OutgoingPublish: Sendable {
     /// QoS, RETAIN and DUP gets these very bytes but for the packet identifier (nothing else added for this hop):
     /// the server may then encode it once for all of them.
     @inlinable public var isSameButForPacketIdentifier: Bool {
-        addedProperties.isEmpty && !omitsTopic
+        addedProperties.isEmpty && !omitsTopic && droppedTopicPrefix == 0
+    }
+
+    /// Sends the topic without its first `byteCount` UTF-8 bytes (the client's mount point).
+    mutating func dropTopicPrefix(_ byteCount: Int) {
+        droppedTopicPrefix = byteCount
+    }
+
+    /// The topic as the client sees it, when a mount point is taken off it.
+    private var topicWithoutPrefix: String {
+        String(message.storage.topic.utf8.dropFirst(droppedTopicPrefix))!
     }
 
     /// Adds the Subscription Identifiers of the subscriptions the message matched [MQTT-3.3.4-3].
@@ -64,6 +76,8 @@ public struct OutgoingPublish: Sendable {
         // release per delivery).
         if omitsTopic {
             try encode(topic: "", into: &buffer, version: version)
+        } else if droppedTopicPrefix > 0 {
+            try encode(topic: topicWithoutPrefix, into: &buffer, version: version)
         } else {
             try encode(topic: message.storage.topic, into: &buffer, version: version)
         }
@@ -81,8 +95,9 @@ public struct OutgoingPublish: Sendable {
 
     public func encodedSize(version: ProtocolVersion) -> Int {
         // Without a conditional expression over the topic, as in `encode`.
-        omitsTopic
-            ? encodedSize(topic: "", version: version) : encodedSize(topic: message.storage.topic, version: version)
+        omitsTopic ? encodedSize(topic: "", version: version)
+            : droppedTopicPrefix > 0 ? encodedSize(topic: topicWithoutPrefix, version: version)
+            : encodedSize(topic: message.storage.topic, version: version)
     }
 
     private func encodedSize(topic: String, version: ProtocolVersion) -> Int {
@@ -96,7 +111,8 @@ public struct OutgoingPublish: Sendable {
     public var packet: PublishPacket {
         var properties = message.properties
         for property in addedProperties { properties.append(property) }
-        return PublishPacket(topic: omitsTopic ? "" : message.topic, payload: message.payload, qos: qos,
+        return PublishPacket(topic: omitsTopic ? "" : droppedTopicPrefix > 0 ? topicWithoutPrefix : message.topic,
+                             payload: message.payload, qos: qos,
                              retain: retain, duplicate: duplicate, packetIdentifier: packetIdentifier,
                              properties: properties)
     }

@@ -63,6 +63,9 @@ struct ClientSession: Sendable {
     /// Whether the client of the current connection set a Topic Alias Maximum above 0 (the aliases themselves
     /// are the connection's): without one, a delivery needs no look at the connection.
     var acceptsTopicAliases = false
+    /// The mount point of the current connection's listener, taken off the topics sent to it (kept here so that a
+    /// delivery needs no look at the connection).
+    var mountPoint = MountPoint.none
     var will: LastWill?
     var droppedMessages = 0
     /// Payload bytes of the queued messages, those in the store only included.

@@ -26,7 +26,8 @@ extension BrokerConfiguration {
         public var transport: Transport
         /// The most clients connected at once through this listener; nil means no limit (Mosquitto's -1).
         public var maxConnections: Int?
-        /// `max_qos` and `max_topic_alias` written for this listener; nil fields keep the broker's values.
+        /// `max_qos`, `max_topic_alias` and `mount_point` written for this listener; nil fields keep the broker's
+        /// values.
         public var protocolLimits: ListenerProtocolLimits
         /// Certificate-based TLS; nil for a plain-text listener.
         public var tls: TLS?

@@ -22,6 +22,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     case maxQoS = "max_qos"
     /// Topic Alias Maximum of the listener's clients (broker-wide: `topic_alias_maximum`).
     case maxTopicAlias = "max_topic_alias"
+    /// A prefix put before the topics of the listener's clients (`MountPoint`).
+    case mountPoint = "mount_point"
     case httpDirectory = "http_dir"
     /// Tern's own: an origin browser pages may open WebSocket connections from (repeatable).
     case websocketsOrigin = "websockets_origin"
@@ -115,7 +117,8 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         switch self {
         case .listener, .includeDirectory, .perListenerSettings, .port, .bindAddress:
             .structure
-        case .socketDomain, .protocol, .maxConnections, .maxQoS, .maxTopicAlias, .httpDirectory, .websocketsOrigin,
+        case .socketDomain, .protocol, .maxConnections, .maxQoS, .maxTopicAlias, .mountPoint, .httpDirectory,
+             .websocketsOrigin,
              .cafile, .capath, .certfile, .keyfile, .requireCertificate, .tlsVersion, .ciphers, .ciphersTLS13,
              .dhparamfile, .useIdentityAsUsername, .useSubjectAsUsername:
             .listener
@@ -130,7 +133,7 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
     /// a second one: "Duplicate ... value in configuration").
     var isText: Bool {
         switch self {
-        case .httpDirectory, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
+        case .httpDirectory, .mountPoint, .cafile, .capath, .certfile, .keyfile, .tlsVersion, .ciphers, .ciphersTLS13,
              .dhparamfile, .passwordFile, .aclFile, .autoIDPrefix, .persistenceLocation, .persistenceFile, .pidFile,
              .clientIDPrefixes, .logTimestampFormat, .httpAdminToken, .httpReadOnlyToken, .httpPasswordFile,
              .httpCertfile, .httpKeyfile:
@@ -155,7 +158,6 @@ enum ConfigurationKey: String, CaseIterable, Sendable {
         var table: [String: Unsupported] = [:]
         table["bind_interface"] = .refused("binding to a network interface is not supported; give the interface's "
                                            + "address on the \"listener\" line instead")
-        table["mount_point"] = .refused("mount points are not supported")
         table["psk_hint"] = .refused("TLS with pre-shared keys is not supported")
         table["psk_file"] = .refused("TLS with pre-shared keys is not supported")
         table["crlfile"] = .refused("certificate revocation lists are not supported")

@@ -1,4 +1,5 @@
 import MQTTCore
+import TernBroker
 
 /// Reads configuration files line by line with Mosquitto 2.0's rules and builds a `BrokerConfiguration`.
 ///
@@ -312,6 +313,13 @@ struct ConfigurationParser {
             listener.protocolLimits.maximumQoS = try qos(line)
         case .maxTopicAlias:
             listener.protocolLimits.topicAliasMaximum = UInt16(try integer(line, in: 0...65_535))
+        case .mountPoint:
+            let prefix = try text(line)
+            do throws(TopicError) {
+                listener.protocolLimits.mountPoint = try MountPoint(prefix)
+            } catch {
+                throw line.diagnostic("\"\(prefix)\" cannot start a topic: \(error)")
+            }
         case .httpDirectory:
             listener.httpDirectory = try path(line)
         case .websocketsOrigin:

@@ -161,6 +161,7 @@ import Testing
         .listener("protocol mqtt") { l, _ in l.transport == .mqtt },
         .listener("max_connections 100") { l, _ in l.maxConnections == 100 },
         .listener("max_connections -1") { l, _ in l.maxConnections == nil },
+        .listener("mount_point tenant/") { l, _ in l.protocolLimits.mountPoint.prefix == "tenant/" },
         .listener("protocol websockets\nhttp_dir www") { l, directory in l.httpDirectory == directory + "/www" },
         .listener("protocol websockets\nwebsockets_origin https://a.example") { l, _ in
             l.allowedOrigins == ["https://a.example"]
@@ -277,6 +278,9 @@ import Testing
         ("max_connections many", #"max_connections: "many" is not a number"#),
         ("max_qos 3", "max_qos: 3 is not between 0 and 2"),
         ("max_topic_alias -1", "max_topic_alias: -1 is not between 0 and 65535"),
+        ("mount_point", "mount_point: missing value"),
+        ("mount_point a/+/",
+         #"mount_point: "a/+/" cannot start a topic: topic name contains a wildcard character (+ or #)"#),
         ("http_dir", "http_dir: missing value"),
         ("cafile", "cafile: missing value"),
         ("capath", "capath: missing value"),

@@ -112,7 +112,6 @@ import Testing
     @Test(arguments: [
         ("bind_interface eth0", "mosquitto.conf:2: bind_interface: binding to a network interface is not "
             + "supported; give the interface's address on the \"listener\" line instead"),
-        ("mount_point tenant/", "mosquitto.conf:2: mount_point: mount points are not supported"),
         ("psk_hint tern", "mosquitto.conf:2: psk_hint: TLS with pre-shared keys is not supported"),
         ("crlfile revoked.pem", "mosquitto.conf:2: crlfile: certificate revocation lists are not supported"),
         ("plugin /usr/lib/mosquitto_dynamic_security.so", "mosquitto.conf:2: plugin: plugins are not supported"),
