@@ -22,8 +22,8 @@ import Testing
         #expect(!configuration.isLocalOnly)
     }
 
-    /// Mosquitto's `max_qos` and `max_topic_alias` belong to the listener they follow; written before any
-    /// listener they are the broker's (as `max_connections`).
+    /// Mosquitto's `max_qos` and `max_topic_alias` belong to the listener they follow; written outside any listener
+    /// block with no `port` or `bind_address` line they are the broker's (as `max_connections`).
     @Test func maximumQoSAndTopicAliasMaximumPerListener() throws {
         let directory = try ConfigurationDirectory()
         let configuration = try directory.configuration("""
